@@ -1,0 +1,3 @@
+from tastemaker.cli import app
+
+app(prog_name="tastemaker")

@@ -1,0 +1,5 @@
+"""The one exception the shells translate into a message for the user."""
+
+
+class TastemakerError(Exception):
+    """A problem the user can fix; its message is shown as it is, without a traceback."""

@@ -1,0 +1,393 @@
+"""Scores and choices in and out of a library.
+
+Exports hand the database scores (CSV or JSON) and the raw choices (CSV) to other tools.
+The import takes starting scores from the seed's ``score.json`` (either of its forms) or a
+CSV, so a person who rated with the older tool does not start again: the scores become
+priors and the stored choices are replayed on top of them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from tastemaker.errors import TastemakerError
+from tastemaker.rating import elo
+from tastemaker.replay import recompute_elo
+from tastemaker.storage.library import Library
+from tastemaker.storage.store import RatingRecord
+
+FORMATS = ("csv", "json")
+SCORE_COLUMNS = ("relative_path", "score", "comparisons", "hash", "prior")
+CSV_COLUMNS = ("relative_path", "score", "comparisons")  # what an imported CSV may give
+COMPARISON_COLUMNS = ("comparison_id", "made_at", "winner", "loser", "response_ms", "session_id")
+SEED_META_KEY = "#meta#"  # the seed's score.json keeps its settings under this key
+_MAX_COUNT = 2**63  # SQLite's INTEGER limit
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    source: Path
+    imported: int  # images given a starting score
+    unmatched: list[str]  # library-relative paths in the file that name no image here
+
+
+@dataclass(frozen=True)
+class _Entry:
+    label: str  # names the entry in messages: 'entry "a.png"' or 'line 3 ("a.png")'
+    path: str  # as written in the file
+    score: float
+    comparisons: int
+
+
+# -- export ------------------------------------------------------------------------------
+
+
+def export_scores(library: Library, out: Path, fmt: str | None = None) -> int:
+    """Write the present images' database scores, best first, as CSV or JSON (``fmt``, or
+    the suffix of ``out``); the JSON is the seed's later ``score.json`` form, so the file
+    can be imported again. Returns the number of images written."""
+    fmt = _export_format(out, fmt)
+    store = library.store
+    hashes = {image.id: image.hash for image in store.images("present")}
+    ratings = sorted(store.ratings("present"), key=lambda r: (-r.elo, r.path))
+    with _replacing(out) as f:
+        if fmt == "csv":
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(SCORE_COLUMNS)
+            for r in ratings:
+                count = r.comparisons + r.prior_comparisons
+                writer.writerow([r.path, r.elo, count, hashes[r.image_id], r.prior])
+        else:
+            json.dump(_score_document(library, ratings, hashes), f, indent=2, ensure_ascii=False)
+            f.write("\n")
+    return len(ratings)
+
+
+def export_comparisons(library: Library, out: Path) -> int:
+    """Write the choices not withdrawn as CSV, one row per pairwise outcome in the order
+    Elo applied them, so other tools can refit from the raw data. Returns rows written."""
+    store = library.store
+    paths = {image.id: image.path for image in store.images()}  # missing images too
+    rows = 0
+    with _replacing(out) as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(COMPARISON_COLUMNS)
+        for c in store.comparisons():
+            made_at = _iso_utc(c.made_at)
+            for winner, loser in elo.pairwise(c.shown, c.shown.index(c.winner_id)):
+                writer.writerow(
+                    [c.id, made_at, paths[winner], paths[loser], c.response_ms, c.session_id]
+                )
+                rows += 1
+    return rows
+
+
+def _export_format(out: Path, fmt: str | None) -> str:
+    if fmt is not None:
+        if fmt.lower() not in FORMATS:
+            raise TastemakerError(f"{out}: unknown export format {fmt!r} (use csv or json).")
+        return fmt.lower()
+    suffix = out.suffix.lower().lstrip(".")
+    if suffix not in FORMATS:
+        raise TastemakerError(
+            f"{out}: cannot tell the format from the file name (use a .csv or .json name, "
+            "or give the format: csv or json)."
+        )
+    return suffix
+
+
+def _score_document(library: Library, ratings: list[RatingRecord], hashes: dict[int, str]) -> dict:
+    from tastemaker import __version__  # here, not at the top: the package may import us
+
+    records = {
+        r.path: {
+            "relative_filepath": r.path,
+            "score": r.elo,
+            "comparisons": r.comparisons + r.prior_comparisons,
+            "hash": hashes[r.image_id],
+            "prior": r.prior,
+        }
+        for r in ratings
+    }
+    return {
+        "ImageRecords": records,
+        "Metadata": {
+            "exported_by": f"tastemaker {__version__}",
+            "exported_at": _iso_utc(datetime.now(UTC).timestamp()),
+            "library": str(library.root),
+            "score": "Elo database score",
+            "images": len(records),
+        },
+    }
+
+
+def _iso_utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+@contextmanager
+def _replacing(out: Path) -> Iterator[TextIO]:
+    """Write beside ``out`` and rename at the end, so a failed export leaves no half file."""
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            yield f
+        os.replace(tmp, out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise TastemakerError(f"{out}: cannot be written ({e.strerror or e}).") from e
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# -- import ------------------------------------------------------------------------------
+
+
+def import_scores(library: Library, source: Path) -> ImportReport:
+    """Set starting scores from an older tool's score file, then replay the stored choices
+    on top of them, so choices already made here are kept. The whole file is checked
+    before anything is written, and the write is one transaction: on any error the
+    library is unchanged."""
+    text = _read_text(source)
+    entries = (
+        _parse_json(source, text) if _looks_like_json(source, text) else _parse_csv(source, text)
+    )
+    if not entries:
+        raise TastemakerError(f"{source}: no scores found.")
+    priors, unmatched = _match(library, source, entries)
+    store = library.store
+    with store.atomic():
+        store.set_priors(priors, source=f"import:{source.name}")
+        recompute_elo(store)
+    return ImportReport(source=source, imported=len(priors), unmatched=unmatched)
+
+
+def _read_text(source: Path) -> str:
+    try:
+        return source.read_text(encoding="utf-8-sig")
+    except OSError as e:
+        raise TastemakerError(f"{source}: cannot be read ({e.strerror or e}).") from None
+    except UnicodeDecodeError:
+        raise TastemakerError(
+            f"{source}: not a text file (expected JSON or CSV in UTF-8)."
+        ) from None
+
+
+def _looks_like_json(source: Path, text: str) -> bool:
+    suffix = source.suffix.lower()
+    if suffix in (".json", ".csv"):
+        return suffix == ".json"
+    return text.lstrip().startswith(("{", "["))
+
+
+def _parse_json(source: Path, text: str) -> list[_Entry]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise TastemakerError(
+            f"{source}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})."
+        ) from None
+    if not isinstance(data, dict):
+        raise TastemakerError(
+            f"{source}: not a score file (expected a JSON object of image paths and scores, "
+            f"found {_kind(data)})."
+        )
+    if "ImageRecords" in data:
+        return _image_records(source, data["ImageRecords"])
+    return [_seed_entry(source, key, value) for key, value in data.items() if key != SEED_META_KEY]
+
+
+def _seed_entry(source: Path, key: str, value: object) -> _Entry:
+    """One entry of the seed's first form: ``path: score`` or ``path: [score, comparisons]``."""
+    label = f"entry {_show(key)}"
+    if isinstance(value, list) and 1 <= len(value) <= 2:
+        score, count = value[0], (value[1] if len(value) == 2 else 0)
+    elif isinstance(value, list | dict) or value is None:
+        raise _error(
+            source, label, f"should be a score or [score, comparisons], found {_kind(value)}"
+        )
+    else:
+        score, count = value, 0
+    return _Entry(label, key, _score(source, label, score), _count(source, label, count))
+
+
+def _image_records(source: Path, records: object) -> list[_Entry]:
+    """The seed's later form: ``{"ImageRecords": {key: {"relative_filepath", "score",
+    "comparisons"}}, "Metadata": {...}}``; the key is the path when no filepath is given."""
+    if not isinstance(records, dict):
+        raise TastemakerError(
+            f'{source}: "ImageRecords" should be an object of image records, '
+            f"found {_kind(records)}."
+        )
+    entries = []
+    for key, record in records.items():
+        label = f"entry {_show(key)}"
+        if not isinstance(record, dict):
+            raise _error(source, label, f"should be an object with a score, found {_kind(record)}")
+        if record.get("score") is None:
+            raise _error(source, label, "has no score")
+        path = record.get("relative_filepath", key)
+        if not isinstance(path, str):
+            raise _error(
+                source, label, f'"relative_filepath" should be a string, found {_kind(path)}'
+            )
+        score = _score(source, label, record["score"])
+        entries.append(_Entry(label, path, score, _count(source, label, record.get("comparisons"))))
+    return entries
+
+
+def _parse_csv(source: Path, text: str) -> list[_Entry]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise TastemakerError(
+                f"{source}: empty file (expected a CSV with relative_path and score columns)."
+            )
+        names = [name.strip().lower() for name in header]
+        missing = [name for name in ("relative_path", "score") if name not in names]
+        if missing:
+            found = ", ".join(name.strip() for name in header if name.strip()) or "none"
+            raise TastemakerError(
+                f"{source}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                f"(found: {found}; needed: relative_path, score, optionally comparisons)."
+            )
+        at = {name: names.index(name) for name in CSV_COLUMNS if name in names}
+        entries = []
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue  # blank lines, as spreadsheets leave them
+
+            path, score, count = (_cell(row, at.get(name)) for name in CSV_COLUMNS)
+            if not path:
+                raise _error(source, f"line {reader.line_num}", "has no relative_path")
+            label = f"line {reader.line_num} ({_show(path)})"
+            entries.append(
+                _Entry(label, path, _score(source, label, score), _count(source, label, count))
+            )
+    except csv.Error as e:
+        raise TastemakerError(
+            f"{source}: not a readable CSV (line {reader.line_num}: {e})."
+        ) from None
+    return entries
+
+
+def _cell(row: list[str], index: int | None) -> str:
+    return row[index].strip() if index is not None and index < len(row) else ""
+
+
+def _score(source: Path, label: str, value: object) -> float:
+    if value is None or value == "":
+        raise _error(source, label, "has no score")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _error(source, label, f"has a score that is not a number ({_show(value)})")
+    try:
+        score = float(value)
+    except ValueError:
+        raise _error(source, label, f"has a score that is not a number ({_show(value)})") from None
+    except OverflowError:  # an integer too large for a float
+        score = math.inf
+    if not math.isfinite(score):
+        raise _error(source, label, f"has a score that is not finite ({_show(value)})")
+    return score
+
+
+def _count(source: Path, label: str, value: object) -> int:
+    """A comparisons count: absent means 0; ``3.0`` is accepted as 3, ``2.5`` or ``-1`` not."""
+    if value is None or value == "":
+        return 0
+    number: int | float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        try:
+            number = int(value)
+        except ValueError:
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+    if isinstance(number, float) and number.is_integer():
+        number = int(number)
+    if not isinstance(number, int) or not 0 <= number < _MAX_COUNT:
+        raise _error(
+            source,
+            label,
+            f"has a comparisons count that is not a whole number of 0 or more ({_show(value)})",
+        )
+    return number
+
+
+def _match(
+    library: Library, source: Path, entries: list[_Entry]
+) -> tuple[dict[int, tuple[float, int]], list[str]]:
+    """Priors by image id, and the paths that name no present image of the library.
+
+    Paths are matched against every file the last scan saw, so a copy of an image under
+    another name counts as that image; when several copies are named, their scores are
+    averaged and their comparisons added up."""
+    store = library.store
+    present = {image.id for image in store.images("present")}
+    by_path = {path: f.image_id for path, f in store.files().items() if f.image_id in present}
+    given: dict[str, str] = {}  # relative path -> the entry that named it
+    found: dict[int, list[tuple[float, int]]] = {}
+    unmatched: list[str] = []
+    for entry in entries:
+        try:
+            relative = library.relative(Path(entry.path.replace("\\", "/")))
+        except TastemakerError:
+            raise _error(
+                source, entry.label, f"names a path outside the library {library.root}"
+            ) from None
+        if relative in given:
+            raise _error(
+                source, entry.label, f"names {relative}, already named by {given[relative]}"
+            )
+        given[relative] = entry.label
+        image_id = by_path.get(relative)
+        if image_id is None:
+            unmatched.append(relative)
+        else:
+            found.setdefault(image_id, []).append((entry.score, entry.comparisons))
+    priors = {
+        image_id: (sum(s for s, _ in scores) / len(scores), sum(n for _, n in scores))
+        for image_id, scores in found.items()
+    }
+    return priors, unmatched
+
+
+def _error(source: Path, label: str, problem: str) -> TastemakerError:
+    return TastemakerError(f"{source}: {label} {problem}.")
+
+
+def _show(value: object) -> str:
+    """A value as the file wrote it (JSON spelling), for messages."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return f"an array of {len(value)} item{'' if len(value) == 1 else 's'}"
+    if isinstance(value, dict):
+        return "an object"
+    return "null" if value is None else type(value).__name__

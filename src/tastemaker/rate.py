@@ -1,0 +1,257 @@
+"""A rating session: which set to show next, and recording the person's choices.
+
+Each choice is committed (with the Elo update it causes) before :meth:`RateSession.choose`
+returns, so whatever the page was told is on disk. Sets are handed out with a one-use
+token; a choice must name a token still open and an image of that set.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import Counter, OrderedDict
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from tastemaker.errors import TastemakerError
+from tastemaker.rating import elo, pairing
+from tastemaker.replay import recompute_elo
+from tastemaker.stats import Agreement, LibraryStats
+from tastemaker.storage.library import Library
+from tastemaker.storage.store import Batch, ImageRecord
+
+OPEN_SETS = 256  # sets handed out and not yet answered, per session
+
+
+class StaleSet(TastemakerError):
+    """The set's token is unknown or was already answered."""
+
+
+class NotInSet(TastemakerError):
+    """The chosen image was not one of the set's."""
+
+
+class NothingToUndo(TastemakerError):
+    """No choice left that could be withdrawn."""
+
+
+@dataclass(frozen=True)
+class RateSettings:
+    choices: int = 2  # images per set
+    batch: int = 100  # choices per batch report
+    k: float = elo.K
+    lcw: float = pairing.LCW
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.choices <= 4:
+            raise TastemakerError(f"--choices must be 2, 3 or 4, not {self.choices}")
+        if self.batch < 1:
+            raise TastemakerError(f"--batch must be at least 1, not {self.batch}")
+        if self.k <= 0:
+            raise TastemakerError(f"K must be positive, not {self.k}")
+        if not 0 <= self.lcw < 1:
+            raise TastemakerError(f"lcw must be at least 0 and below 1, not {self.lcw}")
+
+
+@dataclass(frozen=True)
+class ShownSet:
+    token: str
+    images: tuple[ImageRecord, ...]
+
+
+@dataclass(frozen=True)
+class SessionStats:
+    choices: int
+    seconds: float
+    agreement: Agreement
+
+    @property
+    def per_minute(self) -> float:
+        return 60 * self.choices / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "choices": self.choices,
+            "seconds": self.seconds,
+            "per_minute": self.per_minute,
+            **self.agreement.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: int
+    prediction: int
+    session: SessionStats
+    library: LibraryStats
+    batch: Batch | None  # the batch this choice completed, if it did
+
+
+class RateSession:
+    """Hands out sets and records choices for one library; shared by every page that is
+    open on it (one lock)."""
+
+    def __init__(
+        self, library: Library, settings: RateSettings | None = None, seed: int | None = None
+    ) -> None:
+        self.library = library
+        self.settings = settings or RateSettings()
+        store = library.store
+        self.session_id = store.start_session(asdict(self.settings))
+        self.started = time.time()
+        self._rng = np.random.default_rng(seed)
+        self._lock = threading.RLock()
+        self._ids, _, self._counts = store.rating_arrays()
+        if len(self._ids) < self.settings.choices:
+            raise TastemakerError(
+                f"{library.root}: {len(self._ids)} readable image(s) found; rating needs at "
+                f"least {self.settings.choices}."
+            )
+        self._index = {int(image_id): n for n, image_id in enumerate(self._ids)}
+        self._images = {im.id: im for im in store.images("present")}
+        self._open: OrderedDict[str, tuple[int, ...]] = OrderedDict()
+        self._overall = Counter(store.prediction_counts())
+        self._session: Counter[int] = Counter()
+        self._batch: Counter[int] = Counter()
+        self._batch_first_id: int | None = None
+        self._batch_started = self.started
+
+    # -- sets ----------------------------------------------------------------------------
+
+    def next_set(self) -> ShownSet:
+        """A new set of distinct present images, the less compared ones favoured."""
+        with self._lock:
+            log_w = pairing.log_weights(self._counts, self.settings.lcw)
+            picked = pairing.pick(log_w, self.settings.choices, self._rng)
+            return self._issue(tuple(int(self._ids[i]) for i in picked))
+
+    def _issue(self, ids: tuple[int, ...]) -> ShownSet:
+        token = secrets.token_urlsafe(9)
+        self._open[token] = ids
+        while len(self._open) > OPEN_SETS:
+            self._open.popitem(last=False)
+        return ShownSet(token, tuple(self._images[i] for i in ids))
+
+    # -- choices -------------------------------------------------------------------------
+
+    def choose(self, token: str, winner_id: int, response_ms: int | None = None) -> Choice:
+        """Record a choice; it is on disk when this returns."""
+        with self._lock:
+            shown = self._open.get(token)
+            if shown is None:
+                raise StaleSet(
+                    "This set is unknown or was already answered; fetch a new one (GET /api/next)."
+                )
+            if winner_id not in shown:
+                raise NotInSet(
+                    f"Image {winner_id} is not in this set (its images: "
+                    f"{', '.join(map(str, shown))})."
+                )
+            store = self.library.store
+            with store.atomic():
+                ratings = store.elo_of(shown)
+                position = shown.index(winner_id)
+                prediction = elo.prediction(ratings, position)
+                new = elo.choose(ratings, position, self.settings.k)
+                choice_id = store.add_comparison(
+                    self.session_id,
+                    shown,
+                    winner_id,
+                    prediction,
+                    response_ms,
+                    self.settings.k,
+                    new,
+                )
+            del self._open[token]
+            self._count(shown, prediction, +1)
+            if self._batch_first_id is None:
+                self._batch_first_id = choice_id
+            batch = self._close_batch(choice_id)
+            return Choice(choice_id, prediction, self.session_stats(), self.quick_stats(), batch)
+
+    def undo(self, choice_id: int | None = None) -> tuple[int, ShownSet]:
+        """Withdraw a choice (this session's last by default) and hand its set out again."""
+        with self._lock:
+            store = self.library.store
+            target = (
+                store.comparison(choice_id)
+                if choice_id is not None
+                else store.last_comparison(self.session_id)
+            )
+            if target is None or target.withdrawn_at is not None:
+                raise NothingToUndo("There is no choice to undo.")
+            with store.atomic():
+                store.withdraw(target.id)
+                recompute_elo(store)
+            self._count(
+                target.shown,
+                target.prediction,
+                -1,
+                in_batch=(
+                    target.session_id == self.session_id
+                    and self._batch_first_id is not None
+                    and target.id >= self._batch_first_id
+                ),
+                in_session=target.session_id == self.session_id,
+            )
+            present = all(i in self._images for i in target.shown)
+            reissued = self._issue(target.shown) if present else self.next_set()
+            return target.id, reissued
+
+    def _count(
+        self,
+        shown: tuple[int, ...],
+        prediction: int,
+        sign: int,
+        in_batch: bool = True,
+        in_session: bool = True,
+    ) -> None:
+        self._counts[[self._index[i] for i in shown if i in self._index]] += sign
+        self._overall[prediction] += sign
+        if in_session:
+            self._session[prediction] += sign
+        if in_batch:
+            self._batch[prediction] += sign
+
+    def _close_batch(self, last_id: int) -> Batch | None:
+        if self._batch.total() < self.settings.batch:
+            return None
+        now = time.time()
+        a = Agreement.from_counts(self._batch)
+        batch = Batch(
+            id=0,
+            session_id=self.session_id,
+            first_comparison_id=self._batch_first_id or last_id,
+            last_comparison_id=last_id,
+            started_at=self._batch_started,
+            ended_at=now,
+            choices=a.choices,
+            matched=a.matched,
+            contradicted=a.contradicted,
+            unpredicted=a.unpredicted,
+        )
+        self.library.store.add_batch(batch)
+        self._batch.clear()
+        self._batch_first_id = None
+        self._batch_started = now
+        return batch
+
+    # -- statistics ----------------------------------------------------------------------
+
+    def session_stats(self) -> SessionStats:
+        a = Agreement.from_counts(self._session)
+        return SessionStats(a.choices, time.time() - self.started, a)
+
+    def quick_stats(self) -> LibraryStats:
+        """Library statistics from this session's memory: cheap enough for every choice."""
+        a = Agreement.from_counts(self._overall)
+        return LibraryStats(
+            images=len(self._ids),
+            missing=0,
+            unreadable=0,
+            comparisons=a.choices,
+            uncompared=int((self._counts == 0).sum()),
+            agreement=a,
+        )

@@ -1,0 +1,1 @@
+"""Rating math: pure functions on arrays, no files, clocks or databases."""

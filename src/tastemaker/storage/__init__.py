@@ -1,0 +1,1 @@
+"""Storage: the SQLite store (the only SQL) and the library (scanning, identity)."""

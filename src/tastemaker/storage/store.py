@@ -1,0 +1,516 @@
+"""The library's SQLite store, and the only module that writes SQL.
+
+One connection, guarded by a lock, in WAL mode with ``synchronous=FULL``: a choice
+is on disk when :meth:`Store.record_choice` returns, so a killed server loses no
+acknowledged choice. Comparisons are append-only; undo marks one as withdrawn.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tastemaker.errors import TastemakerError
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register a schema step; steps run in order, each with its version in one transaction."""
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    """Run statements one by one (``executescript`` would commit the open transaction)."""
+    statement = ""
+    for line in sql.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE images (
+            id INTEGER PRIMARY KEY,
+            hash TEXT NOT NULL UNIQUE,          -- sha256 of the content: the identity
+            path TEXT NOT NULL,                 -- relative, slash-separated, one current location
+            status TEXT NOT NULL CHECK (status IN ('present', 'missing', 'unreadable')),
+            bytes INTEGER NOT NULL,
+            width INTEGER,
+            height INTEGER,
+            problem TEXT,                       -- why an image is unreadable
+            added_at REAL NOT NULL
+        );
+        CREATE TABLE files (                    -- what the last scan saw, so unchanged files
+            path TEXT PRIMARY KEY,              -- (same size and mtime) are not hashed again
+            bytes INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            image_id INTEGER NOT NULL REFERENCES images(id)
+        );
+        CREATE INDEX files_image ON files(image_id);
+        CREATE TABLE ratings (                  -- derived from comparisons, plus starting scores
+            image_id INTEGER PRIMARY KEY REFERENCES images(id),
+            prior REAL NOT NULL DEFAULT 0,      -- starting score: imported or from a model
+            prior_source TEXT,
+            prior_comparisons INTEGER NOT NULL DEFAULT 0,
+            elo REAL NOT NULL DEFAULT 0,
+            comparisons INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            started_at REAL NOT NULL,
+            settings TEXT NOT NULL
+        );
+        CREATE TABLE comparisons (              -- the source of truth: append-only
+            id INTEGER PRIMARY KEY,
+            session_id INTEGER NOT NULL REFERENCES sessions(id),
+            made_at REAL NOT NULL,
+            response_ms INTEGER,
+            k REAL NOT NULL,                    -- the Elo K this choice was applied with
+            winner_id INTEGER NOT NULL REFERENCES images(id),
+            prediction INTEGER NOT NULL CHECK (prediction IN (-1, 0, 1)),
+            withdrawn_at REAL
+        );
+        CREATE INDEX comparisons_session ON comparisons(session_id);
+        CREATE TABLE comparison_images (        -- the images shown, in screen order
+            comparison_id INTEGER NOT NULL REFERENCES comparisons(id),
+            position INTEGER NOT NULL,
+            image_id INTEGER NOT NULL REFERENCES images(id),
+            PRIMARY KEY (comparison_id, position)
+        );
+        CREATE TABLE batches (                  -- the seed's ab_stats history
+            id INTEGER PRIMARY KEY,
+            session_id INTEGER NOT NULL REFERENCES sessions(id),
+            first_comparison_id INTEGER NOT NULL,
+            last_comparison_id INTEGER NOT NULL,
+            started_at REAL NOT NULL,
+            ended_at REAL NOT NULL,
+            choices INTEGER NOT NULL,
+            matched INTEGER NOT NULL,
+            contradicted INTEGER NOT NULL,
+            unpredicted INTEGER NOT NULL
+        );
+        """,
+    )
+
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: int
+    hash: str
+    path: str
+    status: str
+    bytes: int
+    width: int | None
+    height: int | None
+    problem: str | None
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    bytes: int
+    mtime_ns: int
+    image_id: int
+
+
+@dataclass(frozen=True)
+class RatingRecord:
+    image_id: int
+    path: str
+    status: str
+    elo: float
+    comparisons: int
+    prior: float
+    prior_comparisons: int
+    prior_source: str | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    id: int
+    session_id: int
+    made_at: float
+    response_ms: int | None
+    k: float
+    shown: tuple[int, ...]
+    winner_id: int
+    prediction: int
+    withdrawn_at: float | None
+
+
+@dataclass(frozen=True)
+class Batch:
+    id: int
+    session_id: int
+    first_comparison_id: int
+    last_comparison_id: int
+    started_at: float
+    ended_at: float
+    choices: int
+    matched: int
+    contradicted: int
+    unpredicted: int
+
+
+@dataclass(frozen=True)
+class NewImage:
+    hash: str
+    path: str
+    bytes: int
+    width: int | None
+    height: int | None
+    problem: str | None
+
+
+class Store:
+    """An open ``library.db``. Thread-safe: one connection, one lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA busy_timeout = 30000")
+            self._db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.DatabaseError as e:
+            raise TastemakerError(f"{path}: not a tastemaker library database ({e}).") from e
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- transactions and schema -------------------------------------------------------
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """One write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints."""
+        with self._lock:
+            name = f"sp{self._depth}"
+            self._db.execute("BEGIN IMMEDIATE" if self._depth == 0 else f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._db.execute("ROLLBACK")
+                else:
+                    self._db.execute(f"ROLLBACK TO {name}")
+                    self._db.execute(f"RELEASE {name}")
+                raise
+            self._depth -= 1
+            self._db.execute("COMMIT" if self._depth == 0 else f"RELEASE {name}")
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise TastemakerError(
+                f"{self.path} was written by a newer tastemaker (schema {version}, this one "
+                f"knows {SCHEMA_VERSION}); upgrade with: pip install -U tastemaker"
+            )
+        for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.atomic():
+                step(self._db)
+                self._db.execute(f"PRAGMA user_version = {number}")
+
+    def schema_version(self) -> int:
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    def integrity_check(self) -> str:
+        return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def _all(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: Sequence[object] = ()) -> tuple | None:
+        with self._lock:
+            return self._db.execute(sql, params).fetchone()
+
+    # -- images and the scan cache -------------------------------------------------------
+
+    def files(self) -> dict[str, FileRecord]:
+        rows = self._all("SELECT path, bytes, mtime_ns, image_id FROM files")
+        return {r[0]: FileRecord(*r) for r in rows}
+
+    def image_ids_by_hash(self, hashes: Iterable[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        hashes = list(hashes)
+        for start in range(0, len(hashes), 500):
+            chunk = hashes[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(self._all(f"SELECT hash, id FROM images WHERE hash IN ({marks})", chunk))
+        return found
+
+    def add_image(self, image: NewImage) -> int:
+        """Insert an image (status from ``problem``) and its zero rating; return its id."""
+        with self.atomic():
+            cursor = self._db.execute(
+                "INSERT INTO images (hash, path, status, bytes, width, height, problem, added_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    image.hash,
+                    image.path,
+                    "unreadable" if image.problem else "present",
+                    image.bytes,
+                    image.width,
+                    image.height,
+                    image.problem,
+                    time.time(),
+                ),
+            )
+            image_id = int(cursor.lastrowid or 0)
+            self._db.execute("INSERT INTO ratings (image_id) VALUES (?)", (image_id,))
+        return image_id
+
+    def set_files(self, files: Iterable[FileRecord], removed: Iterable[str]) -> None:
+        """Record what a scan saw, then derive each image's status and current path."""
+        with self.atomic():
+            self._db.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in removed))
+            self._db.executemany(
+                "INSERT INTO files (path, bytes, mtime_ns, image_id) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(path) DO UPDATE SET bytes = excluded.bytes,"
+                " mtime_ns = excluded.mtime_ns, image_id = excluded.image_id",
+                ((f.path, f.bytes, f.mtime_ns, f.image_id) for f in files),
+            )
+            self._db.execute(
+                "UPDATE images SET status = 'missing'"
+                " WHERE status = 'present' AND id NOT IN (SELECT image_id FROM files)"
+            )
+            self._db.execute(
+                "UPDATE images SET status = 'present'"
+                " WHERE status = 'missing' AND id IN (SELECT image_id FROM files)"
+            )
+            self._db.execute(
+                "UPDATE images"
+                " SET path = (SELECT min(f.path) FROM files f WHERE f.image_id = images.id)"
+                " WHERE id IN (SELECT image_id FROM files)"
+                " AND path NOT IN (SELECT f.path FROM files f WHERE f.image_id = images.id)"
+            )
+
+    def image(self, image_id: int) -> ImageRecord | None:
+        row = self._one(
+            "SELECT id, hash, path, status, bytes, width, height, problem FROM images WHERE id = ?",
+            (image_id,),
+        )
+        return ImageRecord(*row) if row else None
+
+    def images(self, status: str | None = None) -> list[ImageRecord]:
+        sql = "SELECT id, hash, path, status, bytes, width, height, problem FROM images"
+        rows = (
+            self._all(sql + " WHERE status = ? ORDER BY id", (status,))
+            if status
+            else self._all(sql + " ORDER BY id")
+        )
+        return [ImageRecord(*r) for r in rows]
+
+    def status_counts(self) -> dict[str, int]:
+        return dict(self._all("SELECT status, count(*) FROM images GROUP BY status"))
+
+    # -- ratings -------------------------------------------------------------------------
+
+    def ratings(self, status: str | None = "present") -> list[RatingRecord]:
+        sql = (
+            "SELECT i.id, i.path, i.status, r.elo, r.comparisons, r.prior, r.prior_comparisons,"
+            " r.prior_source FROM images i JOIN ratings r ON r.image_id = i.id"
+        )
+        rows = (
+            self._all(sql + " WHERE i.status = ? ORDER BY i.id", (status,))
+            if status
+            else self._all(sql + " ORDER BY i.id")
+        )
+        return [RatingRecord(*r) for r in rows]
+
+    def rating_arrays(self) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+        """Ids, Elo ratings and comparison counts (priors' included) of the present images."""
+        rows = self._all(
+            "SELECT i.id, r.elo, r.comparisons + r.prior_comparisons FROM images i"
+            " JOIN ratings r ON r.image_id = i.id WHERE i.status = 'present' ORDER BY i.id"
+        )
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
+        ids, elo, counts = zip(*rows, strict=True)
+        return np.array(ids, np.int64), np.array(elo, np.float64), np.array(counts, np.int64)
+
+    def elo_of(self, image_ids: Sequence[int]) -> list[float]:
+        marks = ",".join("?" * len(image_ids))
+        found = dict(
+            self._all(f"SELECT image_id, elo FROM ratings WHERE image_id IN ({marks})", image_ids)
+        )
+        return [float(found[i]) for i in image_ids]
+
+    def set_priors(self, priors: dict[int, tuple[float, int]], source: str) -> None:
+        """Set starting scores (and comparison counts) of images; Elo is replayed on top."""
+        with self.atomic():
+            self._db.executemany(
+                "UPDATE ratings SET prior = ?, prior_comparisons = ?, prior_source = ?"
+                " WHERE image_id = ?",
+                ((score, n, source, image_id) for image_id, (score, n) in priors.items()),
+            )
+
+    def set_ratings(self, elo: dict[int, float], counts: dict[int, int]) -> None:
+        with self.atomic():
+            self._db.executemany(
+                "UPDATE ratings SET elo = ?, comparisons = ? WHERE image_id = ?",
+                ((elo[i], counts.get(i, 0), i) for i in elo),
+            )
+
+    def priors(self) -> dict[int, float]:
+        return dict(self._all("SELECT image_id, prior FROM ratings"))
+
+    # -- sessions and comparisons --------------------------------------------------------
+
+    def start_session(self, settings: dict[str, object]) -> int:
+        with self.atomic():
+            cursor = self._db.execute(
+                "INSERT INTO sessions (started_at, settings) VALUES (?, ?)",
+                (time.time(), json.dumps(settings, sort_keys=True)),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def add_comparison(
+        self,
+        session_id: int,
+        shown: Sequence[int],
+        winner_id: int,
+        prediction: int,
+        response_ms: int | None,
+        k: float,
+        new_elo: Sequence[float],
+    ) -> int:
+        """Append one choice and the Elo it leads to; call inside :meth:`atomic`."""
+        cursor = self._db.execute(
+            "INSERT INTO comparisons (session_id, made_at, response_ms, k, winner_id, prediction)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (session_id, time.time(), response_ms, k, winner_id, prediction),
+        )
+        comparison_id = int(cursor.lastrowid or 0)
+        self._db.executemany(
+            "INSERT INTO comparison_images (comparison_id, position, image_id) VALUES (?, ?, ?)",
+            ((comparison_id, pos, image_id) for pos, image_id in enumerate(shown)),
+        )
+        self._db.executemany(
+            "UPDATE ratings SET elo = ?, comparisons = comparisons + 1 WHERE image_id = ?",
+            zip(new_elo, shown, strict=True),
+        )
+        return comparison_id
+
+    def last_comparison(self, session_id: int | None = None) -> Comparison | None:
+        """The newest choice not withdrawn (of one session, if given)."""
+        where = "withdrawn_at IS NULL" + (" AND session_id = ?" if session_id else "")
+        row = self._one(
+            f"SELECT id FROM comparisons WHERE {where} ORDER BY id DESC LIMIT 1",
+            (session_id,) if session_id else (),
+        )
+        return self.comparison(row[0]) if row else None
+
+    def comparison(self, comparison_id: int) -> Comparison | None:
+        found = self.comparisons(where="c.id = ?", params=(comparison_id,))
+        return found[0] if found else None
+
+    def comparisons(
+        self,
+        include_withdrawn: bool = False,
+        where: str = "1",
+        params: Sequence[object] = (),
+    ) -> list[Comparison]:
+        """Choices in the order they were made, with the images shown."""
+        if not include_withdrawn:
+            where = f"({where}) AND c.withdrawn_at IS NULL"
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT c.id, c.session_id, c.made_at, c.response_ms, c.k, c.winner_id,"
+                f" c.prediction, c.withdrawn_at FROM comparisons c WHERE {where} ORDER BY c.id",
+                params,
+            ).fetchall()
+            shown: dict[int, list[int]] = {}
+            for comparison_id, image_id in self._db.execute(
+                "SELECT ci.comparison_id, ci.image_id FROM comparison_images ci"
+                f" JOIN comparisons c ON c.id = ci.comparison_id WHERE {where}"
+                " ORDER BY ci.comparison_id, ci.position",
+                params,
+            ):
+                shown.setdefault(comparison_id, []).append(image_id)
+        return [
+            Comparison(
+                id=r[0],
+                session_id=r[1],
+                made_at=r[2],
+                response_ms=r[3],
+                k=r[4],
+                shown=tuple(shown[r[0]]),
+                winner_id=r[5],
+                prediction=r[6],
+                withdrawn_at=r[7],
+            )
+            for r in rows
+        ]
+
+    def withdraw(self, comparison_id: int) -> None:
+        """Mark a choice as withdrawn (kept, never deleted); call inside :meth:`atomic`."""
+        self._db.execute(
+            "UPDATE comparisons SET withdrawn_at = ? WHERE id = ? AND withdrawn_at IS NULL",
+            (time.time(), comparison_id),
+        )
+
+    def prediction_counts(self, session_id: int | None = None) -> dict[int, int]:
+        where = "withdrawn_at IS NULL" + (" AND session_id = ?" if session_id else "")
+        return dict(
+            self._all(
+                f"SELECT prediction, count(*) FROM comparisons WHERE {where} GROUP BY prediction",
+                (session_id,) if session_id else (),
+            )
+        )
+
+    # -- batches -------------------------------------------------------------------------
+
+    def add_batch(self, batch: Batch) -> None:
+        with self.atomic():
+            self._db.execute(
+                "INSERT INTO batches (session_id, first_comparison_id, last_comparison_id,"
+                " started_at, ended_at, choices, matched, contradicted, unpredicted)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    batch.session_id,
+                    batch.first_comparison_id,
+                    batch.last_comparison_id,
+                    batch.started_at,
+                    batch.ended_at,
+                    batch.choices,
+                    batch.matched,
+                    batch.contradicted,
+                    batch.unpredicted,
+                ),
+            )
+
+    def batches(self) -> list[Batch]:
+        rows = self._all(
+            "SELECT id, session_id, first_comparison_id, last_comparison_id, started_at,"
+            " ended_at, choices, matched, contradicted, unpredicted FROM batches ORDER BY id"
+        )
+        return [Batch(*r) for r in rows]

@@ -1,0 +1,179 @@
+"""The JSON API the rating page uses (and scripts may): see ``/docs`` for its OpenAPI page.
+
+Routes only translate: every decision is the :class:`~tastemaker.rate.RateSession`'s.
+Images are served by id only, so no path in a request can reach a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from tastemaker import __version__
+from tastemaker.display import display_file
+from tastemaker.errors import TastemakerError
+from tastemaker.rate import Choice, NothingToUndo, NotInSet, RateSession, ShownSet, StaleSet
+from tastemaker.stats import library_stats
+
+STATIC = Path(__file__).parent / "static"
+
+
+class ImageOut(BaseModel):
+    id: str
+    path: str = Field(description="Path relative to the library folder")
+    url: str
+    width: int | None
+    height: int | None
+
+
+class SetOut(BaseModel):
+    pair: str = Field(description="One-use token naming this set; send it back with the choice")
+    images: list[ImageOut]
+
+
+class ChooseIn(BaseModel):
+    pair: str
+    winner: str = Field(description="The id of the chosen image")
+    ms: int | None = Field(None, ge=0, description="Response time in milliseconds")
+
+
+class UndoIn(BaseModel):
+    choice: int | None = Field(None, description="Choice to withdraw; this session's last if none")
+
+
+class ErrorOut(BaseModel):
+    ok: bool = False
+    error: str
+    status: int
+
+
+def _set_out(shown: ShownSet) -> SetOut:
+    return SetOut(
+        pair=shown.token,
+        images=[
+            ImageOut(
+                id=str(im.id),
+                path=im.path,
+                url=f"/api/image/{im.id}?v={im.hash[:12]}",
+                width=im.width,
+                height=im.height,
+            )
+            for im in shown.images
+        ],
+    )
+
+
+def _choice_out(choice: Choice) -> dict[str, object]:
+    batch = choice.batch
+    return {
+        "choice": choice.id,
+        "prediction": choice.prediction,
+        "session": choice.session.to_dict(),
+        "library": choice.library.to_dict(),
+        "batch": None
+        if batch is None
+        else {
+            "choices": batch.choices,
+            "seconds": batch.ended_at - batch.started_at,
+            "matched": batch.matched,
+            "contradicted": batch.contradicted,
+            "unpredicted": batch.unpredicted,
+        },
+    }
+
+
+def create_app(session: RateSession, on_end: Callable[[], None] | None = None) -> FastAPI:
+    """The rating page and its API over ``session``; ``on_end`` runs when the person quits."""
+    app = FastAPI(
+        title="tastemaker",
+        version=__version__,
+        description="A/B-rate a library of images. Every choice is committed before the "
+        "answer is sent.",
+    )
+    errors = {400: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+
+    @app.exception_handler(HTTPException)
+    async def _error_shape(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"ok": False, "error": exc.detail, "status": exc.status_code}, exc.status_code
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        return JSONResponse({"ok": False, "error": problems, "status": 422}, 422)
+
+    def _fail(status: int, e: Exception) -> HTTPException:
+        return HTTPException(status, str(e))
+
+    @app.get("/api/next", response_model=SetOut, summary="The next set of images to compare")
+    def next_set() -> SetOut:
+        return _set_out(session.next_set())
+
+    @app.post("/api/choose", responses=errors, summary="Record a choice (committed on return)")
+    def choose(body: ChooseIn) -> dict[str, object]:
+        try:
+            winner = int(body.winner)
+        except ValueError:
+            raise _fail(422, NotInSet(f"{body.winner!r} is not an image id.")) from None
+        try:
+            return _choice_out(session.choose(body.pair, winner, body.ms))
+        except StaleSet as e:
+            raise _fail(409, e) from None
+        except NotInSet as e:
+            raise _fail(422, e) from None
+
+    @app.post("/api/undo", responses=errors, summary="Withdraw a choice; its set comes back")
+    def undo(body: UndoIn | None = None) -> dict[str, object]:
+        try:
+            withdrawn, again = session.undo(body.choice if body else None)
+        except NothingToUndo as e:
+            raise _fail(409, e) from None
+        return {
+            "withdrawn": withdrawn,
+            "set": _set_out(again).model_dump(),
+            "session": session.session_stats().to_dict(),
+            "library": session.quick_stats().to_dict(),
+        }
+
+    @app.get("/api/stats", summary="Session and library statistics")
+    def stats() -> dict[str, object]:
+        return {
+            "session": session.session_stats().to_dict(),
+            "library": library_stats(session.library).to_dict(),
+            "settings": {"choices": session.settings.choices, "batch": session.settings.batch},
+        }
+
+    @app.post("/api/end", summary="End the rating session (the server stops)")
+    def end() -> dict[str, object]:
+        result = stats()
+        if on_end:
+            on_end()
+        return result
+
+    @app.get("/api/image/{image_id}", summary="An image, by id, downscaled if large")
+    def image(image_id: int) -> FileResponse:
+        record = session.library.store.image(image_id)
+        if record is None or record.status != "present":
+            raise HTTPException(404, f"No image with id {image_id} in this library.")
+        try:
+            path = display_file(session.library, record)
+        except (TastemakerError, OSError) as e:
+            detail = f"Image {image_id} ({record.path}) cannot be shown: {e}"
+            raise HTTPException(404, detail) from None
+        return FileResponse(path, headers={"Cache-Control": "private, max-age=31536000"})
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,204 @@
+// The rating page. The next sets are fetched and their images decoded while the person
+// looks at the current one; a choice is shown as made only after the server has
+// committed it, and then the next (already decoded) set appears at once.
+"use strict";
+
+const QUEUE = 2;                    // sets kept ready beyond the one on screen
+const stage = document.getElementById("stage");
+const statsLine = document.getElementById("stats");
+const message = document.getElementById("message");
+const overlay = document.getElementById("overlay");
+
+let current = null;                 // {pair, images, elements}
+let shownAt = 0;
+let busy = false;                   // a choice or undo is on its way
+let ended = false;
+const queue = [];                   // promises of ready sets
+const myChoices = [];               // this tab's choices, newest last, for undo
+
+async function api(method, url, body) {
+  const response = await fetch(url, {
+    method,
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = await response.json();
+  if (!response.ok) {
+    const error = new Error(data.error || response.statusText);
+    error.status = response.status;
+    throw error;
+  }
+  return data;
+}
+
+async function prepare(set) {
+  const elements = await Promise.all(set.images.map(async (image) => {
+    const img = new Image();
+    img.src = image.url;
+    img.alt = image.path;
+    img.dataset.id = image.id;
+    img.title = image.path;
+    try { await img.decode(); } catch { /* shown broken rather than blocking */ }
+    return img;
+  }));
+  return { ...set, elements };
+}
+
+function refill() {
+  while (queue.length < QUEUE) {
+    queue.push(api("GET", "/api/next").then(prepare));
+  }
+}
+
+function show(set) {
+  current = set;
+  stage.replaceChildren(...set.elements.map((img, i) => {
+    const box = document.createElement("div");
+    box.className = "choice";
+    box.dataset.id = img.dataset.id;
+    const key = document.createElement("span");
+    key.className = "key";
+    key.textContent = String(i + 1);
+    box.append(img, key);
+    box.addEventListener("click", () => choose(i));
+    return box;
+  }));
+  document.body.dataset.pair = set.pair;
+  document.body.dataset.state = "ready";
+  shownAt = performance.now();
+}
+
+async function showNext() {
+  refill();
+  const set = await queue.shift();
+  refill();
+  show(set);
+}
+
+function pct(x) { return x === null || x === undefined ? "–" : `${(100 * x).toFixed(0)}%`; }
+
+function renderStats(session, library) {
+  statsLine.textContent =
+    `${session.choices} choices · ${session.per_minute.toFixed(1)}/min · ` +
+    `agreement ${pct(session.agreement)} this session, ${pct(library.agreement)} overall · ` +
+    `${library.per_image.toFixed(2)} per image · ${library.uncompared} never compared`;
+  document.body.dataset.choices = String(session.choices);
+}
+
+function report(title, lines, hint = "Press any key or click to carry on.") {
+  document.getElementById("overlay-title").textContent = title;
+  document.getElementById("overlay-body").textContent = lines.join("\n");
+  document.getElementById("overlay-hint").textContent = hint;
+  overlay.hidden = false;
+}
+
+function agreementLine(s) {
+  return `matched ${s.matched} · contradicted ${s.contradicted} · not predicted ` +
+    `${s.unpredicted} · agreement ${pct(s.agreement)}`;
+}
+
+async function choose(index) {
+  if (busy || ended || !current || index >= current.images.length) return;
+  busy = true;
+  const set = current;
+  const ms = Math.round(performance.now() - shownAt);
+  set.elements[index].parentElement.classList.add("picked");
+  try {
+    const result = await api("POST", "/api/choose",
+      { pair: set.pair, winner: set.images[index].id, ms });
+    myChoices.push(result.choice);
+    renderStats(result.session, result.library);
+    if (result.batch) {
+      const b = result.batch;
+      report(`Batch done: ${b.choices} choices in ${(b.seconds / 60).toFixed(1)} min`, [
+        agreementLine(b),
+        `Overall: ${result.library.comparisons} comparisons, ` +
+          `${result.library.per_image.toFixed(2)} per image, ` +
+          `${result.library.uncompared} never compared`,
+        agreementLine(result.library),
+      ]);
+    }
+    message.textContent = "";
+    await showNext();
+  } catch (error) {
+    set.elements[index].parentElement.classList.remove("picked");
+    if (error.status === 409) {          // the set went stale (e.g. the server restarted)
+      queue.length = 0;
+      message.textContent = "That set had expired; here is a fresh one.";
+      await showNext();
+    } else {
+      message.textContent = `Not saved: ${error.message}`;
+    }
+  } finally {
+    busy = false;
+  }
+}
+
+async function undo() {
+  if (busy || ended) return;
+  if (!myChoices.length) { message.textContent = "Nothing to undo."; return; }
+  busy = true;
+  try {
+    const result = await api("POST", "/api/undo", { choice: myChoices[myChoices.length - 1] });
+    myChoices.pop();
+    renderStats(result.session, result.library);
+    if (current) queue.unshift(Promise.resolve(current));  // keep the set we had up
+    show(await prepare(result.set));
+    message.textContent = "Undone: choose again.";
+  } catch (error) {
+    message.textContent = `Undo failed: ${error.message}`;
+  } finally {
+    busy = false;
+  }
+}
+
+async function skip() {
+  if (busy || ended) return;
+  busy = true;
+  try { await showNext(); } finally { busy = false; }
+}
+
+async function end() {
+  if (ended) return;
+  ended = true;
+  const result = await api("POST", "/api/end");
+  const s = result.session;
+  const l = result.library;
+  document.body.dataset.state = "ended";
+  report("Session ended", [
+    `${s.choices} choices in ${(s.seconds / 60).toFixed(1)} min (${s.per_minute.toFixed(1)}/min)`,
+    `This session: ${agreementLine(s)}`,
+    `Library: ${l.images} images, ${l.uncompared} never compared, ` +
+      `${l.comparisons} comparisons (${l.per_image.toFixed(2)} per image)`,
+    `Overall: ${agreementLine(l)}`,
+  ], "Every choice is saved. You can close this tab.");
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (!overlay.hidden) {
+    if (!ended) { overlay.hidden = true; event.preventDefault(); }
+    return;
+  }
+  const n = current ? current.images.length : 0;
+  const key = event.key;
+  if (key >= "1" && key <= "9") choose(Number(key) - 1);
+  else if (key === "ArrowLeft") choose(0);
+  else if (key === "ArrowRight") choose(n - 1);
+  else if (key === "z" || key === "Backspace") undo();
+  else if (key === "s") skip();
+  else if (key === "q") end();
+  else return;
+  event.preventDefault();
+});
+overlay.addEventListener("click", () => { if (!ended) overlay.hidden = true; });
+
+(async () => {
+  try {
+    const stats = await api("GET", "/api/stats");
+    renderStats(stats.session, stats.library);
+    await showNext();
+  } catch (error) {
+    message.textContent = `Cannot reach the server: ${error.message}`;
+  }
+})();

@@ -1,0 +1,473 @@
+"""Exports of scores and choices, and the import of the seed's score files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import time
+from dataclasses import FrozenInstanceError
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tastemaker import __version__
+from tastemaker.errors import TastemakerError
+from tastemaker.import_export import (
+    ImportReport,
+    export_comparisons,
+    export_scores,
+    import_scores,
+)
+from tastemaker.rate import RateSession, RateSettings
+from tastemaker.replay import recompute_elo, replay_elo
+from tastemaker.storage.library import Library, open_library
+
+COLOURS = {
+    "a.png": (255, 0, 0),
+    "b.png": (0, 255, 0),
+    "sub/c.png": (0, 0, 255),
+    "sub/d.png": (255, 255, 0),
+}
+
+
+def make_folder(folder: Path) -> Path:
+    for relative, colour in COLOURS.items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), colour).save(path)
+    return folder
+
+
+def scanned(folder: Path) -> Library:
+    library = open_library(folder)
+    library.scan()
+    return library
+
+
+@pytest.fixture
+def library(tmp_path: Path):
+    with scanned(make_folder(tmp_path / "images")) as library:
+        yield library
+
+
+def ids(library: Library) -> dict[str, int]:
+    return {image.path: image.id for image in library.store.images()}
+
+
+def rating(library: Library, path: str):
+    return next(r for r in library.store.ratings(None) if r.path == path)
+
+
+def set_scores(library: Library, scores: dict[str, tuple[float, int]]) -> None:
+    by_path = ids(library)
+    store = library.store
+    store.set_priors({by_path[p]: v for p, v in scores.items()}, source="test")
+    recompute_elo(store)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+def choose(session: RateSession, position: int, response_ms: int | None = 500):
+    shown = session.next_set()
+    choice = session.choose(shown.token, shown.images[position].id, response_ms)
+    return choice, [image.path for image in shown.images]
+
+
+SCORES = {"a.png": (1.5, 4), "b.png": (-0.5, 2), "sub/c.png": (0.25, 0), "sub/d.png": (0.0, 1)}
+BEST_FIRST = ["a.png", "sub/c.png", "sub/d.png", "b.png"]
+
+
+# -- export_scores ---------------------------------------------------------------------
+
+
+def test_export_scores_csv(library: Library, tmp_path: Path) -> None:
+    set_scores(library, SCORES)
+    out = tmp_path / "scores.csv"
+    assert export_scores(library, out) == 4
+    rows = read_csv(out)
+    assert rows[0] == ["relative_path", "score", "comparisons", "hash", "prior"]
+    hashes = {image.path: image.hash for image in library.store.images()}
+    assert rows[1:] == [
+        [p, str(SCORES[p][0]), str(SCORES[p][1]), hashes[p], str(SCORES[p][0])] for p in BEST_FIRST
+    ]
+
+
+def test_export_scores_counts_choices_and_priors(library: Library, tmp_path: Path) -> None:
+    set_scores(library, SCORES)
+    session = RateSession(library, RateSettings(choices=2), seed=0)
+    for _ in range(5):
+        choose(session, 0)
+    out = tmp_path / "scores.csv"
+    export_scores(library, out)
+    stored = sorted(library.store.ratings(), key=lambda r: -r.elo)
+    rows = read_csv(out)[1:]
+    assert [row[0] for row in rows] == [r.path for r in stored]
+    assert [float(row[1]) for row in rows] == [r.elo for r in stored]
+    assert [int(row[2]) for row in rows] == [r.comparisons + r.prior_comparisons for r in stored]
+    assert sum(int(row[2]) for row in rows) == 5 * 2 + sum(n for _, n in SCORES.values())
+
+
+def test_export_scores_json(library: Library, tmp_path: Path) -> None:
+    set_scores(library, SCORES)
+    out = tmp_path / "scores.json"
+    assert export_scores(library, out) == 4
+    document = json.loads(out.read_text(encoding="utf-8"))
+    records = document["ImageRecords"]
+    assert list(records) == BEST_FIRST
+    assert records["sub/c.png"] == {
+        "relative_filepath": "sub/c.png",
+        "score": 0.25,
+        "comparisons": 0,
+        "hash": {image.path: image.hash for image in library.store.images()}["sub/c.png"],
+        "prior": 0.25,
+    }
+    assert {p: (r["score"], r["comparisons"]) for p, r in records.items()} == SCORES
+    metadata = document["Metadata"]
+    assert metadata["exported_by"] == f"tastemaker {__version__}"
+    assert metadata["images"] == 4
+    assert datetime.fromisoformat(metadata["exported_at"]).tzinfo is not None
+
+
+def test_export_scores_leaves_out_missing_images(library: Library, tmp_path: Path) -> None:
+    (library.root / "b.png").unlink()
+    library.scan()
+    out = tmp_path / "scores.csv"
+    assert export_scores(library, out) == 3
+    assert "b.png" not in [row[0] for row in read_csv(out)]
+
+
+def test_export_format_from_argument_and_refused(library: Library, tmp_path: Path) -> None:
+    out = tmp_path / "scores.txt"
+    assert export_scores(library, out, "JSON") == 4
+    assert "ImageRecords" in json.loads(out.read_text(encoding="utf-8"))
+    with pytest.raises(TastemakerError) as e:
+        export_scores(library, out)
+    assert str(e.value) == (
+        f"{out}: cannot tell the format from the file name (use a .csv or .json name, "
+        "or give the format: csv or json)."
+    )
+    with pytest.raises(TastemakerError, match="unknown export format 'xml'"):
+        export_scores(library, tmp_path / "scores.csv", "xml")
+
+
+def test_export_into_missing_folder_is_refused(library: Library, tmp_path: Path) -> None:
+    out = tmp_path / "nowhere" / "scores.csv"
+    with pytest.raises(TastemakerError, match=r"scores\.csv: cannot be written"):
+        export_scores(library, out)
+    assert not out.parent.exists()
+
+
+# -- export_comparisons ----------------------------------------------------------------
+
+
+def test_export_comparisons(library: Library, tmp_path: Path) -> None:
+    session = RateSession(library, RateSettings(choices=3), seed=0)
+    before = time.time()
+    first, shown1 = choose(session, 1, 500)
+    choose(session, 0, 700)
+    session.undo()  # withdrawn: left out
+    third, shown3 = choose(session, 2, None)
+    out = tmp_path / "comparisons.csv"
+    assert export_comparisons(library, out) == 4
+    rows = read_csv(out)
+    assert rows[0] == ["comparison_id", "made_at", "winner", "loser", "response_ms", "session_id"]
+    sid = str(session.session_id)
+    assert [[r[0], r[2], r[3], r[4], r[5]] for r in rows[1:]] == [
+        [str(first.id), shown1[1], shown1[0], "500", sid],
+        [str(first.id), shown1[1], shown1[2], "500", sid],
+        [str(third.id), shown3[2], shown3[0], "", sid],
+        [str(third.id), shown3[2], shown3[1], "", sid],
+    ]
+    for row in rows[1:]:
+        made_at = datetime.fromisoformat(row[1])
+        assert made_at.utcoffset() is not None and made_at.utcoffset().total_seconds() == 0
+        assert before - 1 <= made_at.timestamp() <= time.time() + 1
+    assert rows[1][1] == datetime.fromtimestamp(
+        library.store.comparison(first.id).made_at, UTC
+    ).isoformat(timespec="milliseconds")
+
+
+def test_export_comparisons_names_missing_images(library: Library, tmp_path: Path) -> None:
+    session = RateSession(library, RateSettings(choices=2), seed=0)
+    _, shown = choose(session, 0)
+    (library.root / shown[1]).unlink()
+    library.scan()
+    out = tmp_path / "comparisons.csv"
+    assert export_comparisons(library, out) == 1
+    assert read_csv(out)[1][2:4] == shown
+
+
+def test_export_comparisons_empty(library: Library, tmp_path: Path) -> None:
+    out = tmp_path / "comparisons.csv"
+    assert export_comparisons(library, out) == 0
+    assert read_csv(out) == [
+        ["comparison_id", "made_at", "winner", "loser", "response_ms", "session_id"]
+    ]
+
+
+# -- import_scores: the accepted forms -------------------------------------------------
+
+
+def priors(library: Library) -> dict[str, tuple[float, int, str | None]]:
+    return {r.path: (r.prior, r.prior_comparisons, r.prior_source) for r in library.store.ratings()}
+
+
+def test_import_seed_scores(library: Library, tmp_path: Path) -> None:
+    source = write(tmp_path / "score.json", json.dumps({"a.png": 1.25, "sub/c.png": -0.5}))
+    report = import_scores(library, source)
+    assert report == ImportReport(source=source, imported=2, unmatched=[])
+    got = priors(library)
+    assert got["a.png"] == (1.25, 0, "import:score.json")
+    assert got["sub/c.png"] == (-0.5, 0, "import:score.json")
+    assert got["b.png"] == (0.0, 0, None)
+    assert rating(library, "a.png").elo == 1.25
+
+
+def test_import_seed_lists_meta_backslashes_and_unmatched(library: Library, tmp_path: Path) -> None:
+    document = {
+        "#meta#": {"evaluations": 12, "directory": "C:\\pictures"},
+        "a.png": [1.25, 7],
+        "sub\\c.png": [-0.75, 3],
+        "gone.png": [2.0, 1],
+        "sub/old/e.png": [0.5],
+    }
+    source = write(tmp_path / "score.json", json.dumps(document))
+    report = import_scores(library, source)
+    assert report.imported == 2
+    assert report.unmatched == ["gone.png", "sub/old/e.png"]
+    got = priors(library)
+    assert got["a.png"] == (1.25, 7, "import:score.json")
+    assert got["sub/c.png"] == (-0.75, 3, "import:score.json")
+    assert rating(library, "sub/c.png").elo == -0.75
+    with pytest.raises(FrozenInstanceError):
+        report.imported = 3  # type: ignore[misc]
+
+
+def test_import_absolute_path_inside_library(library: Library, tmp_path: Path) -> None:
+    inside = library.root / "sub" / "d.png"
+    source = write(tmp_path / "score.json", json.dumps({str(inside): [0.5, 2]}))
+    assert import_scores(library, source).imported == 1
+    assert priors(library)["sub/d.png"] == (0.5, 2, "import:score.json")
+
+
+def test_import_image_records(library: Library, tmp_path: Path) -> None:
+    document = {
+        "ImageRecords": {
+            "first": {"relative_filepath": "b.png", "score": 0.7, "comparisons": 2},
+            "sub/d.png": {"score": -0.2},
+            "other": {"relative_filepath": "sub\\c.png", "score": 1, "comparisons": 3.0},
+        },
+        "Metadata": {"evaluations": 5},
+    }
+    source = write(tmp_path / "scores.json", json.dumps(document))
+    assert import_scores(library, source) == ImportReport(source, 3, [])
+    got = priors(library)
+    assert got["b.png"] == (0.7, 2, "import:scores.json")
+    assert got["sub/d.png"] == (-0.2, 0, "import:scores.json")
+    assert got["sub/c.png"] == (1.0, 3, "import:scores.json")
+
+
+def test_import_csv(library: Library, tmp_path: Path) -> None:
+    text = (
+        "\ufeffRelative_Path, score ,comparisons,note\n"
+        "a.png,0.5,3,x\n"
+        "\n"
+        "sub\\c.png, -1.5 ,,y\n"
+        "missing.png,2,1,z\n"
+    )
+    source = write(tmp_path / "scores.csv", text)
+    report = import_scores(library, source)
+    assert report == ImportReport(source, 2, ["missing.png"])
+    got = priors(library)
+    assert got["a.png"] == (0.5, 3, "import:scores.csv")
+    assert got["sub/c.png"] == (-1.5, 0, "import:scores.csv")
+
+
+def test_import_csv_without_comparisons(library: Library, tmp_path: Path) -> None:
+    source = write(tmp_path / "scores.csv", "score,relative_path\n2.5,b.png\n")
+    assert import_scores(library, source).imported == 1
+    assert priors(library)["b.png"] == (2.5, 0, "import:scores.csv")
+
+
+@pytest.mark.parametrize(
+    "text", ['{"a.png": [0.5, 1]}', "relative_path,score,comparisons\na.png,0.5,1\n"]
+)
+def test_import_detects_the_format_by_content(library: Library, tmp_path: Path, text) -> None:
+    source = write(tmp_path / "scores.txt", text)
+    assert import_scores(library, source).imported == 1
+    assert priors(library)["a.png"] == (0.5, 1, "import:scores.txt")
+
+
+def test_import_copies_of_one_image_are_averaged(library: Library, tmp_path: Path) -> None:
+    shutil.copy(library.root / "a.png", library.root / "sub" / "copy-of-a.png")
+    library.scan()
+    source = write(
+        tmp_path / "score.json", json.dumps({"a.png": [1, 2], "sub/copy-of-a.png": [3, 4]})
+    )
+    assert import_scores(library, source).imported == 1
+    assert priors(library)["a.png"] == (2.0, 6, "import:score.json")
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_import_then_export_round_trip(tmp_path: Path, fmt: str) -> None:
+    with scanned(make_folder(tmp_path / "one")) as first:
+        set_scores(first, SCORES)
+        session = RateSession(first, RateSettings(choices=3), seed=1)
+        for position in (0, 2, 1, 1):
+            choose(session, position)
+        exported = tmp_path / f"first.{fmt}"
+        assert export_scores(first, exported) == 4
+    with scanned(make_folder(tmp_path / "two")) as second:
+        report = import_scores(second, exported)
+        assert report == ImportReport(exported, 4, [])
+        again = tmp_path / f"second.{fmt}"
+        export_scores(second, again)
+    if fmt == "json":
+        records = json.loads(exported.read_text(encoding="utf-8"))["ImageRecords"]
+        records_again = json.loads(again.read_text(encoding="utf-8"))["ImageRecords"]
+        assert list(records_again) == list(records)
+        for path, record in records.items():
+            assert records_again[path]["score"] == record["score"]
+            assert records_again[path]["comparisons"] == record["comparisons"]
+            assert records_again[path]["hash"] == record["hash"]
+    else:
+        assert [row[:4] for row in read_csv(again)] == [row[:4] for row in read_csv(exported)]
+
+
+def test_import_after_choices_keeps_them(library: Library, tmp_path: Path) -> None:
+    session = RateSession(library, RateSettings(choices=2), seed=3)
+    for position in (0, 1, 0, 0, 1, 1, 0):
+        choose(session, position)
+    comparisons = library.store.comparisons()
+    counts = {r.path: r.comparisons for r in library.store.ratings()}
+    source = write(tmp_path / "score.json", json.dumps({p: list(v) for p, v in SCORES.items()}))
+    import_scores(library, source)
+    assert library.store.comparisons() == comparisons
+    expected_elo, expected_counts = replay_elo(library.store)
+    for r in library.store.ratings():
+        assert (r.prior, r.prior_comparisons) == SCORES[r.path]
+        assert r.elo == expected_elo[r.image_id]
+        assert r.comparisons == expected_counts[r.image_id] == counts[r.path]
+    moved = [r for r in library.store.ratings() if r.comparisons]
+    assert moved and any(r.elo != r.prior for r in moved)
+
+
+# -- import_scores: refused files, the store untouched ----------------------------------
+
+MALFORMED = [
+    ("broken", "score.json", '{"a.png": 1.0,\n "b.png": }', "not valid JSON (line 2, column 11"),
+    ("top-level array", "score.json", "[1, 2]", "not a score file"),
+    ("entry shape", "score.json", '{"a.png": {"x": 1}}', "should be a score or [score"),
+    ("long list", "score.json", '{"a.png": [1, 2, 3]}', "found an array of 3 items"),
+    ("records shape", "s.json", '{"ImageRecords": [1]}', '"ImageRecords" should be an object'),
+    ("record shape", "s.json", '{"ImageRecords": {"a.png": 2}}', "should be an object with"),
+    ("record no score", "s.json", '{"ImageRecords": {"a.png": {}}}', "has no score"),
+    ("no scores", "score.json", '{"#meta#": {}}', "no scores found"),
+    ("text score", "score.json", '{"a.png": 1, "b.png": "high"}', "not a number"),
+    ("true score", "score.json", '{"a.png": [true, 1]}', "not a number"),
+    ("NaN score", "score.json", '{"a.png": NaN}', "not finite"),
+    ("huge score", "score.json", '{"a.png": 1e999}', "not finite"),
+    ("negative count", "score.json", '{"a.png": [1, -2]}', "comparisons count"),
+    ("fraction count", "score.json", '{"a.png": [1, 2.5]}', "comparisons count"),
+    ("missing column", "scores.csv", "relative_path,value\na.png,1\n", "missing column score"),
+    ("empty csv", "scores.csv", "", "empty file"),
+    ("csv text score", "scores.csv", "relative_path,score\na.png,1\nb.png,high\n", "not a number"),
+    ("csv inf score", "scores.csv", "relative_path,score\na.png,inf\n", "not finite"),
+    ("csv no score", "scores.csv", "relative_path,score\na.png,\n", "has no score"),
+    ("csv no path", "scores.csv", "relative_path,score\n,1\n", "has no relative_path"),
+    ("csv count", "scores.csv", "relative_path,score,comparisons\na.png,1,x\n", "comparisons"),
+    ("outside", "score.json", '{"a.png": 1, "../x.png": 2}', "outside the library"),
+    ("twice", "scores.csv", "relative_path,score\na.png,1\n./a.png,2\n", "already named"),
+]
+
+
+@pytest.fixture
+def rated(library: Library) -> Library:
+    set_scores(library, SCORES)
+    session = RateSession(library, RateSettings(choices=2), seed=0)
+    for position in (0, 1, 1):
+        choose(session, position)
+    return library
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "problem"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
+)
+def test_malformed_files_are_refused(
+    rated: Library, tmp_path: Path, name: str, text: str, problem: str
+) -> None:
+    before = rated.store.ratings(None)
+    source = write(tmp_path / name, text)
+    with pytest.raises(TastemakerError) as e:
+        import_scores(rated, source)
+    message = str(e.value)
+    assert message.startswith(f"{source}: ")
+    assert problem in message
+    assert rated.store.ratings(None) == before
+
+
+def test_broken_json_message(rated: Library, tmp_path: Path) -> None:
+    source = write(tmp_path / "score.json", '{"a.png": 1.0,\n "b.png": }')
+    with pytest.raises(TastemakerError) as e:
+        import_scores(rated, source)
+    assert str(e.value) == (f"{source}: not valid JSON (line 2, column 11: Expecting value).")
+
+
+def test_missing_column_message(rated: Library, tmp_path: Path) -> None:
+    source = write(tmp_path / "scores.csv", "path,value\na.png,1\n")
+    with pytest.raises(TastemakerError) as e:
+        import_scores(rated, source)
+    assert str(e.value) == (
+        f"{source}: missing columns relative_path, score "
+        "(found: path, value; needed: relative_path, score, optionally comparisons)."
+    )
+
+
+def test_non_numeric_score_message(rated: Library, tmp_path: Path) -> None:
+    source = write(tmp_path / "scores.csv", "relative_path,score\na.png,1\nb.png,high\n")
+    with pytest.raises(TastemakerError) as e:
+        import_scores(rated, source)
+    assert str(e.value) == f'{source}: line 3 ("b.png") has a score that is not a number ("high").'
+
+
+def test_path_outside_via_parent_message(rated: Library, tmp_path: Path) -> None:
+    before = rated.store.ratings(None)
+    source = write(tmp_path / "score.json", json.dumps({"a.png": 1, "../x.png": 2}))
+    with pytest.raises(TastemakerError) as e:
+        import_scores(rated, source)
+    assert str(e.value) == (
+        f'{source}: entry "../x.png" names a path outside the library {rated.root}.'
+    )
+    assert rated.store.ratings(None) == before
+
+
+def test_absolute_path_elsewhere_is_refused(rated: Library, tmp_path: Path) -> None:
+    before = rated.store.ratings(None)
+    elsewhere = tmp_path / "elsewhere" / "x.png"
+    source = write(tmp_path / "score.json", json.dumps({"a.png": 1, str(elsewhere): 2}))
+    with pytest.raises(TastemakerError) as e:
+        import_scores(rated, source)
+    assert str(e.value).startswith(f"{source}: entry ")
+    assert "outside the library" in str(e.value)
+    assert rated.store.ratings(None) == before
+
+
+def test_unreadable_source(rated: Library, tmp_path: Path) -> None:
+    source = tmp_path / "nothing.json"
+    with pytest.raises(TastemakerError, match=r"nothing\.json: cannot be read"):
+        import_scores(rated, source)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x81")
+    with pytest.raises(TastemakerError, match=r"binary\.csv: not a text file"):
+        import_scores(rated, binary)

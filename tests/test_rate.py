@@ -1,0 +1,165 @@
+import pytest
+
+from tastemaker.errors import TastemakerError
+from tastemaker.rate import NothingToUndo, NotInSet, RateSession, RateSettings, StaleSet
+from tastemaker.rating import elo
+from tastemaker.replay import replay_elo
+from tastemaker.stats import library_stats
+
+
+def stored_elo(lib):
+    return {r.image_id: r.elo for r in lib.store.ratings(status=None)}
+
+
+def play(session, n, pick=0):
+    made = []
+    for _ in range(n):
+        shown = session.next_set()
+        made.append(session.choose(shown.token, shown.images[pick].id, 420))
+    return made
+
+
+def test_a_choice_is_stored_raw_and_updates_elo(library):
+    session = RateSession(library, seed=0)
+    shown = session.next_set()
+    a, b = shown.images
+    choice = session.choose(shown.token, b.id, 777)
+    (stored,) = library.store.comparisons()
+    assert stored.id == choice.id
+    assert stored.shown == (a.id, b.id)
+    assert stored.winner_id == b.id
+    assert stored.response_ms == 777
+    assert stored.session_id == session.session_id
+    assert stored.k == elo.K
+    assert stored.prediction == elo.UNPREDICTED
+    ratings = stored_elo(library)
+    assert (ratings[a.id], ratings[b.id]) == pytest.approx((-0.4, 0.4))
+
+
+def test_replaying_the_stored_comparisons_reproduces_the_stored_scores(library):
+    session = RateSession(library, RateSettings(choices=3), seed=1)
+    play(session, 40, pick=1)
+    session.undo()
+    play(session, 5, pick=2)
+    replayed, counts = replay_elo(library.store)
+    assert replayed == stored_elo(library)  # exactly, not approximately
+    assert counts == {r.image_id: r.comparisons for r in library.store.ratings(status=None)}
+
+
+def test_an_answered_or_unknown_set_is_refused_and_changes_nothing(library):
+    session = RateSession(library, seed=0)
+    shown = session.next_set()
+    session.choose(shown.token, shown.images[0].id)
+    before = stored_elo(library)
+    with pytest.raises(StaleSet, match="already answered"):
+        session.choose(shown.token, shown.images[0].id)
+    with pytest.raises(StaleSet):
+        session.choose("no-such-token", shown.images[0].id)
+    assert stored_elo(library) == before
+    assert len(library.store.comparisons()) == 1
+
+
+def test_a_winner_not_in_the_set_is_refused_and_the_set_stays_open(library):
+    session = RateSession(library, seed=0)
+    shown = session.next_set()
+    outsider = next(im for im in library.store.images() if im not in shown.images)
+    with pytest.raises(NotInSet, match=f"Image {outsider.id} is not in this set"):
+        session.choose(shown.token, outsider.id)
+    assert library.store.comparisons() == []
+    session.choose(shown.token, shown.images[1].id)
+    assert len(library.store.comparisons()) == 1
+
+
+def test_undo_withdraws_the_last_choice_keeps_it_and_gives_the_set_back(library):
+    session = RateSession(library, seed=0)
+    play(session, 3)
+    before_last = replay_elo(library.store)[0]
+    last = library.store.last_comparison()
+    shown = session.next_set()
+    session.choose(shown.token, shown.images[1].id)
+    withdrawn, again = session.undo()
+    assert withdrawn == library.store.comparisons(include_withdrawn=True)[-1].id
+    assert [im.id for im in again.images] == [im.id for im in shown.images]
+    assert library.store.comparisons(include_withdrawn=True)[-1].withdrawn_at is not None
+    assert library.store.last_comparison() == last
+    assert stored_elo(library) == before_last
+    assert session.session_stats().choices == 3
+    session.choose(again.token, again.images[0].id)  # the set handed back can be answered
+    assert len(library.store.comparisons()) == 4
+
+
+def test_undo_with_nothing_left_is_a_clear_error(library):
+    session = RateSession(library, seed=0)
+    play(session, 1)
+    session.undo()
+    with pytest.raises(NothingToUndo, match="no choice to undo"):
+        session.undo()
+
+
+def test_statistics_count_matched_contradicted_and_unpredicted(library):
+    session = RateSession(library, RateSettings(lcw=0.0), seed=3)
+    made = play(session, 60)
+    stats = library_stats(library)
+    predictions = [c.prediction for c in made]
+    assert stats.agreement.matched == predictions.count(elo.MATCHED)
+    assert stats.agreement.contradicted == predictions.count(elo.CONTRADICTED)
+    assert stats.agreement.unpredicted == predictions.count(elo.UNPREDICTED)
+    assert stats.comparisons == 60
+    assert stats.per_image == 6.0
+    assert stats.uncompared == 0
+    quick = made[-1].library
+    assert (quick.comparisons, quick.uncompared, quick.agreement) == (
+        stats.comparisons,
+        stats.uncompared,
+        stats.agreement,
+    )
+    d = stats.to_dict()
+    for key in (
+        "images",
+        "comparisons",
+        "uncompared",
+        "per_image",
+        "matched",
+        "contradicted",
+        "unpredicted",
+        "agreement",
+    ):
+        assert key in d
+
+
+def test_every_batch_is_reported_and_stored(library):
+    session = RateSession(library, RateSettings(batch=4), seed=0)
+    made = play(session, 9)
+    assert [c.batch is not None for c in made] == [False, False, False, True] * 2 + [False]
+    batches = library.store.batches()
+    assert [b.choices for b in batches] == [4, 4]
+    assert batches[1].first_comparison_id == made[4].id
+    assert batches[1].last_comparison_id == made[7].id
+    assert sum(b.matched + b.contradicted + b.unpredicted for b in batches) == 8
+
+
+def test_bad_settings_and_too_small_libraries_are_refused(library, tmp_path):
+    with pytest.raises(TastemakerError, match="--choices must be 2, 3 or 4"):
+        RateSettings(choices=5)
+    from conftest import make_images
+
+    from tastemaker.storage.library import open_library
+
+    make_images(tmp_path / "one", 1)
+    with open_library(tmp_path / "one") as lib:
+        lib.scan()
+        with pytest.raises(TastemakerError, match="1 readable image"):
+            RateSession(lib)
+
+
+def test_two_sessions_on_one_library_never_lose_each_others_choices(library):
+    from tastemaker.storage.library import open_library
+
+    other = open_library(library.root)
+    first, second = RateSession(library, seed=1), RateSession(other, seed=2)
+    for _ in range(20):
+        for session in (first, second):
+            play(session, 1)
+    assert len(library.store.comparisons()) == 40
+    assert replay_elo(library.store)[0] == stored_elo(library)
+    other.close()
