@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -34,3 +36,50 @@ def library(tmp_path: Path) -> Library:
     lib.scan()
     yield lib
     lib.close()
+
+
+class Server:
+    """``tastemaker rate`` running as a real process, as a person starts it."""
+
+    def __init__(self, folder: Path, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tastemaker",
+                "rate",
+                str(folder),
+                "--no-browser",
+                "--port",
+                "0",
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.url = self._wait_for_url()
+
+    def _wait_for_url(self) -> str:
+        # readline blocks until the server prints its URL, which it does once listening
+        lines = []
+        for line in self.process.stdout:
+            lines.append(line)
+            if line.startswith("http://"):
+                return line.strip()
+        self.process.wait(10)
+        raise RuntimeError("server did not start:\n" + "".join(lines) + self.process.stderr.read())
+
+    def output(self) -> tuple[str, str]:
+        """Everything it printed, once it has exited."""
+        out, err = self.process.communicate(timeout=30)
+        return out, err
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
