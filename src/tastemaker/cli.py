@@ -55,23 +55,30 @@ def command(fn: Callable[..., Any] | None = None, *, name: str | None = None) ->
 
 @contextmanager
 def progress_bar() -> Iterator[ProgressFn]:
-    """A rich progress bar (on stderr) that library jobs drive through a callback."""
-    with Progress(
+    """A rich progress bar (on stderr) that library jobs drive through a callback; it
+    appears only once there is something to report."""
+    bar = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=err,
         transient=True,
-    ) as bar:
-        tasks: dict[str, Any] = {}
+    )
+    tasks: dict[str, Any] = {}
 
-        def report(description: str, done: int, total: int) -> None:
-            if description not in tasks:
-                tasks[description] = bar.add_task(description, total=total)
-            bar.update(tasks[description], completed=done, total=total)
+    def report(description: str, done: int, total: int) -> None:
+        if not tasks:
+            bar.start()
+        if description not in tasks:
+            tasks[description] = bar.add_task(description, total=total)
+        bar.update(tasks[description], completed=done, total=total)
 
+    try:
         yield report
+    finally:
+        if tasks:
+            bar.stop()
 
 
 def scanned(folder: Path) -> tuple[Library, ScanReport]:

@@ -111,11 +111,11 @@ async function choose(index) {
     if (result.batch) {
       const b = result.batch;
       report(`Batch done: ${b.choices} choices in ${(b.seconds / 60).toFixed(1)} min`, [
-        agreementLine(b),
-        `Overall: ${result.library.comparisons} comparisons, ` +
+        `This batch: ${agreementLine(b)}`,
+        `Library: ${result.library.comparisons} comparisons, ` +
           `${result.library.per_image.toFixed(2)} per image, ` +
-          `${result.library.uncompared} never compared`,
-        agreementLine(result.library),
+          `${result.library.uncompared} of ${result.library.images} never compared`,
+        `Overall: ${agreementLine(result.library)}`,
       ]);
     }
     message.textContent = "";

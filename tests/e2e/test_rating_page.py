@@ -1,0 +1,145 @@
+"""The rating page in a real browser (Debian's Chromium through Playwright), against a
+real ``tastemaker rate`` process."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import Server, make_images
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tastemaker.storage.library import open_library
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("TASTEMAKER_CHROMIUM") or shutil.which("chromium")
+    if not path:
+        pytest.fail("Chromium not found: run scripts/setup --dev (or set TASTEMAKER_CHROMIUM)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    make_images(tmp_path / "lib", 8, size=(120, 80))
+    make_images(tmp_path / "lib" / "tall", 4, prefix="tall", size=(60, 200))
+    return tmp_path / "lib"
+
+
+def shown_ids(page: Page) -> list[int]:
+    return [
+        int(x) for x in page.locator("#stage img").evaluate_all("els => els.map(e => e.dataset.id)")
+    ]
+
+
+def wait_for_choices(page: Page, n: int) -> None:
+    expect(page.locator("body")).to_have_attribute("data-choices", str(n))
+    expect(page.locator("body")).to_have_attribute("data-state", "ready")
+
+
+def comparisons(folder: Path, include_withdrawn: bool = False):
+    with open_library(folder) as lib:
+        return lib.store.comparisons(include_withdrawn=include_withdrawn)
+
+
+def test_keys_choose_undo_skip_and_quit(browser, folder):
+    server = Server(folder, "--batch", "4")
+    try:
+        page = browser.new_page(viewport={"width": 1200, "height": 700})
+        page.goto(server.url)
+        expect(page.locator("body")).to_have_attribute("data-state", "ready")
+        first = shown_ids(page)
+        assert len(first) == 2 and len(set(first)) == 2
+        for img in page.locator("#stage img").all():  # fitted in the window, whatever shape
+            box = img.bounding_box()
+            assert box["width"] > 0 and box["y"] + box["height"] <= 700
+
+        page.keyboard.press("1")
+        wait_for_choices(page, 1)
+        (c1,) = comparisons(folder)
+        assert (c1.shown, c1.winner_id) == (tuple(first), first[0])
+        assert c1.response_ms is not None and c1.response_ms >= 0
+
+        second = shown_ids(page)
+        page.keyboard.press("ArrowRight")
+        wait_for_choices(page, 2)
+        assert comparisons(folder)[-1].winner_id == second[1]
+
+        page.keyboard.press("z")  # undo: the choice is withdrawn, its set comes back
+        wait_for_choices(page, 1)
+        expect(page.locator("#message")).to_contain_text("Undone")
+        assert shown_ids(page) == second
+        assert len(comparisons(folder)) == 1
+        assert comparisons(folder, include_withdrawn=True)[-1].withdrawn_at is not None
+
+        pair = page.locator("body").get_attribute("data-pair")
+        page.keyboard.press("s")  # skip: a new set, nothing recorded
+        expect(page.locator("body")).not_to_have_attribute("data-pair", pair)
+        assert len(comparisons(folder)) == 1
+
+        third = shown_ids(page)
+        page.locator("#stage .choice").nth(1).click()  # a click chooses too
+        wait_for_choices(page, 2)
+        assert comparisons(folder)[-1].winner_id == third[1]
+
+        page.keyboard.press("Backspace")
+        wait_for_choices(page, 1)
+        for n in (2, 3, 4):
+            page.keyboard.press("2")
+            wait_for_choices(page, n)
+        expect(page.locator("#overlay")).to_be_visible()  # the batch report after 4
+        expect(page.locator("#overlay-title")).to_contain_text("Batch done: 4 choices")
+        page.keyboard.press("Space")
+        expect(page.locator("#overlay")).to_be_hidden()
+        expect(page.locator("#stats")).to_contain_text("4 choices")
+
+        page.keyboard.press("q")
+        expect(page.locator("body")).to_have_attribute("data-state", "ended")
+        expect(page.locator("#overlay-title")).to_have_text("Session ended")
+        out, _ = server.output()  # the server stops by itself and prints the session
+        assert server.process.returncode == 0
+        assert "Session: 4 choices" in out
+        assert len(comparisons(folder)) == 4
+    finally:
+        server.stop()
+
+
+def test_three_images_per_set_and_two_tabs(browser, folder):
+    server = Server(folder, "--choices", "3")
+    try:
+        tabs = [browser.new_page(viewport={"width": 1400, "height": 600}) for _ in range(2)]
+        for tab in tabs:
+            tab.goto(server.url)
+            expect(tab.locator("#stage img")).to_have_count(3)
+        made = 0
+        for _ in range(3):
+            for tab in tabs:
+                shown = shown_ids(tab)
+                tab.keyboard.press("3")
+                made += 1
+                wait_for_choices(tab, made)  # the count is the session's, shared by tabs
+                assert comparisons(folder)[-1].winner_id == shown[2]
+        stored = comparisons(folder)
+        assert len(stored) == 6 and all(len(c.shown) == 3 for c in stored)
+    finally:
+        server.stop()
