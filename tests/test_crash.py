@@ -53,3 +53,20 @@ def test_kill_9_mid_stream_loses_no_acknowledged_choice(tmp_path):
         assert len(acked) >= 120
         ratings = {r.image_id: r.elo for r in lib.store.ratings(status=None)}
         assert replay_elo(lib.store)[0] == ratings
+
+
+def test_ctrl_c_ends_cleanly_and_prints_the_session(tmp_path):
+    make_images(tmp_path / "lib", 5)
+    server = Server(tmp_path / "lib")
+    acked: list[int] = []
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for _ in range(2):
+            s = client.get("/api/next").json()
+            r = client.post("/api/choose", json={"pair": s["pair"], "winner": s["images"][1]["id"]})
+            acked.append(r.json()["choice"])
+    server.process.send_signal(signal.SIGINT)
+    out, err = server.output()
+    assert server.process.returncode == 0, err
+    assert "Session: 2 choices" in out
+    assert "Comparisons: 2 (0.40 per image)" in out
+    assert "Traceback" not in err
