@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zlib
 from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # no test reaches the network, even by mistake
 
 import pytest
 from PIL import Image
@@ -25,6 +28,43 @@ def make_images(
         Image.new("RGB", size, colour).save(path)
         paths.append(path)
     return paths
+
+
+def save_tiny_backbone(family: str, folder: Path) -> Path:
+    """A few-layer CLIP / SigLIP / DINOv2 with random weights and its image processor,
+    saved with ``save_pretrained`` so tests load it through the real loaders."""
+    import transformers as t
+
+    small = {
+        "hidden_size": 32,
+        "intermediate_size": 37,
+        "num_attention_heads": 4,
+        "image_size": 32,
+        "patch_size": 8,
+    }
+    if family == "clip":
+        model = t.CLIPVisionModelWithProjection(
+            t.CLIPVisionConfig(num_hidden_layers=3, projection_dim=16, **small)
+        )
+        processor = t.CLIPImageProcessor(
+            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+        )
+    elif family == "siglip":
+        model = t.SiglipVisionModel(t.SiglipVisionConfig(num_hidden_layers=2, **small))
+        processor = t.SiglipImageProcessor(size={"height": 32, "width": 32})
+    else:
+        model = t.Dinov2Model(t.Dinov2Config(num_hidden_layers=2, **small))
+        processor = t.BitImageProcessor(
+            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+        )
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_backbone("clip", tmp_path_factory.mktemp("tiny-clip"))
 
 
 @pytest.fixture

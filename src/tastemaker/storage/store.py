@@ -110,6 +110,30 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m002_embeddings_and_models(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE embeddings (               -- computed once per content and extractor
+            image_hash TEXT NOT NULL,
+            extractor TEXT NOT NULL,
+            layers TEXT NOT NULL,               -- e.g. '0' or '0,2:join'
+            vector BLOB NOT NULL,               -- little-endian float32
+            PRIMARY KEY (image_hash, extractor, layers)
+        ) WITHOUT ROWID;
+        CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,                 -- the .safetensors file
+            extractor TEXT NOT NULL,
+            layers TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            metrics TEXT NOT NULL               -- JSON: held-out and train metrics
+        );
+        """,
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -170,6 +194,16 @@ class Batch:
     matched: int
     contradicted: int
     unpredicted: int
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    id: int
+    path: str
+    extractor: str
+    layers: str
+    created_at: float
+    metrics: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -514,3 +548,51 @@ class Store:
             " ended_at, choices, matched, contradicted, unpredicted FROM batches ORDER BY id"
         )
         return [Batch(*r) for r in rows]
+
+    # -- embeddings ----------------------------------------------------------------------
+
+    def embeddings(
+        self, extractor: str, layers: str, hashes: Sequence[str]
+    ) -> dict[str, NDArray[np.float32]]:
+        """Cached vectors of the given images (those that have one)."""
+        found: dict[str, NDArray[np.float32]] = {}
+        for start in range(0, len(hashes), 500):
+            chunk = list(hashes[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for digest, blob in self._all(
+                "SELECT image_hash, vector FROM embeddings WHERE extractor = ? AND layers = ?"
+                f" AND image_hash IN ({marks})",
+                [extractor, layers, *chunk],
+            ):
+                found[digest] = np.frombuffer(blob, "<f4").copy()
+        return found
+
+    def add_embeddings(
+        self, extractor: str, layers: str, vectors: dict[str, NDArray[np.float32]]
+    ) -> None:
+        with self.atomic():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO embeddings (image_hash, extractor, layers, vector)"
+                " VALUES (?, ?, ?, ?)",
+                (
+                    (digest, extractor, layers, np.asarray(v, "<f4").tobytes())
+                    for digest, v in vectors.items()
+                ),
+            )
+
+    # -- models --------------------------------------------------------------------------
+
+    def add_model(self, path: str, extractor: str, layers: str, metrics: dict[str, float]) -> int:
+        with self.atomic():
+            cursor = self._db.execute(
+                "INSERT INTO models (path, extractor, layers, created_at, metrics)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (path, extractor, layers, time.time(), json.dumps(metrics, sort_keys=True)),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def models(self) -> list[ModelRecord]:
+        rows = self._all(
+            "SELECT id, path, extractor, layers, created_at, metrics FROM models ORDER BY id"
+        )
+        return [ModelRecord(*r[:5], json.loads(r[5])) for r in rows]

@@ -1,0 +1,1 @@
+"""Image features: a registry of pretrained vision backbones, batched extraction, cache."""

