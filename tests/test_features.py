@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
+import torch
 from conftest import make_images, save_tiny_backbone
 from PIL import Image
 
+from tastemaker.device import pick_device
 from tastemaker.embed import library_embeddings
 from tastemaker.errors import TastemakerError
-from tastemaker.features import loaders
 from tastemaker.features.extract import extract
 from tastemaker.features.loaders import LayerChoice, load_extractor
 from tastemaker.features.registry import list_extractors, resolve
@@ -134,5 +135,6 @@ def test_layer_choice_parsing():
 
 
 def test_cuda_is_used_when_present(monkeypatch):
-    monkeypatch.setattr(loaders.torch.cuda, "is_available", lambda: True)
-    assert loaders.pick_device().type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device().type == "cuda"
+    assert pick_device("cpu").type == "cpu"

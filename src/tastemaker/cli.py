@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
 
 from tastemaker import __version__
 from tastemaker.errors import TastemakerError
@@ -68,11 +70,13 @@ def progress_bar() -> Iterator[ProgressFn]:
     tasks: dict[str, Any] = {}
 
     def report(description: str, done: int, total: int) -> None:
+        # one bar per job; a job may change its description ("search: best 0.73 ...")
+        job = description.split(":")[0]
         if not tasks:
             bar.start()
-        if description not in tasks:
-            tasks[description] = bar.add_task(description, total=total)
-        bar.update(tasks[description], completed=done, total=total)
+        if job not in tasks:
+            tasks[job] = bar.add_task(description, total=total)
+        bar.update(tasks[job], completed=done, total=total, description=description)
 
     try:
         yield report
@@ -219,6 +223,196 @@ def import_scores(
 
 
 @command
+def train(
+    folder: Folder,
+    extractor: Annotated[
+        str | None,
+        typer.Option(
+            help="Backbone: hub id, local folder or efficientnet-lite0 "
+            "(default: the library's, else openai/clip-vit-large-patch14)."
+        ),
+    ] = None,
+    layers: Annotated[
+        str, typer.Option(help="Layers: 0 = final output, n = n-th from the end; e.g. 0,2.")
+    ] = "0",
+    layer_mode: Annotated[str, typer.Option(help="join or average several layers.")] = "join",
+    loss: Annotated[
+        str,
+        typer.Option(help="ranking (the seed's), mse, or choices (learns from your raw choices)."),
+    ] = "ranking",
+    trials: Annotated[int, typer.Option(help="Metaparameter search trials.")] = 20,
+    sampler: Annotated[str, typer.Option(help="Optuna sampler: tpe, cmaes, random, qmc.")] = "tpe",
+    heldout: Annotated[float, typer.Option(help="Share of images held out to measure.")] = 0.25,
+    seed: Annotated[int, typer.Option(help="Seed of the training runs.")] = 0,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Model file (default: in the library).")
+    ] = None,
+) -> None:
+    """Train a model of your taste on FOLDER's choices.
+
+    Embeds the images (cached), runs a metaparameter search, and saves the best model
+    in the library with its held-out metrics.
+    """
+    from tastemaker.features.loaders import LayerChoice
+    from tastemaker.train import TrainSettings, train_library
+
+    settings = TrainSettings(
+        extractor=extractor,
+        layers=LayerChoice.parse(layers, layer_mode),
+        loss=loss,
+        trials=trials,
+        sampler=sampler,
+        heldout=heldout,
+        seed=seed,
+    )
+    library, _ = scanned(folder)
+    with library, progress_bar() as report:
+        trained = train_library(library, settings, output, report)
+    for path, problem in trained.embedded.failures:
+        err.print(f"[yellow]Skipped[/] {path}: {problem}", highlight=False)
+    m = trained.model.meta.metrics
+    out.print(
+        f"Embeddings: {len(trained.embedded.image_ids)} images "
+        f"({trained.embedded.extracted} extracted now, the rest cached)"
+    )
+    out.print(describe_metrics(m), highlight=False)
+    out.print(f"Model saved: {trained.path}")
+    out.print(
+        f"Search history ({trained.trials} trials): optuna-dashboard "
+        f"sqlite:///{library.root / '.tastemaker' / 'optuna.db'}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def describe_metrics(m: dict[str, float]) -> str:
+    def pct(key: str) -> str:
+        return f"{100 * m[key]:.1f}%" if key in m else "n/a"
+
+    return (
+        f"Held-out: agreement with your choices {pct('heldout_choice_agreement')}, "
+        f"pairwise order {pct('heldout_pairwise_accuracy')}, "
+        f"Spearman {m.get('heldout_spearman', float('nan')):.3f} "
+        f"(train: {pct('train_choice_agreement')}, {pct('train_pairwise_accuracy')})"
+    )
+
+
+@command
+def score(
+    model: Annotated[Path, typer.Argument(help="A model file (.safetensors, or LAION's .pth).")],
+    paths: Annotated[list[Path], typer.Argument(help="Images and folders (searched recursively).")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write CSV (path,score) or .json.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    top: Annotated[int | None, typer.Option(help="Keep only the N best.")] = None,
+    minimum: Annotated[float | None, typer.Option("--min", help="Keep scores >= this.")] = None,
+    copy_to: Annotated[
+        Path | None, typer.Option(help="Copy the kept images here, best first.")
+    ] = None,
+    link_to: Annotated[
+        Path | None, typer.Option(help="Symlink the kept images here, best first.")
+    ] = None,
+) -> None:
+    """Score images with MODEL, best first.
+
+    Scores are on the model's scale: mean 0, standard deviation 1 over the images it
+    was trained on.
+    """
+    from tastemaker.model import load_model
+    from tastemaker.score import copy_best, ranked, score_images, write_scores
+    from tastemaker.storage.library import image_files
+
+    files = image_files(paths)
+    if not files:
+        raise TastemakerError("No images found in " + ", ".join(map(str, paths)))
+    taste = load_model(model)
+    with progress_bar() as report:
+        scored = score_images(taste, files, report)
+    for i, problem in scored.failures:
+        err.print(f"[yellow]Skipped[/] {files[i]}: {problem}", highlight=False)
+    rows = ranked(files, scored, top, minimum)
+    if output:
+        write_scores(rows, output)
+        out.print(f"Wrote {len(rows)} scores to {output}")
+    elif as_json:
+        print(json.dumps([{"path": str(p), "score": s} for p, s in rows], indent=1))
+    else:
+        table = Table("score", "path", box=None)
+        for path, value in rows:
+            table.add_row(f"{value:+.3f}", str(path))
+        out.print(table)
+    for dest, link in ((copy_to, False), (link_to, True)):
+        if dest:
+            made = copy_best(rows, dest, link)
+            out.print(f"{'Linked' if link else 'Copied'} {len(made)} images to {dest}")
+
+
+@command
+def prior(
+    folder: Folder,
+    model: Annotated[
+        Path | None, typer.Option(help="Model file (default: the library's latest).")
+    ] = None,
+) -> None:
+    """Give FOLDER's never-compared images starting scores from a model.
+
+    The next A/B session then begins from the model's guess (the seed's
+    aesthetic_score_from_model).
+    """
+    from tastemaker.model import load_model
+    from tastemaker.prior import apply_model_prior
+
+    library, _ = scanned(folder)
+    with library:
+        path = model or latest_model(library)
+        with progress_bar() as report:
+            result = apply_model_prior(library, load_model(path), path.name, report)
+    out.print(
+        f"Starting scores from {path.name} for {result.given} never-compared images "
+        f"(spread sd {result.sd:.3f}); {result.compared} compared images left as they are."
+    )
+
+
+def latest_model(library: Library) -> Path:
+    models = library.store.models()
+    if not models:
+        raise TastemakerError(
+            f"{library.root}: no trained model yet; train one (tastemaker train "
+            f"{library.root}) or give --model FILE"
+        )
+    return Path(models[-1].path)
+
+
+@command
+def models(folder: Folder) -> None:
+    """The models trained on FOLDER, with their held-out metrics."""
+    from tastemaker.storage.library import open_library
+
+    with open_library(folder) as library:
+        records = library.store.models()
+    if not records:
+        out.print("No models yet: tastemaker train " + str(folder))
+        return
+    for r in records:
+        trained = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
+        out.print(f"#{r.id}  {trained}  {r.extractor} (layers {r.layers})", highlight=False)
+        out.print("    " + describe_metrics(r.metrics), highlight=False)
+        out.print(f"    {r.path}", highlight=False, soft_wrap=True)
+
+
+@command
+def extractors() -> None:
+    """The named feature extractors (any hub id or local folder works too)."""
+    from tastemaker.features.registry import list_extractors
+
+    table = Table("name", "dim", "about", box=None)
+    for spec in list_extractors():
+        table.add_row(spec.name, str(spec.dim or "?"), spec.description)
+    out.print(table)
+
+
+@command
 def demo(
     folder: Annotated[Path, typer.Argument(help="Where to make the demo library.")] = Path(
         "tastemaker-demo"
@@ -235,6 +429,8 @@ def demo(
 ) -> None:
     """Make a sample library of generated images in FOLDER and rate it."""
     from tastemaker.demo_images import generate_demo_images
+    from tastemaker.features.registry import OFFLINE_EXTRACTOR
+    from tastemaker.train import EXTRACTOR_SETTING
 
     if not (folder.is_dir() and any(folder.iterdir())):
         with progress_bar() as report:
@@ -246,6 +442,8 @@ def demo(
                 report("Generating demo images", done, count)
 
             generate_demo_images(folder, count=count, seed=seed, on_image=one)
+        with open_library(folder) as library:  # it trains offline on the bundled backbone
+            library.store.set_setting(EXTRACTOR_SETTING, OFFLINE_EXTRACTOR)
         out.print(f"Made {count} demo images in {folder}")
     if not generate_only:
         rate(folder, port=port, no_browser=no_browser)

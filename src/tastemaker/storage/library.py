@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,7 +132,23 @@ def open_library(folder: str | os.PathLike[str], scan: bool = False) -> Library:
     return library
 
 
-def _walk(root: Path):
+def image_files(paths: Sequence[Path]) -> list[Path]:
+    """The image files among ``paths``: files as given, folders searched recursively (as a
+    library scan does: dot-folders and links leading outside skipped), in a stable order."""
+    found: list[Path] = []
+    for path in paths:
+        path = path.expanduser()
+        if path.is_dir():
+            root = path.resolve()
+            found += sorted(root / seen.path for seen in _walk(root))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise TastemakerError(f"{path}: no such file or folder")
+    return found
+
+
+def _walk(root: Path) -> Iterator[_Seen]:
     """Image files under ``root``: dot-folders (the store among them) and links that lead
     outside the library are skipped."""
     stack = [root]

@@ -134,6 +134,11 @@ def m002_embeddings_and_models(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m003_settings(db: sqlite3.Connection) -> None:
+    db.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -596,3 +601,18 @@ class Store:
             "SELECT id, path, extractor, layers, created_at, metrics FROM models ORDER BY id"
         )
         return [ModelRecord(*r[:5], json.loads(r[5])) for r in rows]
+
+    # -- settings ------------------------------------------------------------------------
+
+    def setting(self, key: str) -> str | None:
+        """A library's own default (e.g. the demo library's extractor)."""
+        row = self._one("SELECT value FROM settings WHERE key = ?", (key,))
+        return row[0] if row else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.atomic():
+            self._db.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )

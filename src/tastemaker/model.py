@@ -1,0 +1,410 @@
+"""The model: a small MLP on frozen image embeddings, and its one-file format.
+
+A model file is one ``.safetensors`` file: the weights, and in its header everything
+needed to use them — which extractor and layers made the embeddings, the layer sizes,
+the score normalisation, the metrics, the tastemaker version. safetensors metadata is
+``dict[str, str]``: string fields are stored as they are, every other field JSON-encoded,
+beside ``format: tastemaker-mlp`` and ``format_version``.
+
+Scores are normalised: ``(raw - score_mean) / score_sd``, where mean and sd are those of
+the raw outputs over the training images (the seed's convention), so a score of 1 is one
+standard deviation above the average training image.
+
+LAION's improved aesthetic predictor (christophschuhmann/improved-aesthetic-predictor,
+``sac+logos+ava1-l14-linearMSE.pth``) is read by :func:`load_laion_checkpoint` and
+represented by the same :class:`TasteModel`, so it can be saved once as a model file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tastemaker import __version__
+from tastemaker.device import pick_device
+from tastemaker.errors import TastemakerError
+
+FORMAT = "tastemaker-mlp"
+FORMAT_VERSION = 1
+
+# what `architecture` may say, and so which module the weights belong to
+MLP = "mlp"  # the seed's: TasteMLP
+LAION = "laion"  # LAION's predictor: five Linear layers, no activations
+LAION_RELU = "laion-relu"  # the same with a ReLU after each hidden layer (its *-reluMSE.pth)
+
+LAION_EXTRACTORS = {768: "openai/clip-vit-large-patch14", 512: "openai/clip-vit-base-patch32"}
+
+_SCORE_BATCH = 8192
+
+
+class TasteMLP(nn.Module):
+    """The seed's scorer: input dropout, ``Linear(d, h1)`` + ReLU, dropout,
+    ``Linear(h1, h2)`` + ReLU, dropout, ``Linear(h2, 1)``; one raw score per row."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden: tuple[int, int] = (256, 64),
+        dropouts: tuple[float, float, float] = (0.1, 0.1, 0.1),
+    ) -> None:
+        super().__init__()
+        h1, h2 = hidden
+        p_in, p_mid, p_final = dropouts
+        self.net = nn.Sequential(
+            nn.Dropout(p_in),
+            nn.Linear(input_dim, h1),
+            nn.ReLU(),
+            nn.Dropout(p_mid),
+            nn.Linear(h1, h2),
+            nn.ReLU(),
+            nn.Dropout(p_final),
+            nn.Linear(h2, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)
+
+
+class LaionMLP(nn.Module):
+    """LAION's improved aesthetic predictor: ``Linear(d, 1024)``, dropout 0.2,
+    ``Linear(1024, 128)``, dropout 0.2, ``Linear(128, 64)``, dropout 0.1,
+    ``Linear(64, 16)``, ``Linear(16, 1)`` — no activations in the published
+    ``*-linearMSE.pth``; its ``*-reluMSE.pth`` has a ReLU after each of the first four
+    Linear layers. Parameter names are the checkpoint's own: ``layers.{0,2,4,6,7}.*``
+    without ReLUs, ``layers.{0,3,6,9,11}.*`` with them."""
+
+    def __init__(self, input_dim: int, hidden: tuple[int, ...], relu: bool = False) -> None:
+        super().__init__()
+        h1, h2, h3, h4 = hidden
+
+        def act() -> list[nn.Module]:
+            return [nn.ReLU()] if relu else []
+
+        self.layers = nn.Sequential(
+            nn.Linear(input_dim, h1),
+            *act(),
+            nn.Dropout(0.2),
+            nn.Linear(h1, h2),
+            *act(),
+            nn.Dropout(0.2),
+            nn.Linear(h2, h3),
+            *act(),
+            nn.Dropout(0.1),
+            nn.Linear(h3, h4),
+            *act(),
+            nn.Linear(h4, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x).squeeze(-1)
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """Everything a model file says about itself besides its weights."""
+
+    extractor: str  # the feature extractor's name, as the features registry spells it
+    layers: tuple[int, ...]  # which of its layers made the embedding
+    layer_mode: str  # "join" (concatenated) or "average", when several layers
+    input_dim: int
+    hidden: tuple[int, ...]  # (h1, h2) for the seed's MLP; LAION's four for LAION's
+    dropouts: tuple[float, ...]  # (input, between, before final)
+    score_mean: float  # raw output's mean over the training images
+    score_sd: float  # raw output's sd over the training images
+    l2_normalize_input: bool  # divide each embedding by its L2 norm first (LAION does)
+    loss: str  # the training loss: ranking | mse | choices
+    ratings: str  # which database scores it learnt: elo | bt
+    metrics: dict[str, float] = field(default_factory=dict)  # train_* and heldout_*
+    calibration: float | None = None  # c with sigmoid(c * (sA - sB)) = P(prefer A)
+    version: str = __version__  # tastemaker's, when the model was made
+    created: str = ""  # ISO 8601 time
+    params: dict[str, Any] = field(default_factory=dict)  # the metaparameters used
+    architecture: str = MLP  # mlp | laion | laion-relu: which module holds the weights
+
+
+# fields stored in the header as they are; all others JSON-encoded
+_STRING_FIELDS = {
+    "extractor",
+    "layer_mode",
+    "loss",
+    "ratings",
+    "version",
+    "created",
+    "architecture",
+}
+_TUPLE_FIELDS = {"layers", "hidden", "dropouts"}
+
+
+def now_iso() -> str:
+    """The current time, ISO 8601 in UTC, to the second."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def build_module(meta: ModelMeta) -> nn.Module:
+    """An untrained module of the shape ``meta`` describes."""
+    if meta.architecture == MLP:
+        if len(meta.hidden) != 2 or len(meta.dropouts) != 3:
+            raise ValueError("the MLP needs two hidden sizes and three dropouts")
+        h1, h2 = meta.hidden
+        p0, p1, p2 = meta.dropouts
+        return TasteMLP(meta.input_dim, (h1, h2), (p0, p1, p2))
+    if meta.architecture in (LAION, LAION_RELU):
+        return LaionMLP(meta.input_dim, meta.hidden, relu=meta.architecture == LAION_RELU)
+    raise ValueError(f"unknown architecture {meta.architecture!r}")
+
+
+def l2_normalize(x: torch.Tensor) -> torch.Tensor:
+    """Each row divided by its L2 norm (rows of zeros left as they are), as LAION does."""
+    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+    return x / torch.where(norm == 0, torch.ones_like(norm), norm)
+
+
+class TasteModel:
+    """A module and its meta: scores embeddings, saves itself as one file."""
+
+    def __init__(
+        self, meta: ModelMeta, module: nn.Module, device: str | torch.device | None = None
+    ) -> None:
+        self.meta = meta
+        self.device = pick_device(device)
+        self.module = module.to(self.device).eval()
+
+    def to(self, device: str | torch.device | None) -> TasteModel:
+        """Move to ``device`` (CUDA when there is one if ``None``); returns self."""
+        self.device = pick_device(device)
+        self.module.to(self.device)
+        return self
+
+    def raw_scores_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """The module's raw output for a batch already on the device (input
+        normalisation applied, score normalisation not); gradients as the caller has them."""
+        if self.meta.l2_normalize_input:
+            x = l2_normalize(x)
+        return self.module(x)
+
+    def score_embeddings(self, x: np.ndarray, batch_size: int = _SCORE_BATCH) -> np.ndarray:
+        """Normalised scores (float32, one per row) of embeddings ``x`` of shape (n, d)."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.meta.input_dim:
+            shape = "x".join(str(s) for s in x.shape)
+            raise TastemakerError(
+                f"This model scores {self.meta.input_dim}-dimensional embeddings from "
+                f"{self.meta.extractor}, but was given an array of shape {shape}."
+            )
+        out = np.empty(len(x), dtype=np.float32)
+        was_training = self.module.training
+        self.module.eval()
+        with torch.inference_mode():
+            for start in range(0, len(x), batch_size):
+                batch = torch.tensor(x[start : start + batch_size], device=self.device)
+                raw = self.raw_scores_tensor(batch).float()
+                out[start : start + batch_size] = (
+                    ((raw - self.meta.score_mean) / self.meta.score_sd).cpu().numpy()
+                )
+        self.module.train(was_training)
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        """Write the weights and the meta to one ``.safetensors`` file; returns its path."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        tensors = {
+            name: t.detach().to("cpu", torch.float32).contiguous().clone()
+            for name, t in self.module.state_dict().items()
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # write beside it, then rename: a crash never leaves half a model under its name
+        partial = path.with_name(path.name + ".partial")
+        save_file(tensors, str(partial), metadata=encode_meta(self.meta))
+        os.replace(partial, path)
+        return path
+
+
+def encode_meta(meta: ModelMeta) -> dict[str, str]:
+    """The safetensors header metadata for ``meta``."""
+    header = {"format": FORMAT, "format_version": str(FORMAT_VERSION)}
+    for key, value in asdict(meta).items():
+        header[key] = value if key in _STRING_FIELDS else json.dumps(value)
+    return header
+
+
+def decode_meta(header: dict[str, str]) -> ModelMeta:
+    """The :class:`ModelMeta` in a header; ``KeyError``/``ValueError``/``TypeError`` if damaged."""
+    values: dict[str, Any] = {}
+    for f in fields(ModelMeta):
+        if f.name not in header:
+            if f.name == "architecture":
+                continue  # the default
+            raise KeyError(f.name)
+        raw = header[f.name]
+        value = raw if f.name in _STRING_FIELDS else json.loads(raw)
+        if f.name in _TUPLE_FIELDS:
+            value = tuple(value)
+        values[f.name] = value
+    meta = ModelMeta(**values)
+    if not (isinstance(meta.score_sd, int | float) and meta.score_sd > 0):
+        raise ValueError("score_sd must be positive")
+    if not isinstance(meta.input_dim, int) or not isinstance(meta.metrics, dict):
+        raise TypeError("input_dim or metrics has the wrong type")
+    return meta
+
+
+def load_model_file(path: str | Path, device: str | torch.device | None = None) -> TasteModel:
+    """Read a model file written by :meth:`TasteModel.save`."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise TastemakerError(f"Model file {path} does not exist.")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            header = f.metadata() or {}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+    except Exception as e:
+        hint = ""
+        if path.suffix in (".pth", ".pt"):
+            hint = " (a LAION .pth checkpoint is read with load_laion_checkpoint)"
+        raise TastemakerError(f"{path} is not a .safetensors model file{hint}.") from e
+    if header.get("format") != FORMAT:
+        raise TastemakerError(
+            f"{path} is a .safetensors file but not a tastemaker model "
+            f"(its header lacks format: {FORMAT})."
+        )
+    try:
+        version = int(header.get("format_version", ""))
+    except ValueError:
+        raise TastemakerError(
+            f"{path} is a tastemaker model but its format_version is missing or damaged."
+        ) from None
+    if version > FORMAT_VERSION:
+        raise TastemakerError(
+            f"{path} was written by a newer tastemaker (model format {version}; this "
+            f"version {__version__} reads up to {FORMAT_VERSION}): upgrade tastemaker to use it."
+        )
+    try:
+        meta = decode_meta(header)
+    except KeyError as e:
+        raise TastemakerError(
+            f"{path} is a tastemaker model but its metadata lacks {e.args[0]!r}."
+        ) from None
+    except (ValueError, TypeError) as e:
+        raise TastemakerError(f"{path} is a tastemaker model but its metadata is damaged.") from e
+    try:
+        module = build_module(meta)
+        module.load_state_dict(tensors, strict=True)
+    except (ValueError, RuntimeError) as e:
+        raise TastemakerError(
+            f"{path} is a tastemaker model but its weights do not match its metadata."
+        ) from e
+    return TasteModel(meta, module, device)
+
+
+_LAION_LINEAR = (0, 2, 4, 6, 7)  # indices of its Linear layers in the Sequential
+_LAION_RELU = (0, 3, 6, 9, 11)  # the same with a ReLU after each hidden Linear
+
+
+def _laion_keys(indices: tuple[int, ...]) -> list[str]:
+    return sorted(f"layers.{i}.{p}" for i in indices for p in ("weight", "bias"))
+
+
+def load_laion_checkpoint(path: str | Path, device: str | torch.device | None = None) -> TasteModel:
+    """LAION's improved aesthetic predictor (``sac+logos+ava1-l14-linearMSE.pth``, a torch
+    state dict) as a :class:`TasteModel` on CLIP ViT-L/14 image embeddings (layer 0, the
+    projected image embedding), L2-normalised as LAION does. The ``*-reluMSE.pth``
+    variant and the ViT-B/32 ones (512-dimensional input) are recognised by their weights.
+
+    Its score normalisation is neutral (mean 0, sd 1): its scores stay on LAION's own raw
+    scale, the 1 to 10 aesthetic rating of AVA, not mean 0 / sd 1 over any images.
+    Save it once with :meth:`TasteModel.save` to get a model file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TastemakerError(f"Checkpoint {path} does not exist.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise TastemakerError(f"{path} is not a PyTorch checkpoint that can be read safely.") from e
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    keys = sorted(state) if isinstance(state, dict) else []
+    if keys == _laion_keys(_LAION_LINEAR):
+        indices, architecture = _LAION_LINEAR, LAION
+    elif keys == _laion_keys(_LAION_RELU):
+        indices, architecture = _LAION_RELU, LAION_RELU
+    else:
+        raise TastemakerError(
+            f"{path} is not a LAION aesthetic-predictor checkpoint "
+            "(expected the weights of its five Linear layers, layers.0.weight to layers.7.bias)."
+        )
+    input_dim = int(state["layers.0.weight"].shape[1])
+    hidden = tuple(int(state[f"layers.{i}.weight"].shape[0]) for i in indices[:4])
+    if input_dim not in LAION_EXTRACTORS:
+        raise TastemakerError(
+            f"{path} takes {input_dim}-dimensional embeddings; tastemaker knows LAION "
+            "predictors for CLIP ViT-L/14 (768) and ViT-B/32 (512) only."
+        )
+    meta = ModelMeta(
+        extractor=LAION_EXTRACTORS[input_dim],
+        layers=(0,),
+        layer_mode="join",
+        input_dim=input_dim,
+        hidden=hidden,
+        dropouts=(0.2, 0.2, 0.1),
+        score_mean=0.0,
+        score_sd=1.0,
+        l2_normalize_input=True,
+        loss="mse",
+        ratings="laion",
+        metrics={},
+        calibration=None,
+        version=__version__,
+        created=now_iso(),
+        params={"source": path.name},
+        architecture=architecture,
+    )
+    module = build_module(meta)
+    try:
+        module.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except RuntimeError as e:
+        raise TastemakerError(f"{path} has LAION's layer names but not its layer shapes.") from e
+    return TasteModel(meta, module, device)
+
+
+def load_model(path: str | Path, device: str | torch.device | None = None) -> TasteModel:
+    """A model file (``.safetensors``) or a LAION checkpoint (``.pth``/``.pt``)."""
+    if Path(path).suffix.lower() in (".pth", ".pt"):
+        return load_laion_checkpoint(path, device)
+    return load_model_file(path, device)
+
+
+def _describe(extractor: str, layers: Iterable[int], layer_mode: str) -> str:
+    layers = tuple(layers)
+    text = f"{extractor} (layer{'s' if len(layers) > 1 else ''} {', '.join(map(str, layers))}"
+    return text + (f", {layer_mode})" if len(layers) > 1 else ")")
+
+
+def check_extractor(
+    meta: ModelMeta, extractor: str, layers: Iterable[int], layer_mode: str = "join"
+) -> None:
+    """Refuse embeddings from another extractor or layer choice than the model's."""
+    layers = tuple(layers)
+    same = extractor == meta.extractor and layers == tuple(meta.layers)
+    # with one layer, joining and averaging give the same embedding
+    if same and len(layers) > 1:
+        same = layer_mode == meta.layer_mode
+    if not same:
+        raise TastemakerError(
+            "This model needs embeddings from "
+            f"{_describe(meta.extractor, meta.layers, meta.layer_mode)}, "
+            f"not from {_describe(extractor, layers, layer_mode)}."
+        )

@@ -1,0 +1,112 @@
+"""Scoring images with a model: a stream of batches (images in, scores out), so memory
+stays flat however many images there are, and the same batch function can run in one
+process or as a stage of a distributed engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from tastemaker.errors import TastemakerError
+from tastemaker.features.extract import ImageInput, extract
+from tastemaker.features.loaders import LayerChoice, load_extractor
+from tastemaker.model import TasteModel
+from tastemaker.progress import Progress, no_progress
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    indices: list[int]  # positions in the input
+    scores: np.ndarray  # normalised model scores (mean 0, sd 1 over its training images)
+    failures: list[tuple[int, str]] = field(default_factory=list)
+
+
+def layer_choice(model: TasteModel) -> LayerChoice:
+    return LayerChoice(tuple(model.meta.layers), model.meta.layer_mode)
+
+
+def score_batches(
+    model: TasteModel,
+    images: Sequence[ImageInput],
+    progress: Progress = no_progress,
+    batch_size: int | None = None,
+) -> Iterator[ScoredBatch]:
+    """Scores of ``images`` (paths or PIL images), batch by batch."""
+    extractor = load_extractor(model.meta.extractor)
+    for batch in extract(extractor, images, layer_choice(model), batch_size, progress=progress):
+        scores = model.score_embeddings(batch.vectors) if batch.indices else np.zeros(0, np.float32)
+        yield ScoredBatch(batch.indices, scores, batch.failures)
+
+
+@dataclass(frozen=True)
+class Scored:
+    scores: list[float | None]  # one per input, None where the image could not be read
+    failures: list[tuple[int, str]]
+
+
+def score_images(
+    model: TasteModel,
+    images: Sequence[Path | Image.Image],
+    progress: Progress = no_progress,
+    batch_size: int | None = None,
+) -> Scored:
+    """Every image's score, in input order."""
+    scores: list[float | None] = [None] * len(images)
+    failures: list[tuple[int, str]] = []
+    for batch in score_batches(model, images, progress, batch_size):
+        for i, s in zip(batch.indices, batch.scores.tolist(), strict=True):
+            scores[i] = s
+        failures += batch.failures
+    return Scored(scores, failures)
+
+
+def ranked(
+    paths: Sequence[Path], scored: Scored, top: int | None = None, minimum: float | None = None
+) -> list[tuple[Path, float]]:
+    """(path, score) best first, keeping the ``top`` best and those at or above ``minimum``."""
+    rows = sorted(
+        ((p, s) for p, s in zip(paths, scored.scores, strict=True) if s is not None),
+        key=lambda row: -row[1],
+    )
+    if minimum is not None:
+        rows = [row for row in rows if row[1] >= minimum]
+    return rows[:top] if top is not None else rows
+
+
+def write_scores(rows: list[tuple[Path, float]], out: Path) -> None:
+    """CSV (``path,score``) or JSON (a list of ``{"path", "score"}``), by the suffix."""
+    import csv
+    import json
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".json":
+        out.write_text(json.dumps([{"path": str(p), "score": s} for p, s in rows], indent=1))
+        return
+    with open(out, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "score"])
+        writer.writerows((str(p), f"{s:.6f}") for p, s in rows)
+
+
+def copy_best(rows: list[tuple[Path, float]], dest: Path, link: bool = False) -> list[Path]:
+    """Copy (or symlink) the ranked images into ``dest`` as ``0001_name.ext``, best first;
+    the originals are never moved or changed, and no file is overwritten."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    targets = [dest / f"{rank:04d}_{path.name}" for rank, (path, _) in enumerate(rows, 1)]
+    taken = [t for t in targets if t.exists() or t.is_symlink()]
+    if taken:
+        raise TastemakerError(f"{taken[0]} already exists; give an empty or new folder")
+    made = []
+    for target, (path, _) in zip(targets, rows, strict=True):
+        if link:
+            target.symlink_to(path.resolve())
+        else:
+            shutil.copy2(path, target)
+        made.append(target)
+    return made

@@ -1,0 +1,133 @@
+"""Train a model of the person's taste from a library: embeddings (cached), the
+database's scores and the raw choices, a metaparameter search, the best model saved in
+the library and registered in its store."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tastemaker.embed import LibraryEmbeddings, library_embeddings
+from tastemaker.errors import TastemakerError
+from tastemaker.features.loaders import LayerChoice
+from tastemaker.features.registry import DEFAULT_EXTRACTOR
+from tastemaker.model import TasteModel
+from tastemaker.progress import Progress, no_progress
+from tastemaker.rating import elo
+from tastemaker.storage.library import STORE_DIR, Library
+from tastemaker.training.data import TrainingData
+from tastemaker.training.loop import TrainParams
+from tastemaker.training.search import search
+from tastemaker.training.split import heldout_mask
+
+EXTRACTOR_SETTING = "extractor"  # a library's own default extractor (the demo's)
+LOSSES = ("ranking", "mse", "choices")
+RATINGS = ("elo",)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    extractor: str | None = None  # None: the library's default, else CLIP ViT-L/14
+    layers: LayerChoice = field(default_factory=LayerChoice)
+    loss: str = "ranking"
+    ratings: str = "elo"
+    trials: int = 20
+    sampler: str = "tpe"
+    heldout: float = 0.25
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise TastemakerError(f"--loss is one of {', '.join(LOSSES)}, not {self.loss!r}")
+        if self.ratings not in RATINGS:
+            raise TastemakerError(f"--ratings is one of {', '.join(RATINGS)}, not {self.ratings!r}")
+        if self.trials < 1:
+            raise TastemakerError(f"--trials must be at least 1, not {self.trials}")
+        if not 0.05 <= self.heldout <= 0.5:
+            raise TastemakerError(f"--heldout is a share from 0.05 to 0.5, not {self.heldout}")
+
+
+@dataclass(frozen=True)
+class Trained:
+    model: TasteModel
+    path: Path
+    model_id: int
+    embedded: LibraryEmbeddings
+    trials: int  # trials in the study so far (a search resumes)
+
+
+def default_extractor(library: Library) -> str:
+    return library.store.setting(EXTRACTOR_SETTING) or DEFAULT_EXTRACTOR
+
+
+def training_data(
+    library: Library, embedded: LibraryEmbeddings, heldout: float = 0.25
+) -> TrainingData:
+    """The arrays training learns from: one row per embedded image, its database score,
+    the person's pairwise outcomes between embedded images, a stable held-out split."""
+    row = {int(i): n for n, i in enumerate(embedded.image_ids)}
+    elo_by_id = {r.image_id: r.elo for r in library.store.ratings(status=None)}
+    winners, losers = [], []
+    for c in library.store.comparisons():
+        for w, lo in elo.pairwise(c.shown, c.shown.index(c.winner_id)):
+            if w in row and lo in row:
+                winners.append(row[w])
+                losers.append(row[lo])
+    if not winners:
+        raise TastemakerError(
+            f"{library.root}: no choices to learn from yet; rate first: tastemaker rate "
+            f"{library.root}"
+        )
+    return TrainingData(
+        x=embedded.x,
+        scores=np.array([elo_by_id[int(i)] for i in embedded.image_ids]),
+        winners=np.array(winners),
+        losers=np.array(losers),
+        heldout=heldout_mask(embedded.hashes, heldout),
+    )
+
+
+def train_library(
+    library: Library,
+    settings: TrainSettings | None = None,
+    output: Path | None = None,
+    progress: Progress = no_progress,
+) -> Trained:
+    """Embed, search, save the best model (in the library unless ``output``) and
+    register it with its held-out metrics."""
+    settings = settings or TrainSettings()
+    extractor = settings.extractor or default_extractor(library)
+    embedded = library_embeddings(library, extractor, settings.layers, progress)
+    data = training_data(library, embedded, settings.heldout)
+    study = f"{extractor}|{settings.layers.key}|{settings.loss}|{settings.ratings}"
+    result = search(
+        data,
+        settings.trials,
+        {
+            "extractor": extractor,
+            "layers": settings.layers.layers,
+            "layer_mode": settings.layers.mode,
+            "ratings": settings.ratings,
+        },
+        base=TrainParams(loss=settings.loss),
+        sampler=settings.sampler,
+        storage=f"sqlite:///{library.root / STORE_DIR / 'optuna.db'}",
+        study_name=study,
+        seed=settings.seed,
+        progress=progress,
+    )
+    model = result.best.model
+    if output is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", extractor.rsplit("/", 1)[-1]).strip("-")
+        output = library.root / STORE_DIR / "models" / f"{stamp}-{slug}-{settings.loss}.safetensors"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    model.save(output)
+    model_id = library.store.add_model(
+        str(output.resolve()), extractor, settings.layers.key, dict(model.meta.metrics)
+    )
+    return Trained(model, output, model_id, embedded, len(result.study.trials))

@@ -1,0 +1,318 @@
+"""The model: shapes, the one-file format, refusals, and LAION's checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from tastemaker.errors import TastemakerError
+from tastemaker.model import (
+    FORMAT,
+    FORMAT_VERSION,
+    LAION,
+    LAION_RELU,
+    ModelMeta,
+    TasteMLP,
+    TasteModel,
+    build_module,
+    check_extractor,
+    encode_meta,
+    load_laion_checkpoint,
+    load_model,
+    load_model_file,
+    pick_device,
+)
+
+
+def make_meta(**changes) -> ModelMeta:
+    meta = ModelMeta(
+        extractor="openai/clip-vit-large-patch14",
+        layers=(0,),
+        layer_mode="join",
+        input_dim=12,
+        hidden=(8, 4),
+        dropouts=(0.1, 0.2, 0.3),
+        score_mean=0.25,
+        score_sd=1.5,
+        l2_normalize_input=False,
+        loss="ranking",
+        ratings="elo",
+        metrics={"heldout_pairwise_accuracy": 0.71, "train_spearman": 0.8},
+        calibration=1.7,
+        version="0.1.0",
+        created="2026-01-02T03:04:05+00:00",
+        params={"lr": 0.001, "hidden": [8, 4], "seed": 3},
+    )
+    return dataclasses.replace(meta, **changes)
+
+
+def make_model(**changes) -> TasteModel:
+    torch.manual_seed(0)
+    meta = make_meta(**changes)
+    return TasteModel(meta, build_module(meta), device="cpu")
+
+
+def test_mlp_shapes_and_layers():
+    mlp = TasteMLP(12, (8, 4), (0.1, 0.2, 0.3))
+    assert mlp(torch.randn(5, 12)).shape == (5,)
+    kinds = [type(m).__name__ for m in mlp.net]
+    assert kinds == [
+        "Dropout",
+        "Linear",
+        "ReLU",
+        "Dropout",
+        "Linear",
+        "ReLU",
+        "Dropout",
+        "Linear",
+    ]
+    linears = [m for m in mlp.net if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(12, 8), (8, 4), (4, 1)]
+    assert [m.p for m in mlp.net if isinstance(m, torch.nn.Dropout)] == [0.1, 0.2, 0.3]
+
+
+def test_pick_device():
+    assert pick_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert pick_device().type == expected
+
+
+def test_scores_are_normalised_deterministic_and_batched():
+    model = make_model()
+    x = np.random.default_rng(0).normal(size=(50, 12)).astype(np.float32)
+    scores = model.score_embeddings(x)
+    assert scores.dtype == np.float32 and scores.shape == (50,)
+    with torch.no_grad():
+        raw = model.module.eval()(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(scores, (raw - 0.25) / 1.5, rtol=1e-5, atol=1e-6)
+    # eval mode: dropout off, so the same scores every time and in any batch size
+    np.testing.assert_array_equal(scores, model.score_embeddings(x))
+    np.testing.assert_allclose(scores, model.score_embeddings(x, batch_size=7), atol=1e-6)
+
+
+def test_wrong_embedding_size_is_refused():
+    with pytest.raises(TastemakerError, match=r"12-dimensional embeddings.*shape 3x5"):
+        make_model().score_embeddings(np.zeros((3, 5), np.float32))
+
+
+def test_save_load_round_trip_keeps_weights_scores_and_meta(tmp_path: Path):
+    model = make_model()
+    path = model.save(tmp_path / "m.safetensors")
+    loaded = load_model_file(path, device="cpu")
+    assert loaded.meta == model.meta
+    for f in dataclasses.fields(ModelMeta):
+        assert getattr(loaded.meta, f.name) == getattr(model.meta, f.name), f.name
+    assert isinstance(loaded.meta.layers, tuple) and isinstance(loaded.meta.hidden, tuple)
+    original, reloaded = model.module.state_dict(), loaded.module.state_dict()
+    assert original.keys() == reloaded.keys()
+    for key in original:
+        torch.testing.assert_close(original[key], reloaded[key], rtol=0, atol=0)
+    x = np.random.default_rng(1).normal(size=(9, 12)).astype(np.float32)
+    np.testing.assert_array_equal(model.score_embeddings(x), loaded.score_embeddings(x))
+
+
+def test_header_is_readable_without_tastemaker(tmp_path: Path):
+    path = make_model().save(tmp_path / "m.safetensors")
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        header = f.metadata()
+    assert header["format"] == FORMAT
+    assert header["format_version"] == str(FORMAT_VERSION)
+    assert header["extractor"] == "openai/clip-vit-large-patch14"  # plain strings stay plain
+    assert json.loads(header["hidden"]) == [8, 4]
+    assert json.loads(header["metrics"])["heldout_pairwise_accuracy"] == 0.71
+    assert json.loads(header["calibration"]) == 1.7
+
+
+def test_missing_file(tmp_path: Path):
+    path = tmp_path / "nope.safetensors"
+    with pytest.raises(TastemakerError) as e:
+        load_model_file(path)
+    assert str(e.value) == f"Model file {path} does not exist."
+
+
+def test_not_safetensors(tmp_path: Path):
+    path = tmp_path / "junk.safetensors"
+    path.write_bytes(b"this is not a model at all")
+    with pytest.raises(TastemakerError) as e:
+        load_model_file(path)
+    assert str(e.value) == f"{path} is not a .safetensors model file."
+
+
+def test_a_pth_file_given_as_model_file_names_the_fix(tmp_path: Path):
+    path = tmp_path / "model.pth"
+    torch.save({"a": torch.zeros(1)}, path)
+    with pytest.raises(TastemakerError, match="load_laion_checkpoint") as e:
+        load_model_file(path)
+    assert str(path) in str(e.value)
+
+
+def test_safetensors_but_not_tastemaker(tmp_path: Path):
+    path = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(2)}, str(path), metadata={"format": "pt"})
+    with pytest.raises(TastemakerError) as e:
+        load_model_file(path)
+    assert str(e.value) == (
+        f"{path} is a .safetensors file but not a tastemaker model "
+        "(its header lacks format: tastemaker-mlp)."
+    )
+
+
+def _rewrite_header(path: Path, change) -> None:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        header = dict(f.metadata())
+    tensors = load_file(str(path))
+    change(header)
+    save_file(tensors, str(path), metadata=header)
+
+
+def test_metadata_missing_a_field(tmp_path: Path):
+    path = make_model().save(tmp_path / "m.safetensors")
+    _rewrite_header(path, lambda h: h.pop("score_sd"))
+    with pytest.raises(TastemakerError) as e:
+        load_model_file(path)
+    assert str(e.value) == f"{path} is a tastemaker model but its metadata lacks 'score_sd'."
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("hidden", "[8, "), ("score_sd", "0"), ("metrics", "[1, 2]"), ("format_version", "x")],
+)
+def test_metadata_corrupt(tmp_path: Path, key: str, value: str):
+    path = make_model().save(tmp_path / "m.safetensors")
+    _rewrite_header(path, lambda h: h.update({key: value}))
+    with pytest.raises(TastemakerError, match="is a tastemaker model but its") as e:
+        load_model_file(path)
+    assert str(path) in str(e.value)
+
+
+def test_weights_that_do_not_match_the_metadata(tmp_path: Path):
+    path = make_model().save(tmp_path / "m.safetensors")
+    _rewrite_header(path, lambda h: h.update({"hidden": "[16, 4]"}))
+    with pytest.raises(TastemakerError) as e:
+        load_model_file(path)
+    assert (
+        str(e.value) == f"{path} is a tastemaker model but its weights do not match its metadata."
+    )
+
+
+def test_newer_format_version(tmp_path: Path):
+    path = make_model().save(tmp_path / "m.safetensors")
+    _rewrite_header(path, lambda h: h.update({"format_version": str(FORMAT_VERSION + 1)}))
+    with pytest.raises(TastemakerError, match=r"newer tastemaker.*upgrade") as e:
+        load_model_file(path)
+    assert str(path) in str(e.value)
+
+
+def test_check_extractor():
+    meta = make_meta()
+    check_extractor(meta, "openai/clip-vit-large-patch14", [0], "join")
+    check_extractor(meta, "openai/clip-vit-large-patch14", (0,), "average")  # one layer: same
+    with pytest.raises(TastemakerError) as e:
+        check_extractor(meta, "google/siglip-base-patch16-224", (0,), "join")
+    assert str(e.value) == (
+        "This model needs embeddings from openai/clip-vit-large-patch14 (layer 0), "
+        "not from google/siglip-base-patch16-224 (layer 0)."
+    )
+    multi = make_meta(layers=(-1, -2), layer_mode="average")
+    with pytest.raises(TastemakerError) as e:
+        check_extractor(multi, "openai/clip-vit-large-patch14", (-1, -2), "join")
+    assert str(e.value) == (
+        "This model needs embeddings from openai/clip-vit-large-patch14 (layers -1, -2, "
+        "average), not from openai/clip-vit-large-patch14 (layers -1, -2, join)."
+    )
+
+
+# LAION's improved aesthetic predictor: nn.Sequential of Linear(768, 1024), Dropout,
+# Linear(1024, 128), Dropout, Linear(128, 64), Dropout, Linear(64, 16), Linear(16, 1).
+LAION_SHAPES = [(0, 768, 1024), (2, 1024, 128), (4, 128, 64), (6, 64, 16), (7, 16, 1)]
+
+
+def laion_state(indices=(0, 2, 4, 6, 7)) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    state = {}
+    for i, (_, d_in, d_out) in zip(indices, LAION_SHAPES, strict=True):
+        state[f"layers.{i}.weight"] = torch.randn(d_out, d_in, generator=g) / d_in**0.5
+        state[f"layers.{i}.bias"] = torch.randn(d_out, generator=g) * 0.1
+    return state
+
+
+def laion_reference(state: dict, x: np.ndarray, indices=(0, 2, 4, 6, 7), relu=False):
+    """LAION's forward pass by hand: L2-normalise, then the Linear layers in turn."""
+    h = torch.from_numpy(x).double()
+    h = h / h.norm(dim=1, keepdim=True)
+    for n, i in enumerate(indices):
+        h = h @ state[f"layers.{i}.weight"].double().T + state[f"layers.{i}.bias"].double()
+        if relu and n < 4:
+            h = torch.relu(h)
+    return h.squeeze(1).numpy()
+
+
+def test_laion_checkpoint_scores_like_laion_and_converts(tmp_path: Path):
+    state = laion_state()
+    pth = tmp_path / "sac+logos+ava1-l14-linearMSE.pth"
+    torch.save(state, pth)
+    model = load_laion_checkpoint(pth, device="cpu")
+    assert model.meta.extractor == "openai/clip-vit-large-patch14"
+    assert model.meta.layers == (0,)
+    assert model.meta.l2_normalize_input is True
+    assert (model.meta.score_mean, model.meta.score_sd) == (0.0, 1.0)
+    assert model.meta.architecture == LAION
+    assert model.meta.hidden == (1024, 128, 64, 16)
+    x = np.random.default_rng(0).normal(size=(20, 768)).astype(np.float32) * 3
+    expected = laion_reference(state, x)
+    np.testing.assert_allclose(model.score_embeddings(x), expected, rtol=1e-4, atol=1e-5)
+
+    converted = model.save(tmp_path / "laion.safetensors")
+    again = load_model_file(converted, device="cpu")
+    assert again.meta == model.meta
+    np.testing.assert_array_equal(again.score_embeddings(x), model.score_embeddings(x))
+    assert set(load_file(str(converted))) == set(state)  # LAION's own parameter names
+    # load_model picks the reader by suffix
+    assert load_model(converted).meta == model.meta
+    from_pth = load_model(pth).meta
+    assert dataclasses.replace(from_pth, created=model.meta.created) == model.meta
+
+
+def test_laion_relu_variant(tmp_path: Path):
+    indices = (0, 3, 6, 9, 11)  # nn.ReLU() after each hidden Linear shifts the indices
+    state = laion_state(indices)
+    pth = tmp_path / "ava+logos-l14-reluMSE.pth"
+    torch.save(state, pth)
+    model = load_laion_checkpoint(pth)
+    assert model.meta.architecture == LAION_RELU
+    x = np.random.default_rng(0).normal(size=(6, 768)).astype(np.float32)
+    expected = laion_reference(state, x, indices, relu=True)
+    np.testing.assert_allclose(model.score_embeddings(x), expected, rtol=1e-4, atol=1e-5)
+    again = load_model_file(model.save(tmp_path / "relu.safetensors"))
+    np.testing.assert_array_equal(again.score_embeddings(x), model.score_embeddings(x))
+
+
+def test_laion_bad_checkpoints(tmp_path: Path):
+    missing = tmp_path / "absent.pth"
+    with pytest.raises(TastemakerError, match=f"Checkpoint {missing} does not exist"):
+        load_laion_checkpoint(missing)
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"fc.weight": torch.zeros(1, 768)}, wrong)
+    with pytest.raises(TastemakerError) as e:
+        load_laion_checkpoint(wrong)
+    assert str(e.value).startswith(f"{wrong} is not a LAION aesthetic-predictor checkpoint")
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(TastemakerError, match=r"junk\.pth is not a PyTorch checkpoint"):
+        load_laion_checkpoint(junk)
+
+
+def test_encode_meta_is_all_strings():
+    header = encode_meta(make_meta(calibration=None))
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in header.items())
+    assert header["calibration"] == "null"
