@@ -123,3 +123,36 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A taste model trained (a few epochs) on the tiny CLIP's embeddings of generated
+    images whose taste is their redness; saved as a .safetensors file."""
+    import numpy as np
+
+    from tastemaker.features.extract import extract
+    from tastemaker.features.loaders import LayerChoice, load_extractor
+    from tastemaker.training import TrainingData, TrainParams, train_model
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    paths = make_images(folder / "images", 40, size=(40, 32))
+    vectors = np.concatenate(
+        [
+            b.vectors
+            for b in extract(load_extractor(str(tiny_clip)), paths, LayerChoice(), workers=0)
+        ]
+    )
+    redness = np.array([Image.open(p).getpixel((0, 0))[0] for p in paths], float)
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 40, 400), rng.integers(0, 40, 400)
+    keep = redness[a] != redness[b]
+    winners = np.where(redness[a] > redness[b], a, b)[keep]
+    losers = np.where(redness[a] > redness[b], b, a)[keep]
+    data = TrainingData(vectors, redness, winners, losers)
+    result = train_model(
+        data,
+        TrainParams(epochs=3, hidden=(8, 4)),
+        {"extractor": str(tiny_clip), "layers": (0,), "layer_mode": "join", "ratings": "elo"},
+    )
+    return result.model.save(folder / "tiny.safetensors")

@@ -7,7 +7,19 @@ from typer.testing import CliRunner
 from tastemaker.cli import app
 
 runner = CliRunner()
-COMMANDS = ["scan", "rate", "stats", "export", "import", "demo"]
+COMMANDS = [
+    "scan",
+    "rate",
+    "stats",
+    "export",
+    "import",
+    "demo",
+    "train",
+    "score",
+    "prior",
+    "models",
+    "extractors",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -97,3 +109,84 @@ def test_a_taken_port_given_explicitly_is_a_clear_error(tmp_path):
     assert result.exit_code == 1
     assert f"Cannot listen on 127.0.0.1:{port}" in result.output
     assert "choose another --port" in " ".join(result.output.split())
+
+
+def one_line(result) -> str:
+    return " ".join(result.output.split())
+
+
+def test_training_errors_are_one_clear_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(
+        app, ["train", str(tmp_path / "empty"), "--extractor", "efficientnet-lite0"]
+    )
+    assert result.exit_code == 1
+    assert "no readable images in the library" in one_line(result)
+    make_images(tmp_path / "lib", 4)
+    result = runner.invoke(
+        app, ["train", str(tmp_path / "lib"), "--extractor", "efficientnet-lite0"]
+    )
+    assert result.exit_code == 1
+    assert "no choices to learn from yet; rate first" in one_line(result)
+    result = runner.invoke(app, ["train", str(tmp_path / "lib"), "--extractor", "no such"])
+    assert result.exit_code == 1 and "Unknown extractor 'no such'" in one_line(result)
+    result = runner.invoke(app, ["train", str(tmp_path / "lib"), "--loss", "hinge"])
+    assert result.exit_code == 1 and "--loss is one of ranking, mse, choices" in one_line(result)
+    result = runner.invoke(app, ["prior", str(tmp_path / "lib")])
+    assert result.exit_code == 1 and "no trained model yet" in one_line(result)
+    assert "Traceback" not in result.output
+
+
+def test_scoring_errors_are_one_clear_line(tmp_path, tiny_model):
+    make_images(tmp_path / "imgs", 2)
+    fake = tmp_path / "fake.safetensors"
+    fake.write_bytes(b"not a model")
+    result = runner.invoke(app, ["score", str(fake), str(tmp_path / "imgs")])
+    assert result.exit_code == 1 and str(fake) in one_line(result)
+    result = runner.invoke(app, ["score", str(tiny_model), str(tmp_path / "nothing")])
+    assert result.exit_code == 1 and "no such file or folder" in one_line(result)
+    (tmp_path / "imgs" / "bad.png").write_bytes(b"broken")
+    result = runner.invoke(app, ["score", str(tiny_model), str(tmp_path / "imgs"), "--json"])
+    assert result.exit_code == 0
+    assert "Skipped" in result.output and "bad.png" in result.output
+
+
+def test_score_keeps_the_best_and_copies_without_touching_originals(tmp_path, tiny_model):
+    originals = make_images(tmp_path / "imgs", 6)
+    before = {p: p.read_bytes() for p in originals}
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            str(tiny_model),
+            str(tmp_path / "imgs"),
+            "--top",
+            "3",
+            "-o",
+            str(out),
+            "--copy-to",
+            str(tmp_path / "best"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().splitlines()
+    assert lines[0] == "path,score" and len(lines) == 4
+    scores = [float(line.split(",")[1]) for line in lines[1:]]
+    assert scores == sorted(scores, reverse=True)
+    copied = sorted((tmp_path / "best").iterdir())
+    assert [p.name[:5] for p in copied] == ["0001_", "0002_", "0003_"]
+    assert {p: p.read_bytes() for p in originals} == before
+    again = runner.invoke(
+        app,
+        [
+            "score",
+            str(tiny_model),
+            str(tmp_path / "imgs"),
+            "--top",
+            "3",
+            "--copy-to",
+            str(tmp_path / "best"),
+        ],
+    )
+    assert again.exit_code == 1 and "already exists" in one_line(again)

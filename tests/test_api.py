@@ -1,0 +1,67 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_images
+from PIL import Image
+
+import tastemaker
+from tastemaker.errors import TastemakerError
+from tastemaker.model import load_model_file
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    return make_images(tmp_path_factory.mktemp("api"), 4, size=(40, 30))
+
+
+def test_scores_are_the_same_whatever_holds_the_image(tiny_model, pictures):
+    model = tastemaker.load_model(tiny_model)
+    from_paths = model.score(pictures)
+    assert len(from_paths) == 4 and all(isinstance(s, float) for s in from_paths)
+    assert len(set(from_paths)) > 1
+    pil = [Image.open(p) for p in pictures]
+    assert model.score(pil) == pytest.approx(from_paths, abs=1e-5)
+    arrays = [np.asarray(im.convert("RGB")) for im in pil]
+    assert model.score(arrays) == pytest.approx(from_paths, abs=1e-5)
+    comfy = torch.tensor(np.stack(arrays), dtype=torch.float32) / 255.0  # [B, H, W, C] 0..1
+    assert model.score(comfy) == pytest.approx(from_paths, abs=1e-5)
+    assert model.score(str(pictures[0])) == pytest.approx(from_paths[:1], abs=1e-5)
+    assert model.score([]) == []
+
+
+def test_models_are_loaded_once_per_process(tiny_model):
+    assert tastemaker.load_model(tiny_model) is tastemaker.load_model(str(tiny_model))
+
+
+def test_metadata_says_what_the_model_needs(tiny_model):
+    meta = tastemaker.load_model(tiny_model).metadata
+    assert meta["extractor"].endswith("tiny-clip0") and meta["layers"] == (0,)
+    assert meta["version"] == tastemaker.__version__
+
+
+def test_prob_prefer_needs_a_calibrated_model(tiny_model, pictures, tmp_path):
+    with pytest.raises(TastemakerError, match="not calibrated"):
+        tastemaker.load_model(tiny_model).prob_prefer(pictures[0], pictures[1])
+    model = load_model_file(tiny_model)
+    model.meta = dataclasses.replace(model.meta, calibration=1.5)
+    calibrated = tastemaker.load_model(model.save(tmp_path / "calibrated.safetensors"))
+    p = calibrated.prob_prefer(pictures[0], pictures[1])
+    s = calibrated.score(pictures[:2])
+    assert p == pytest.approx(1 / (1 + np.exp(-1.5 * (s[0] - s[1]))), abs=1e-6)
+    assert p + calibrated.prob_prefer(pictures[1], pictures[0]) == pytest.approx(1.0)
+
+
+def test_bad_inputs_are_clear_errors(tiny_model, tmp_path):
+    model = tastemaker.load_model(tiny_model)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"nope")
+    with pytest.raises(TastemakerError, match=r"broken\.png: cannot be read as an image"):
+        model.score([broken])
+    with pytest.raises(TastemakerError, match=r"\[B, H, W, C\]"):
+        model.score(torch.zeros(2, 3, 8, 8, 8))
+    with pytest.raises(TastemakerError, match="Cannot score a int"):
+        model.score([42])
+    with pytest.raises(TastemakerError, match="no such model file"):
+        tastemaker.load_model(tmp_path / "missing.safetensors")
