@@ -32,7 +32,8 @@ def make_images(
 
 def save_tiny_backbone(family: str, folder: Path) -> Path:
     """A few-layer CLIP / SigLIP / DINOv2 with random weights and its image processor,
-    saved with ``save_pretrained`` so tests load it through the real loaders."""
+    saved with ``save_pretrained`` so tests load it through the real loaders. The
+    ``-full`` families are whole two-tower models, as most hub checkpoints are."""
     import transformers as t
 
     small = {
@@ -42,23 +43,35 @@ def save_tiny_backbone(family: str, folder: Path) -> Path:
         "image_size": 32,
         "patch_size": 8,
     }
-    if family == "clip":
-        model = t.CLIPVisionModelWithProjection(
+    text = {
+        "hidden_size": 32,
+        "intermediate_size": 37,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 4,
+    }
+    models = {
+        "clip": lambda: t.CLIPVisionModelWithProjection(
             t.CLIPVisionConfig(num_hidden_layers=3, projection_dim=16, **small)
-        )
-        processor = t.CLIPImageProcessor(
-            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-        )
-    elif family == "siglip":
-        model = t.SiglipVisionModel(t.SiglipVisionConfig(num_hidden_layers=2, **small))
-        processor = t.SiglipImageProcessor(size={"height": 32, "width": 32})
-    else:
-        model = t.Dinov2Model(t.Dinov2Config(num_hidden_layers=2, **small))
-        processor = t.BitImageProcessor(
-            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-        )
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
+        ),
+        "clip-full": lambda: t.CLIPModel(
+            t.CLIPConfig(
+                vision_config={"num_hidden_layers": 3, **small}, text_config=text, projection_dim=16
+            )
+        ),
+        "siglip": lambda: t.SiglipVisionModel(t.SiglipVisionConfig(num_hidden_layers=2, **small)),
+        "siglip-full": lambda: t.SiglipModel(
+            t.SiglipConfig(vision_config={"num_hidden_layers": 2, **small}, text_config=text)
+        ),
+        "dinov2": lambda: t.Dinov2Model(t.Dinov2Config(num_hidden_layers=2, **small)),
+    }
+    crop = {"size": {"shortest_edge": 32}, "crop_size": {"height": 32, "width": 32}}
+    processors = {
+        "clip": lambda: t.CLIPImageProcessor(**crop),
+        "siglip": lambda: t.SiglipImageProcessor(size={"height": 32, "width": 32}),
+        "dinov2": lambda: t.BitImageProcessor(**crop),
+    }
+    models[family]().save_pretrained(folder)
+    processors[family.removesuffix("-full")]().save_pretrained(folder)
     return folder
 
 

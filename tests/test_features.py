@@ -12,10 +12,10 @@ from tastemaker.features.loaders import LayerChoice, load_extractor
 from tastemaker.features.registry import list_extractors, resolve
 
 
-@pytest.fixture(scope="module", params=["clip", "siglip", "dinov2"])
+@pytest.fixture(scope="module", params=["clip", "clip-full", "siglip", "siglip-full", "dinov2"])
 def tiny(request, tmp_path_factory):
     folder = save_tiny_backbone(request.param, tmp_path_factory.mktemp(request.param))
-    return request.param, str(folder)
+    return request.param.removesuffix("-full"), str(folder)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import functools
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -99,6 +100,8 @@ def load_extractor(name: str, device: str | None = None) -> Extractor:
         raise
     except (OSError, ValueError, RuntimeError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if Path(spec.source).exists():
+            raise TastemakerError(f"Cannot load extractor {name!r}: {reason}") from None
         raise TastemakerError(
             f"Cannot load extractor {name!r} ({reason}). Without network access, download it "
             f"once where there is (huggingface-cli download {name}) and give its local "
@@ -131,17 +134,16 @@ def _transformers(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype)
                 f"{spec.name}: model_type {model_type!r} is not a supported vision backbone"
             )
     processor = AutoImageProcessor.from_pretrained(spec.source)
+    config = AutoConfig.from_pretrained(spec.source)
+    vision = getattr(config, "vision_config", config)  # a whole two-tower model, or not
     if family == "clip":
-        model = transformers.CLIPVisionModelWithProjection.from_pretrained(spec.source)
-    elif family == "siglip":
-        config = AutoConfig.from_pretrained(spec.source)
-        vision = getattr(config, "vision_config", config)
-        cls = (
-            transformers.Siglip2VisionModel
-            if "siglip2" in config.model_type
-            else transformers.SiglipVisionModel
+        if vision is not config:  # the projection's size is the whole model's setting
+            vision.projection_dim = config.projection_dim
+        model = transformers.CLIPVisionModelWithProjection.from_pretrained(
+            spec.source, config=vision
         )
-        model = cls.from_pretrained(spec.source, config=vision)
+    elif family == "siglip":
+        model = transformers.SiglipVisionModel.from_pretrained(spec.source, config=vision)
     else:
         model = AutoModel.from_pretrained(spec.source)
     model = model.to(device, dtype).eval()

@@ -17,14 +17,13 @@ from tastemaker.errors import TastemakerError
 DEFAULT_EXTRACTOR = "openai/clip-vit-large-patch14"
 OFFLINE_EXTRACTOR = "efficientnet-lite0"
 
-# model_type in a transformers config.json -> our family
+# model_type in a transformers config.json -> our family (fixed-resolution SigLIP 2
+# checkpoints are model_type "siglip"; the NaFlex ones, "siglip2", are not supported)
 _FAMILIES = {
     "clip": "clip",
     "clip_vision_model": "clip",
     "siglip": "siglip",
     "siglip_vision_model": "siglip",
-    "siglip2": "siglip",
-    "siglip2_vision_model": "siglip",
     "dinov2": "dinov2",
     "dinov2_with_registers": "dinov2",
 }
