@@ -13,8 +13,16 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from tastemaker import __version__
 from tastemaker.errors import TastemakerError
@@ -55,6 +63,13 @@ def command(fn: Callable[..., Any] | None = None, *, name: str | None = None) ->
     return app.command(name)(run)
 
 
+class RateColumn(ProgressColumn):
+    """Items per second (images/s while embedding)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:.1f}/s" if task.speed else "", style="progress.data.speed")
+
+
 @contextmanager
 def progress_bar() -> Iterator[ProgressFn]:
     """A rich progress bar (on stderr) that library jobs drive through a callback; it
@@ -63,6 +78,7 @@ def progress_bar() -> Iterator[ProgressFn]:
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
+        RateColumn(),
         TimeRemainingColumn(),
         console=err,
         transient=True,
