@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 from conftest import make_images
 from typer.testing import CliRunner
@@ -190,3 +191,29 @@ def test_score_keeps_the_best_and_copies_without_touching_originals(tmp_path, ti
         ],
     )
     assert again.exit_code == 1 and "already exists" in one_line(again)
+
+
+def test_prob_vs_gives_calibrated_preferences(tmp_path, tiny_model):
+    import dataclasses
+
+    from tastemaker.model import load_model_file
+
+    model = load_model_file(tiny_model)
+    model.meta = dataclasses.replace(model.meta, calibration=2.0)
+    calibrated = model.save(tmp_path / "calibrated.safetensors")
+    images = make_images(tmp_path / "imgs", 4)
+    result = runner.invoke(
+        app,
+        ["score", str(calibrated), str(tmp_path / "imgs"), "--json", "--prob-vs", str(images[0])],
+    )
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    reference = next(r for r in records if r["path"].endswith("img000.png"))
+    assert reference["prob_prefer"] == pytest.approx(0.5, abs=1e-4)
+    for r in records:
+        expected = 1 / (1 + np.exp(-2.0 * (r["score"] - reference["score"])))
+        assert r["prob_prefer"] == pytest.approx(expected, abs=1e-4)
+    plain = runner.invoke(
+        app, ["score", str(tiny_model), str(images[1]), "--prob-vs", str(images[0])]
+    )
+    assert plain.exit_code == 1 and "needs a calibrated model" in one_line(plain)

@@ -5,7 +5,6 @@ paths, PIL images, numpy arrays, or torch tensors in ComfyUI's ``[B, H, W, C]`` 
 from __future__ import annotations
 
 import functools
-import math
 import os
 from collections.abc import Iterable
 from dataclasses import asdict
@@ -21,6 +20,7 @@ from tastemaker.model import TasteModel
 from tastemaker.model import load_model as load_model_file
 from tastemaker.score import score_images
 from tastemaker.storage.library import STORE_DIR, Library
+from tastemaker.training.calibration import prob_prefer
 
 ImageLike = str | os.PathLike[str] | Image.Image | np.ndarray | torch.Tensor
 
@@ -58,7 +58,7 @@ class TasteScorer:
                 "so it gives scores, not probabilities."
             )
         s_a, s_b = self.score([a, b]) if not _is_batch(a) else (*self.score(a), *self.score(b))
-        return 1.0 / (1.0 + math.exp(-c * (s_a - s_b)))
+        return float(prob_prefer(c, s_a, s_b))
 
 
 def load_model(path_or_name: str | os.PathLike[str]) -> TasteScorer:

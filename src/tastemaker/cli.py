@@ -329,6 +329,13 @@ def score(
     link_to: Annotated[
         Path | None, typer.Option(help="Symlink the kept images here, best first.")
     ] = None,
+    prob_vs: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also give P(you prefer each image over this one); needs a "
+            "calibrated model (trained by tastemaker)."
+        ),
+    ] = None,
 ) -> None:
     """Score images with MODEL, best first.
 
@@ -336,7 +343,7 @@ def score(
     was trained on.
     """
     from tastemaker.model import load_model
-    from tastemaker.score import copy_best, ranked, score_images, write_scores
+    from tastemaker.score import copy_best, ranked, score_images, score_records, write_scores
     from tastemaker.storage.library import image_files
 
     files = image_files(paths)
@@ -348,20 +355,37 @@ def score(
     for i, problem in scored.failures:
         err.print(f"[yellow]Skipped[/] {files[i]}: {problem}", highlight=False)
     rows = ranked(files, scored, top, minimum)
+    probs = prefer_probabilities(taste, rows, prob_vs) if prob_vs else None
     if output:
-        write_scores(rows, output)
+        write_scores(rows, output, probs)
         out.print(f"Wrote {len(rows)} scores to {output}")
     elif as_json:
-        print(json.dumps([{"path": str(p), "score": s} for p, s in rows], indent=1))
+        print(json.dumps(score_records(rows, probs), indent=1))
     else:
-        table = Table("score", "path", box=None)
-        for path, value in rows:
-            table.add_row(f"{value:+.3f}", str(path))
+        table = Table("score", *(["P(prefer)"] if probs else []), "path", box=None)
+        for i, (path, value) in enumerate(rows):
+            table.add_row(f"{value:+.3f}", *([f"{probs[i]:.2f}"] if probs else []), str(path))
         out.print(table)
     for dest, link in ((copy_to, False), (link_to, True)):
         if dest:
             made = copy_best(rows, dest, link)
             out.print(f"{'Linked' if link else 'Copied'} {len(made)} images to {dest}")
+
+
+def prefer_probabilities(
+    taste: Any, rows: list[tuple[Path, float]], reference: Path
+) -> list[float]:
+    """P(the person prefers each ranked image over ``reference``)."""
+    from tastemaker.score import score_images
+    from tastemaker.training.calibration import prob_prefer
+
+    scale = taste.meta.calibration
+    if scale is None:
+        raise TastemakerError("--prob-vs needs a calibrated model; retrain it with tastemaker")
+    (ref,) = score_images(taste, [reference]).scores
+    if ref is None:
+        raise TastemakerError(f"{reference}: cannot be read as an image")
+    return [float(prob_prefer(scale, s, ref)) for _, s in rows]
 
 
 @command

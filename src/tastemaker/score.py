@@ -77,19 +77,32 @@ def ranked(
     return rows[:top] if top is not None else rows
 
 
-def write_scores(rows: list[tuple[Path, float]], out: Path) -> None:
-    """CSV (``path,score``) or JSON (a list of ``{"path", "score"}``), by the suffix."""
+def score_records(
+    rows: list[tuple[Path, float]], probs: list[float] | None = None
+) -> list[dict[str, object]]:
+    """``{"path", "score"[, "prob_prefer"]}`` per ranked image."""
+    records: list[dict[str, object]] = [{"path": str(p), "score": s} for p, s in rows]
+    for record, p in zip(records, probs or [], strict=False):
+        record["prob_prefer"] = p
+    return records
+
+
+def write_scores(
+    rows: list[tuple[Path, float]], out: Path, probs: list[float] | None = None
+) -> None:
+    """CSV (``path,score[,prob_prefer]``) or JSON (a list of records), by the suffix."""
     import csv
     import json
 
+    records = score_records(rows, probs)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".json":
-        out.write_text(json.dumps([{"path": str(p), "score": s} for p, s in rows], indent=1))
+        out.write_text(json.dumps(records, indent=1))
         return
     with open(out, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "score"])
-        writer.writerows((str(p), f"{s:.6f}") for p, s in rows)
+        writer = csv.DictWriter(f, fieldnames=list(records[0]) if records else ["path", "score"])
+        writer.writeheader()
+        writer.writerows(records)
 
 
 def copy_best(rows: list[tuple[Path, float]], dest: Path, link: bool = False) -> list[Path]:

@@ -4,6 +4,7 @@ the library and registered in its store."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from tastemaker.model import TasteModel
 from tastemaker.progress import Progress, no_progress
 from tastemaker.rating import elo
 from tastemaker.storage.library import STORE_DIR, Library
+from tastemaker.training.calibration import calibrate
 from tastemaker.training.data import TrainingData
 from tastemaker.training.loop import TrainParams
 from tastemaker.training.search import search
@@ -121,6 +123,8 @@ def train_library(
         progress=progress,
     )
     model = result.best.model
+    calibration = calibrate(model.score_embeddings(data.x), data)
+    model.meta = dataclasses.replace(model.meta, calibration=calibration)
     if output is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         slug = re.sub(r"[^A-Za-z0-9]+", "-", extractor.rsplit("/", 1)[-1]).strip("-")
