@@ -163,3 +163,38 @@ def test_two_sessions_on_one_library_never_lose_each_others_choices(library):
     assert len(library.store.comparisons()) == 40
     assert replay_elo(library.store)[0] == stored_elo(library)
     other.close()
+
+
+def test_the_model_in_the_loop_is_counted_as_the_odd_one_out(library):
+    from tastemaker.rating.odd_one_out import count
+
+    ids = [im.id for im in library.store.images()]
+    model_scores = {i: float(n % 3) for n, i in enumerate(ids)}  # a model with ties
+    session = RateSession(library, RateSettings(batch=10), seed=5, model_scores=model_scores)
+    made = play(session, 25, pick=1)
+    stored = library.store.comparisons()
+    assert all(c.model_prediction is not None for c in stored)
+    for c in stored:
+        ms = [model_scores[i] for i in c.shown]
+        assert c.model_prediction == elo.prediction(ms, c.shown.index(c.winner_id))
+    expected = count(
+        {
+            k: sum(1 for c in stored if (c.prediction, c.model_prediction) == k)
+            for k in {(c.prediction, c.model_prediction) for c in stored}
+        }
+    )
+    assert library_stats(library).odd_one_out == expected
+    assert made[-1].library.odd_one_out == expected
+    assert sum(expected.values()) == 25
+    batch = library.store.batches()[0]
+    assert batch.odd_one_out is not None and sum(batch.odd_one_out.values()) == 10
+    session.undo()
+    assert sum(session.quick_stats().odd_one_out.values()) == 24
+    assert library_stats(library).to_dict()["odd_one_out"] == session.quick_stats().odd_one_out
+
+
+def test_without_a_model_there_is_no_odd_one_out(library):
+    session = RateSession(library, seed=0)
+    play(session, 5)
+    assert all(c.model_prediction is None for c in library.store.comparisons())
+    assert set(library_stats(library).odd_one_out.values()) == {0}

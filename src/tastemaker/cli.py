@@ -155,6 +155,14 @@ def rate(
         typer.Option(help="Favour less-compared images: weight (1-lcw)^comparisons; 0 = uniform."),
     ] = pairing.LCW,
     seed: Annotated[int | None, typer.Option(help="Seed for the choice of sets.")] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="Model to consult (the odd-one-out statistics); default: the "
+            "library's latest model, if it has one."
+        ),
+    ] = None,
+    no_model: Annotated[bool, typer.Option("--no-model", help="Do not consult a model.")] = False,
 ) -> None:
     """Rate FOLDER's images in the browser, choosing the one you prefer from each set.
 
@@ -167,7 +175,8 @@ def rate(
     library, result = scanned(folder)
     with library:
         out.print(f"{result.present} images in {library.root}")
-        session = RateSession(library, settings, seed=seed)
+        scores = None if no_model else model_in_the_loop(library, model)
+        session = RateSession(library, settings, seed=seed, model_scores=scores)
         out.print("Rating page (Ctrl-C to stop):")
         serve(session, host, port, open_browser=not no_browser, announce=out.print)
         s = session.session_stats()
@@ -176,6 +185,21 @@ def rate(
             f"({s.per_minute:.1f}/min); {describe_agreement(s.agreement)}"
         )
         out.print(describe(library_stats(library)), highlight=False)
+
+
+def model_in_the_loop(library: Library, path: Path | None) -> dict[int, float] | None:
+    """Scores of every image by ``path`` (or the library's latest model, if any)."""
+    if path is None:
+        if not library.store.models():
+            return None
+        path = latest_model(library)
+    from tastemaker.model import load_model
+    from tastemaker.score import library_model_scores
+
+    with progress_bar() as report:
+        scored = library_model_scores(library, load_model(path), report)
+    out.print(f"Model in the loop: {path.name}")
+    return scored.scores
 
 
 @command

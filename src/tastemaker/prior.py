@@ -7,11 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tastemaker.embed import library_embeddings
 from tastemaker.model import TasteModel
 from tastemaker.progress import Progress, no_progress
 from tastemaker.replay import recompute_elo
-from tastemaker.score import layer_choice
+from tastemaker.score import library_model_scores
 from tastemaker.storage.library import Library
 
 SD_WITHOUT_DATA = 0.5
@@ -44,18 +43,18 @@ def apply_model_prior(
     library: Library, model: TasteModel, name: str, progress: Progress = no_progress
 ) -> PriorReport:
     """Give every never-compared present image its model-based starting score."""
-    embedded = library_embeddings(library, model.meta.extractor, layer_choice(model), progress)
+    scored = library_model_scores(library, model, progress)
     ratings = {r.image_id: r for r in library.store.ratings()}
-    rows = [ratings[int(i)] for i in embedded.image_ids]
+    rows = [ratings[i] for i in scored.scores]
     compared = np.array([r.comparisons + r.prior_comparisons > 0 for r in rows])
     elo = np.array([r.elo for r in rows])
-    new = prior_scores(model.score_embeddings(embedded.x), compared, elo)
-    ids = embedded.image_ids[~compared]
+    new = prior_scores(np.array(list(scored.scores.values())), compared, elo)
+    ids = np.array(list(scored.scores), np.int64)[~compared]
     with library.store.atomic():
         library.store.set_priors(
             {int(i): (float(v), 0) for i, v in zip(ids, new, strict=True)}, f"model:{name}"
         )
         recompute_elo(library.store)
     return PriorReport(
-        len(ids), int(compared.sum()), float(np.std(new)) if len(new) else 0.0, embedded.failures
+        len(ids), int(compared.sum()), float(np.std(new)) if len(new) else 0.0, scored.failures
     )

@@ -17,6 +17,7 @@ import numpy as np
 
 from tastemaker.errors import TastemakerError
 from tastemaker.rating import elo, pairing
+from tastemaker.rating import odd_one_out as odd
 from tastemaker.replay import recompute_elo
 from tastemaker.stats import Agreement, LibraryStats
 from tastemaker.storage.library import Library
@@ -66,6 +67,7 @@ class SessionStats:
     choices: int
     seconds: float
     agreement: Agreement
+    odd_one_out: dict[str, int]
 
     @property
     def per_minute(self) -> float:
@@ -77,6 +79,7 @@ class SessionStats:
             "seconds": self.seconds,
             "per_minute": self.per_minute,
             **self.agreement.to_dict(),
+            "odd_one_out": self.odd_one_out,
         }
 
 
@@ -94,7 +97,11 @@ class RateSession:
     open on it (one lock)."""
 
     def __init__(
-        self, library: Library, settings: RateSettings | None = None, seed: int | None = None
+        self,
+        library: Library,
+        settings: RateSettings | None = None,
+        seed: int | None = None,
+        model_scores: dict[int, float] | None = None,
     ) -> None:
         self.library = library
         self.settings = settings or RateSettings()
@@ -112,9 +119,16 @@ class RateSession:
         self._index = {int(image_id): n for n, image_id in enumerate(self._ids)}
         self._images = {im.id: im for im in store.images("present")}
         self._open: OrderedDict[str, tuple[int, ...]] = OrderedDict()
-        self._overall = Counter(store.prediction_counts())
-        self._session: Counter[int] = Counter()
-        self._batch: Counter[int] = Counter()
+        self._model_scores = model_scores or {}  # the model in the loop, by image id
+        # choices by (database prediction, model prediction or None)
+        self._overall: Counter[tuple[int, int | None]] = Counter(
+            {(p, None): n for p, n in store.prediction_counts().items()}
+        )
+        for (p, m), n in store.model_prediction_counts().items():
+            self._overall[(p, None)] -= n
+            self._overall[(p, m)] += n
+        self._session: Counter[tuple[int, int | None]] = Counter()
+        self._batch: Counter[tuple[int, int | None]] = Counter()
         self._batch_first_id: int | None = None
         self._batch_started = self.started
 
@@ -154,6 +168,7 @@ class RateSession:
                 ratings = store.elo_of(shown)
                 position = shown.index(winner_id)
                 prediction = elo.prediction(ratings, position)
+                model_prediction = self._model_prediction(shown, position)
                 new = elo.choose(ratings, position, self.settings.k)
                 choice_id = store.add_comparison(
                     self.session_id,
@@ -163,9 +178,10 @@ class RateSession:
                     response_ms,
                     self.settings.k,
                     new,
+                    model_prediction,
                 )
             del self._open[token]
-            self._count(shown, prediction, +1)
+            self._count(shown, (prediction, model_prediction), +1)
             if self._batch_first_id is None:
                 self._batch_first_id = choice_id
             batch = self._close_batch(choice_id)
@@ -187,7 +203,7 @@ class RateSession:
                 recompute_elo(store)
             self._count(
                 target.shown,
-                target.prediction,
+                (target.prediction, target.model_prediction),
                 -1,
                 in_batch=(
                     target.session_id == self.session_id
@@ -200,10 +216,16 @@ class RateSession:
             reissued = self._issue(target.shown) if present else self.next_set()
             return target.id, reissued
 
+    def _model_prediction(self, shown: tuple[int, ...], position: int) -> int | None:
+        """The model's call on this choice, as the database's (None without a model)."""
+        if not all(i in self._model_scores for i in shown):
+            return None
+        return elo.prediction([self._model_scores[i] for i in shown], position)
+
     def _count(
         self,
         shown: tuple[int, ...],
-        prediction: int,
+        prediction: tuple[int, int | None],
         sign: int,
         in_batch: bool = True,
         in_session: bool = True,
@@ -219,7 +241,7 @@ class RateSession:
         if self._batch.total() < self.settings.batch:
             return None
         now = time.time()
-        a = Agreement.from_counts(self._batch)
+        a = _agreement(self._batch)
         batch = Batch(
             id=0,
             session_id=self.session_id,
@@ -231,6 +253,7 @@ class RateSession:
             matched=a.matched,
             contradicted=a.contradicted,
             unpredicted=a.unpredicted,
+            odd_one_out=_odd_one_out(self._batch) if self._model_scores else None,
         )
         self.library.store.add_batch(batch)
         self._batch.clear()
@@ -240,13 +263,17 @@ class RateSession:
 
     # -- statistics ----------------------------------------------------------------------
 
+    @property
+    def has_model(self) -> bool:
+        return bool(self._model_scores)
+
     def session_stats(self) -> SessionStats:
-        a = Agreement.from_counts(self._session)
-        return SessionStats(a.choices, time.time() - self.started, a)
+        a = _agreement(self._session)
+        return SessionStats(a.choices, time.time() - self.started, a, _odd_one_out(self._session))
 
     def quick_stats(self) -> LibraryStats:
         """Library statistics from this session's memory: cheap enough for every choice."""
-        a = Agreement.from_counts(self._overall)
+        a = _agreement(self._overall)
         return LibraryStats(
             images=len(self._ids),
             missing=0,
@@ -254,4 +281,16 @@ class RateSession:
             comparisons=a.choices,
             uncompared=int((self._counts == 0).sum()),
             agreement=a,
+            odd_one_out=_odd_one_out(self._overall),
         )
+
+
+def _agreement(tally: Counter[tuple[int, int | None]]) -> Agreement:
+    database: Counter[int] = Counter()
+    for (prediction, _), n in tally.items():
+        database[prediction] += n
+    return Agreement.from_counts(database)
+
+
+def _odd_one_out(tally: Counter[tuple[int, int | None]]) -> dict[str, int]:
+    return odd.count({(p, m): n for (p, m), n in tally.items() if m is not None})

@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tastemaker.embed import library_embeddings
 from tastemaker.errors import TastemakerError
 from tastemaker.features.extract import ImageInput, extract
 from tastemaker.features.loaders import LayerChoice, load_extractor
 from tastemaker.model import TasteModel
 from tastemaker.progress import Progress, no_progress
+from tastemaker.storage.library import Library
 
 
 @dataclass(frozen=True)
@@ -123,3 +125,22 @@ def copy_best(rows: list[tuple[Path, float]], dest: Path, link: bool = False) ->
             shutil.copy2(path, target)
         made.append(target)
     return made
+
+
+@dataclass(frozen=True)
+class LibraryScores:
+    scores: dict[int, float]  # by image id
+    failures: list[tuple[str, str]]
+
+
+def library_model_scores(
+    library: Library, model: TasteModel, progress: Progress = no_progress
+) -> LibraryScores:
+    """The model's score for every present image of a library, from its cached embeddings
+    (extracting only images not embedded yet)."""
+    embedded = library_embeddings(library, model.meta.extractor, layer_choice(model), progress)
+    scores = model.score_embeddings(embedded.x)
+    return LibraryScores(
+        {int(i): float(s) for i, s in zip(embedded.image_ids, scores, strict=True)},
+        embedded.failures,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from tastemaker.rating import odd_one_out as odd
 from tastemaker.rating.elo import CONTRADICTED, MATCHED, UNPREDICTED
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import Batch
@@ -45,6 +46,7 @@ class LibraryStats:
     uncompared: int  # present images never compared
     agreement: Agreement
     batches: list[Batch] = field(default_factory=list)
+    odd_one_out: dict[str, int] = field(default_factory=lambda: odd.count({}))
 
     @property
     def per_image(self) -> float:
@@ -59,6 +61,8 @@ class LibraryStats:
             "uncompared": self.uncompared,
             "per_image": self.per_image,
             **self.agreement.to_dict(),
+            "odd_one_out": self.odd_one_out,
+            "advice": odd.advice(self.odd_one_out) if any(self.odd_one_out.values()) else None,
             "batches": [
                 {**asdict(b), **Agreement(b.matched, b.contradicted, b.unpredicted).to_dict()}
                 for b in self.batches
@@ -80,6 +84,7 @@ def library_stats(library: Library) -> LibraryStats:
         uncompared=int((counts == 0).sum()),
         agreement=agreement,
         batches=store.batches(),
+        odd_one_out=odd.count(store.model_prediction_counts()),
     )
 
 
@@ -104,6 +109,13 @@ def describe(stats: LibraryStats) -> str:
         f"Comparisons: {stats.comparisons} ({stats.per_image:.2f} per image)",
         f"Database predictions: {describe_agreement(stats.agreement)}",
     ]
+    if any(stats.odd_one_out.values()):
+        o = stats.odd_one_out
+        lines.append(
+            f"Odd one out (you, database, model): all agree {o['all_agree']}, database "
+            f"{o['database']}, model {o['model']}, you {o['human']}, draw {o['draw']}"
+        )
+        lines.append("  " + odd.advice(o))
     if stats.batches:
         lines.append("Batches:")
         for b in stats.batches[-10:]:

@@ -143,3 +143,18 @@ def test_three_images_per_set_and_two_tabs(browser, folder):
         assert len(stored) == 6 and all(len(c.shown) == 3 for c in stored)
     finally:
         server.stop()
+
+
+def test_the_model_in_the_loop_is_shown_live(browser, folder, tiny_model):
+    server = Server(folder, "--model", str(tiny_model))
+    try:
+        page = browser.new_page()
+        page.goto(server.url)
+        for n in (1, 2, 3):
+            expect(page.locator("body")).to_have_attribute("data-state", "ready")
+            page.keyboard.press("1")
+            wait_for_choices(page, n)
+        expect(page.locator("#odd")).to_contain_text("odd one out: you")
+        assert all(c.model_prediction is not None for c in comparisons(folder))
+    finally:
+        server.stop()

@@ -139,6 +139,13 @@ def m003_settings(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
+@migration
+def m004_model_in_the_loop(db: sqlite3.Connection) -> None:
+    # the model's call on each choice (as elo's `prediction`), NULL when none consulted
+    db.execute("ALTER TABLE comparisons ADD COLUMN model_prediction INTEGER")
+    db.execute("ALTER TABLE batches ADD COLUMN odd_one_out TEXT")  # JSON counts, or NULL
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -185,6 +192,7 @@ class Comparison:
     winner_id: int
     prediction: int
     withdrawn_at: float | None
+    model_prediction: int | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +207,7 @@ class Batch:
     matched: int
     contradicted: int
     unpredicted: int
+    odd_one_out: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -441,12 +450,13 @@ class Store:
         response_ms: int | None,
         k: float,
         new_elo: Sequence[float],
+        model_prediction: int | None = None,
     ) -> int:
         """Append one choice and the Elo it leads to; call inside :meth:`atomic`."""
         cursor = self._db.execute(
-            "INSERT INTO comparisons (session_id, made_at, response_ms, k, winner_id, prediction)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (session_id, time.time(), response_ms, k, winner_id, prediction),
+            "INSERT INTO comparisons (session_id, made_at, response_ms, k, winner_id,"
+            " prediction, model_prediction) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (session_id, time.time(), response_ms, k, winner_id, prediction, model_prediction),
         )
         comparison_id = int(cursor.lastrowid or 0)
         self._db.executemany(
@@ -484,7 +494,8 @@ class Store:
         with self._lock:
             rows = self._db.execute(
                 "SELECT c.id, c.session_id, c.made_at, c.response_ms, c.k, c.winner_id,"
-                f" c.prediction, c.withdrawn_at FROM comparisons c WHERE {where} ORDER BY c.id",
+                " c.prediction, c.withdrawn_at, c.model_prediction"
+                f" FROM comparisons c WHERE {where} ORDER BY c.id",
                 params,
             ).fetchall()
             shown: dict[int, list[int]] = {}
@@ -506,6 +517,7 @@ class Store:
                 winner_id=r[5],
                 prediction=r[6],
                 withdrawn_at=r[7],
+                model_prediction=r[8],
             )
             for r in rows
         ]
@@ -516,6 +528,14 @@ class Store:
             "UPDATE comparisons SET withdrawn_at = ? WHERE id = ? AND withdrawn_at IS NULL",
             (time.time(), comparison_id),
         )
+
+    def model_prediction_counts(self) -> dict[tuple[int, int], int]:
+        """How many choices had each (database, model) prediction, where a model was asked."""
+        rows = self._all(
+            "SELECT prediction, model_prediction, count(*) FROM comparisons"
+            " WHERE withdrawn_at IS NULL AND model_prediction IS NOT NULL GROUP BY 1, 2"
+        )
+        return {(p, m): n for p, m, n in rows}
 
     def prediction_counts(self, session_id: int | None = None) -> dict[int, int]:
         where = "withdrawn_at IS NULL" + (" AND session_id = ?" if session_id else "")
@@ -532,8 +552,8 @@ class Store:
         with self.atomic():
             self._db.execute(
                 "INSERT INTO batches (session_id, first_comparison_id, last_comparison_id,"
-                " started_at, ended_at, choices, matched, contradicted, unpredicted)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " started_at, ended_at, choices, matched, contradicted, unpredicted,"
+                " odd_one_out) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     batch.session_id,
                     batch.first_comparison_id,
@@ -544,15 +564,17 @@ class Store:
                     batch.matched,
                     batch.contradicted,
                     batch.unpredicted,
+                    None if batch.odd_one_out is None else json.dumps(batch.odd_one_out),
                 ),
             )
 
     def batches(self) -> list[Batch]:
         rows = self._all(
             "SELECT id, session_id, first_comparison_id, last_comparison_id, started_at,"
-            " ended_at, choices, matched, contradicted, unpredicted FROM batches ORDER BY id"
+            " ended_at, choices, matched, contradicted, unpredicted, odd_one_out FROM batches"
+            " ORDER BY id"
         )
-        return [Batch(*r) for r in rows]
+        return [Batch(*r[:10], None if r[10] is None else json.loads(r[10])) for r in rows]
 
     # -- embeddings ----------------------------------------------------------------------
 

@@ -84,6 +84,7 @@ def _choice_out(choice: Choice) -> dict[str, object]:
             "matched": batch.matched,
             "contradicted": batch.contradicted,
             "unpredicted": batch.unpredicted,
+            "odd_one_out": batch.odd_one_out,
         },
     }
 

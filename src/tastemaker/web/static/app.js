@@ -8,6 +8,7 @@ const stage = document.getElementById("stage");
 const statsLine = document.getElementById("stats");
 const message = document.getElementById("message");
 const overlay = document.getElementById("overlay");
+const oddLine = document.getElementById("odd");
 
 let current = null;                 // {pair, images, elements}
 let shownAt = 0;
@@ -77,11 +78,25 @@ async function showNext() {
 
 function pct(x) { return x === null || x === undefined ? "–" : `${(100 * x).toFixed(0)}%`; }
 
+function oddOneOut(o) {
+  return `odd one out: you ${o.human} · model ${o.model} · database ${o.database} · ` +
+    `all agree ${o.all_agree} · draw ${o.draw}`;
+}
+
+function advice(o) {
+  if (o.human > o.model) return "you are the odd one out more often: do more A/B";
+  if (o.model > o.human) return "the model is the odd one out more often: consider retraining";
+  return "";
+}
+
 function renderStats(session, library) {
   statsLine.textContent =
     `${session.choices} choices · ${session.per_minute.toFixed(1)}/min · ` +
     `agreement ${pct(session.agreement)} this session, ${pct(library.agreement)} overall · ` +
     `${library.per_image.toFixed(2)} per image · ${library.uncompared} never compared`;
+  const o = library.odd_one_out;
+  const asked = o && Object.values(o).some((n) => n > 0);
+  oddLine.textContent = asked ? `${oddOneOut(o)} — ${advice(o)}` : "";
   document.body.dataset.choices = String(session.choices);
 }
 
@@ -116,6 +131,8 @@ async function choose(index) {
           `${result.library.per_image.toFixed(2)} per image, ` +
           `${result.library.uncompared} of ${result.library.images} never compared`,
         `Overall: ${agreementLine(result.library)}`,
+        ...(b.odd_one_out ? [`This batch, ${oddOneOut(b.odd_one_out)}`,
+          advice(result.library.odd_one_out)] : []),
       ]);
     }
     message.textContent = "";
