@@ -42,6 +42,9 @@ out = Console()
 err = Console(stderr=True)
 
 Folder = Annotated[Path, typer.Argument(help="The folder of images (sub-folders included).")]
+RatingsOption = typer.Option(
+    help="Database scores: elo (the seed's) or bt (Bradley-Terry over all choices)."
+)
 
 
 def command(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
@@ -206,11 +209,12 @@ def model_in_the_loop(library: Library, path: Path | None) -> dict[int, float] |
 def stats(
     folder: Folder,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ratings: Annotated[str, RatingsOption] = "elo",
 ) -> None:
     """Progress and agreement of FOLDER's library: images, comparisons, batches."""
     library, _ = scanned(folder)
     with library:
-        result = library_stats(library)
+        result = library_stats(library, ratings)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -228,6 +232,7 @@ def export(
         bool,
         typer.Option("--comparisons", help="Export the raw choices (CSV) instead of scores."),
     ] = False,
+    ratings: Annotated[str, RatingsOption] = "elo",
 ) -> None:
     """Export FOLDER's database scores (CSV or JSON), or its raw comparisons (CSV)."""
     from tastemaker.import_export import export_comparisons, export_scores
@@ -238,7 +243,7 @@ def export(
             n = export_comparisons(library, output)
             out.print(f"Wrote {n} pairwise outcomes to {output}")
         else:
-            n = export_scores(library, output, fmt)
+            n = export_scores(library, output, fmt, ratings)
             out.print(f"Wrote {n} scores to {output}")
 
 
@@ -283,6 +288,7 @@ def train(
     trials: Annotated[int, typer.Option(help="Metaparameter search trials.")] = 20,
     sampler: Annotated[str, typer.Option(help="Optuna sampler: tpe, cmaes, random, qmc.")] = "tpe",
     heldout: Annotated[float, typer.Option(help="Share of images held out to measure.")] = 0.25,
+    ratings: Annotated[str, RatingsOption] = "elo",
     seed: Annotated[int, typer.Option(help="Seed of the training runs.")] = 0,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Model file (default: in the library).")
@@ -304,6 +310,7 @@ def train(
         sampler=sampler,
         heldout=heldout,
         seed=seed,
+        ratings=ratings,
     )
     library, _ = scanned(folder)
     with library, progress_bar() as report:

@@ -9,6 +9,7 @@ priors and the stored choices are replayed on top of them.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -22,7 +23,7 @@ from typing import TextIO
 
 from tastemaker.errors import TastemakerError
 from tastemaker.rating import elo
-from tastemaker.replay import recompute_elo
+from tastemaker.replay import database_scores, recompute_elo
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import RatingRecord
 
@@ -52,14 +53,19 @@ class _Entry:
 # -- export ------------------------------------------------------------------------------
 
 
-def export_scores(library: Library, out: Path, fmt: str | None = None) -> int:
+def export_scores(
+    library: Library, out: Path, fmt: str | None = None, ratings_kind: str = "elo"
+) -> int:
     """Write the present images' database scores, best first, as CSV or JSON (``fmt``, or
     the suffix of ``out``); the JSON is the seed's later ``score.json`` form, so the file
-    can be imported again. Returns the number of images written."""
+    can be imported again. ``ratings_kind`` "bt" writes Bradley–Terry ratings (natural-log
+    scale) instead of the seed's Elo. Returns the number of images written."""
     fmt = _export_format(out, fmt)
     store = library.store
     hashes = {image.id: image.hash for image in store.images("present")}
-    ratings = sorted(store.ratings("present"), key=lambda r: (-r.elo, r.path))
+    scores = database_scores(store, ratings_kind)
+    ratings = [dataclasses.replace(r, elo=scores[r.image_id]) for r in store.ratings("present")]
+    ratings.sort(key=lambda r: (-r.elo, r.path))
     with _replacing(out) as f:
         if fmt == "csv":
             writer = csv.writer(f, lineterminator="\n")
@@ -68,7 +74,8 @@ def export_scores(library: Library, out: Path, fmt: str | None = None) -> int:
                 count = r.comparisons + r.prior_comparisons
                 writer.writerow([r.path, r.elo, count, hashes[r.image_id], r.prior])
         else:
-            json.dump(_score_document(library, ratings, hashes), f, indent=2, ensure_ascii=False)
+            document = _score_document(library, ratings, hashes, ratings_kind)
+            json.dump(document, f, indent=2, ensure_ascii=False)
             f.write("\n")
     return len(ratings)
 
@@ -106,7 +113,9 @@ def _export_format(out: Path, fmt: str | None) -> str:
     return suffix
 
 
-def _score_document(library: Library, ratings: list[RatingRecord], hashes: dict[int, str]) -> dict:
+def _score_document(
+    library: Library, ratings: list[RatingRecord], hashes: dict[int, str], kind: str
+) -> dict:
     from tastemaker import __version__  # here, not at the top: the package may import us
 
     records = {
@@ -125,7 +134,7 @@ def _score_document(library: Library, ratings: list[RatingRecord], hashes: dict[
             "exported_by": f"tastemaker {__version__}",
             "exported_at": _iso_utc(datetime.now(UTC).timestamp()),
             "library": str(library.root),
-            "score": "Elo database score",
+            "score": "Elo database score" if kind == "elo" else "Bradley-Terry rating",
             "images": len(records),
         },
     }

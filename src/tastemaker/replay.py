@@ -1,17 +1,36 @@
-"""Derive the database's Elo from the stored comparisons: the ratings are never the
-source of truth, the comparisons are."""
+"""Derive ratings from the stored comparisons: the seed's Elo replayed in order, or a
+Bradley–Terry fit over all of them. The ratings are never the source of truth; the
+comparisons are."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
-from tastemaker.rating import elo
+from tastemaker.errors import TastemakerError
+from tastemaker.rating import bradley_terry, elo
 from tastemaker.storage.store import Store
 
+RATINGS = ("elo", "bt")
+ELO_TO_BT = math.log(10)  # Elo's P = 1/(1+10^-d) is a logistic in d * ln 10
 
-def replay_elo(store: Store) -> tuple[dict[int, float], dict[int, int]]:
-    """Elo and comparison counts per image id, from each image's prior plus every
-    comparison not withdrawn, in the order they were made, each with its own K."""
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Every pairwise outcome of the choices not withdrawn, in the order made, as
+    indices into ``ids`` (all images, missing ones too)."""
+
+    ids: np.ndarray
+    winners: np.ndarray
+    losers: np.ndarray
+    k: np.ndarray  # the Elo K each was applied with
+    counts: np.ndarray  # comparisons each image was shown in
+    priors: np.ndarray  # starting scores, Elo scale
+
+
+def outcomes(store: Store) -> Outcomes:
     priors = store.priors()
     ids = np.array(sorted(priors), np.int64)
     index = {int(i): n for n, i in enumerate(ids)}
@@ -26,10 +45,24 @@ def replay_elo(store: Store) -> tuple[dict[int, float], dict[int, int]]:
             winners.append(w)
             losers.append(lo)
             ks.append(c.k)
-    ratings = elo.replay([priors[int(i)] for i in ids], winners, losers, ks)
+    return Outcomes(
+        ids,
+        np.array(winners, np.int64),
+        np.array(losers, np.int64),
+        np.array(ks, np.float64),
+        counts,
+        np.array([priors[int(i)] for i in ids], np.float64),
+    )
+
+
+def replay_elo(store: Store) -> tuple[dict[int, float], dict[int, int]]:
+    """Elo and comparison counts per image id, from each image's prior plus every
+    comparison not withdrawn, in the order they were made, each with its own K."""
+    o = outcomes(store)
+    ratings = elo.replay(o.priors, o.winners, o.losers, o.k)
     return (
-        {int(i): float(r) for i, r in zip(ids, ratings, strict=True)},
-        {int(i): int(n) for i, n in zip(ids, counts, strict=True)},
+        {int(i): float(r) for i, r in zip(o.ids, ratings, strict=True)},
+        {int(i): int(n) for i, n in zip(o.ids, o.counts, strict=True)},
     )
 
 
@@ -37,3 +70,31 @@ def recompute_elo(store: Store) -> None:
     """Rewrite the stored ratings from the comparisons (after an undo or new priors)."""
     with store.atomic():
         store.set_ratings(*replay_elo(store))
+
+
+@dataclass(frozen=True)
+class BTRatings:
+    ratings: dict[int, float]  # by image id, natural-log scale: P(i > j) = sigmoid(ri - rj)
+    sd: dict[int, float]  # the Laplace uncertainty of each
+
+
+def fit_bt(store: Store) -> BTRatings:
+    """Bradley–Terry ratings of every image from all comparisons not withdrawn, each
+    pairwise outcome of a choice counted once; priors (imported or from a model) are the
+    prior means, converted from Elo's log10 scale."""
+    o = outcomes(store)
+    result = bradley_terry.fit(len(o.ids), o.winners, o.losers, prior_mean=o.priors * ELO_TO_BT)
+    ids = o.ids
+    return BTRatings(
+        {int(i): float(r) for i, r in zip(ids, result.ratings, strict=True)},
+        {int(i): float(s) for i, s in zip(ids, result.sd, strict=True)},
+    )
+
+
+def database_scores(store: Store, ratings: str = "elo") -> dict[int, float]:
+    """Every image's database score: the stored Elo, or a fresh Bradley–Terry fit."""
+    if ratings == "elo":
+        return {r.image_id: r.elo for r in store.ratings(status=None)}
+    if ratings == "bt":
+        return fit_bt(store).ratings
+    raise TastemakerError(f"--ratings is one of {', '.join(RATINGS)}, not {ratings!r}")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from tastemaker.rating import odd_one_out as odd
 from tastemaker.rating.elo import CONTRADICTED, MATCHED, UNPREDICTED
+from tastemaker.replay import database_scores
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import Batch
 
@@ -47,6 +48,8 @@ class LibraryStats:
     agreement: Agreement
     batches: list[Batch] = field(default_factory=list)
     odd_one_out: dict[str, int] = field(default_factory=lambda: odd.count({}))
+    ratings: str = "elo"  # which database scores `best` ranks by
+    best: list[tuple[str, float]] = field(default_factory=list)  # favourites so far
 
     @property
     def per_image(self) -> float:
@@ -62,6 +65,8 @@ class LibraryStats:
             "per_image": self.per_image,
             **self.agreement.to_dict(),
             "odd_one_out": self.odd_one_out,
+            "ratings": self.ratings,
+            "best": [{"path": p, "score": v} for p, v in self.best],
             "advice": odd.advice(self.odd_one_out) if any(self.odd_one_out.values()) else None,
             "batches": [
                 {**asdict(b), **Agreement(b.matched, b.contradicted, b.unpredicted).to_dict()}
@@ -70,9 +75,15 @@ class LibraryStats:
         }
 
 
-def library_stats(library: Library) -> LibraryStats:
-    """Statistics read from the store (the authority, whichever process rated)."""
+def library_stats(library: Library, ratings: str = "elo", best: int = 5) -> LibraryStats:
+    """Statistics read from the store (the authority, whichever process rated), with the
+    ``best`` compared images by the chosen database scores (Elo or Bradley–Terry)."""
     store = library.store
+    scores = database_scores(store, ratings)
+    favourites = sorted(
+        ((r.path, scores[r.image_id]) for r in store.ratings() if r.comparisons),
+        key=lambda row: -row[1],
+    )[:best]
     statuses = store.status_counts()
     _, _, counts = store.rating_arrays()
     agreement = Agreement.from_counts(store.prediction_counts())
@@ -85,6 +96,8 @@ def library_stats(library: Library) -> LibraryStats:
         agreement=agreement,
         batches=store.batches(),
         odd_one_out=odd.count(store.model_prediction_counts()),
+        ratings=ratings,
+        best=favourites,
     )
 
 
@@ -116,6 +129,9 @@ def describe(stats: LibraryStats) -> str:
             f"{o['database']}, model {o['model']}, you {o['human']}, draw {o['draw']}"
         )
         lines.append("  " + odd.advice(o))
+    if stats.best:
+        lines.append(f"Favourites so far ({stats.ratings}):")
+        lines += [f"  {score:+.3f}  {path}" for path, score in stats.best]
     if stats.batches:
         lines.append("Batches:")
         for b in stats.batches[-10:]:

@@ -18,7 +18,7 @@ from tastemaker.features.loaders import LayerChoice
 from tastemaker.features.registry import DEFAULT_EXTRACTOR
 from tastemaker.model import TasteModel
 from tastemaker.progress import Progress, no_progress
-from tastemaker.rating import elo
+from tastemaker.replay import RATINGS, database_scores, outcomes
 from tastemaker.storage.library import STORE_DIR, Library
 from tastemaker.training.calibration import calibrate
 from tastemaker.training.data import TrainingData
@@ -28,7 +28,6 @@ from tastemaker.training.split import heldout_mask
 
 EXTRACTOR_SETTING = "extractor"  # a library's own default extractor (the demo's)
 LOSSES = ("ranking", "mse", "choices")
-RATINGS = ("elo",)
 
 
 @dataclass(frozen=True)
@@ -67,28 +66,27 @@ def default_extractor(library: Library) -> str:
 
 
 def training_data(
-    library: Library, embedded: LibraryEmbeddings, heldout: float = 0.25
+    library: Library, embedded: LibraryEmbeddings, heldout: float = 0.25, ratings: str = "elo"
 ) -> TrainingData:
-    """The arrays training learns from: one row per embedded image, its database score,
-    the person's pairwise outcomes between embedded images, a stable held-out split."""
-    row = {int(i): n for n, i in enumerate(embedded.image_ids)}
-    elo_by_id = {r.image_id: r.elo for r in library.store.ratings(status=None)}
-    winners, losers = [], []
-    for c in library.store.comparisons():
-        for w, lo in elo.pairwise(c.shown, c.shown.index(c.winner_id)):
-            if w in row and lo in row:
-                winners.append(row[w])
-                losers.append(row[lo])
-    if not winners:
+    """The arrays training learns from: one row per embedded image, its database score
+    (Elo or Bradley–Terry), the person's pairwise outcomes between embedded images, and a
+    stable held-out split."""
+    o = outcomes(library.store)
+    row = np.full(len(o.ids), -1)
+    row[np.searchsorted(o.ids, embedded.image_ids)] = np.arange(len(embedded.image_ids))
+    winners, losers = row[o.winners], row[o.losers]
+    keep = (winners >= 0) & (losers >= 0)
+    if not keep.any():
         raise TastemakerError(
             f"{library.root}: no choices to learn from yet; rate first: tastemaker rate "
             f"{library.root}"
         )
+    scores = database_scores(library.store, ratings)
     return TrainingData(
         x=embedded.x,
-        scores=np.array([elo_by_id[int(i)] for i in embedded.image_ids]),
-        winners=np.array(winners),
-        losers=np.array(losers),
+        scores=np.array([scores[int(i)] for i in embedded.image_ids]),
+        winners=winners[keep],
+        losers=losers[keep],
         heldout=heldout_mask(embedded.hashes, heldout),
     )
 
@@ -104,7 +102,7 @@ def train_library(
     settings = settings or TrainSettings()
     extractor = settings.extractor or default_extractor(library)
     embedded = library_embeddings(library, extractor, settings.layers, progress)
-    data = training_data(library, embedded, settings.heldout)
+    data = training_data(library, embedded, settings.heldout, settings.ratings)
     study = f"{extractor}|{settings.layers.key}|{settings.loss}|{settings.ratings}"
     result = search(
         data,

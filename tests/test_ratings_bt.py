@@ -1,0 +1,76 @@
+"""Bradley-Terry ratings over a library's comparisons, beside the seed's Elo."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from conftest import make_images
+from typer.testing import CliRunner
+
+from tastemaker.cli import app
+from tastemaker.rate import RateSession
+from tastemaker.rating.simulate import spearman
+from tastemaker.replay import ELO_TO_BT, database_scores, fit_bt
+from tastemaker.storage.library import open_library
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def rated(tmp_path):
+    """30 images rated 8 choices per image by a person who prefers higher indices."""
+    folder = tmp_path / "lib"
+    make_images(folder, 30)
+    with open_library(folder) as lib:
+        lib.scan()
+        truth = {im.id: int(im.path[3:6]) for im in lib.store.images()}
+        rng = np.random.default_rng(0)
+        session = RateSession(lib, seed=1)
+        for _ in range(240):
+            s = session.next_set()
+            a, b = s.images
+            p_a = 1 / (1 + np.exp(-0.3 * (truth[a.id] - truth[b.id])))
+            session.choose(s.token, (a if rng.random() < p_a else b).id)
+    return folder, truth
+
+
+def test_bt_recovers_the_order_better_than_it_would_by_chance(rated):
+    folder, truth = rated
+    with open_library(folder) as lib:
+        bt = fit_bt(lib.store)
+        ids = sorted(truth)
+        rho = spearman(np.array([bt.ratings[i] for i in ids]), np.array([truth[i] for i in ids]))
+        assert rho > 0.9
+        assert all(0 < bt.sd[i] < 2.0 for i in ids)  # data shrank every prior sd of 2
+
+
+def test_priors_become_bt_prior_means(tmp_path):
+    folder = tmp_path / "lib"
+    make_images(folder, 3)
+    with open_library(folder) as lib:
+        lib.scan()
+        ids = [im.id for im in lib.store.images()]
+        lib.store.set_priors({ids[0]: (0.5, 0)}, "test")
+        bt = fit_bt(lib.store)  # no comparisons: the fit is the prior
+        assert bt.ratings[ids[0]] == pytest.approx(0.5 * ELO_TO_BT)
+        assert bt.ratings[ids[1]] == pytest.approx(0.0)
+
+
+def test_export_and_stats_can_use_bt(rated, tmp_path):
+    folder, _ = rated
+    out = tmp_path / "bt.csv"
+    result = runner.invoke(app, ["export", str(folder), "-o", str(out), "--ratings", "bt"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open()))
+    with open_library(folder) as lib:
+        bt = database_scores(lib.store, "bt")
+        by_path = {im.path: im.id for im in lib.store.images()}
+    assert [float(r["score"]) for r in rows] == pytest.approx(sorted(bt.values(), reverse=True))
+    assert float(rows[0]["score"]) == pytest.approx(bt[by_path[rows[0]["relative_path"]]])
+    result = runner.invoke(app, ["stats", str(folder), "--json", "--ratings", "bt"])
+    stats = json.loads(result.stdout)
+    assert stats["ratings"] == "bt" and len(stats["best"]) == 5
+    assert stats["best"][0]["score"] == pytest.approx(max(bt.values()))
+    bad = runner.invoke(app, ["stats", str(folder), "--ratings", "glicko"])
+    assert bad.exit_code == 1 and "--ratings is one of elo, bt" in bad.output
