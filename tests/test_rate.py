@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from tastemaker.errors import TastemakerError
@@ -198,3 +199,32 @@ def test_without_a_model_there_is_no_odd_one_out(library):
     play(session, 5)
     assert all(c.model_prediction is None for c in library.store.comparisons())
     assert set(library_stats(library).odd_one_out.values()) == {0}
+
+
+def test_active_pairing_keeps_a_live_bradley_terry_fit(library):
+    truth = {im.id: n for n, im in enumerate(library.store.images())}
+    session = RateSession(library, RateSettings(pairing="active"), seed=4)
+    try:
+        seen = set()
+        for _ in range(6):  # never-seen images come first (each set leads with one)
+            s = session.next_set()
+            seen |= {im.id for im in s.images}
+            session.choose(s.token, max(s.images, key=lambda im: truth[im.id]).id)
+        assert len(seen) == 10
+        for _ in range(60):
+            s = session.next_set()
+            session.choose(s.token, max(s.images, key=lambda im: truth[im.id]).id)
+        session.bt.wait_until_current()
+        ids = session._ids
+        from tastemaker.rating.simulate import spearman
+
+        rho = spearman(session.bt.ratings, np.array([truth[int(i)] for i in ids]))
+        assert rho > 0.9
+        before = session.bt.ratings.copy()
+        session.undo()
+        session.bt.wait_until_current()
+        assert not np.allclose(before, session.bt.ratings)  # the withdrawn choice is gone
+    finally:
+        session.close()
+    with pytest.raises(TastemakerError, match="--pairing is one of seed, active"):
+        RateSettings(pairing="clever")

@@ -158,6 +158,13 @@ def rate(
         typer.Option(help="Favour less-compared images: weight (1-lcw)^comparisons; 0 = uniform."),
     ] = pairing.LCW,
     seed: Annotated[int | None, typer.Option(help="Seed for the choice of sets.")] = None,
+    pairing: Annotated[
+        str,
+        typer.Option(
+            help="seed: favour less-compared images, (1-lcw)^n; active: the most "
+            "informative pairs by a live Bradley-Terry fit (fewer choices needed)."
+        ),
+    ] = "seed",
     model: Annotated[
         Path | None,
         typer.Option(
@@ -174,14 +181,17 @@ def rate(
     """
     from tastemaker.web.serve import serve
 
-    settings = RateSettings(choices=choices, batch=batch, k=k, lcw=lcw)
+    settings = RateSettings(choices=choices, batch=batch, k=k, lcw=lcw, pairing=pairing)
     library, result = scanned(folder)
     with library:
         out.print(f"{result.present} images in {library.root}")
         scores = None if no_model else model_in_the_loop(library, model)
         session = RateSession(library, settings, seed=seed, model_scores=scores)
         out.print("Rating page (Ctrl-C to stop):")
-        serve(session, host, port, open_browser=not no_browser, announce=out.print)
+        try:
+            serve(session, host, port, open_browser=not no_browser, announce=out.print)
+        finally:
+            session.close()
         s = session.session_stats()
         out.print(
             f"Session: {s.choices} choices in {s.seconds / 60:.1f} min "

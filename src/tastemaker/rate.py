@@ -16,14 +16,16 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from tastemaker.errors import TastemakerError
+from tastemaker.live_bt import LiveBradleyTerry
 from tastemaker.rating import elo, pairing
 from tastemaker.rating import odd_one_out as odd
-from tastemaker.replay import recompute_elo
+from tastemaker.replay import outcomes, recompute_elo
 from tastemaker.stats import Agreement, LibraryStats
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import Batch, ImageRecord
 
 OPEN_SETS = 256  # sets handed out and not yet answered, per session
+PAIRINGS = ("seed", "active")
 
 
 class StaleSet(TastemakerError):
@@ -44,8 +46,13 @@ class RateSettings:
     batch: int = 100  # choices per batch report
     k: float = elo.K
     lcw: float = pairing.LCW
+    pairing: str = "seed"  # seed: (1-lcw)^n weighting; active: most informative pairs
 
     def __post_init__(self) -> None:
+        if self.pairing not in PAIRINGS:
+            raise TastemakerError(
+                f"--pairing is one of {', '.join(PAIRINGS)}, not {self.pairing!r}"
+            )
         if not 2 <= self.choices <= 4:
             raise TastemakerError(f"--choices must be 2, 3 or 4, not {self.choices}")
         if self.batch < 1:
@@ -129,6 +136,11 @@ class RateSession:
             self._overall[(p, m)] += n
         self._session: Counter[tuple[int, int | None]] = Counter()
         self._batch: Counter[tuple[int, int | None]] = Counter()
+        self.bt = (
+            LiveBradleyTerry(self._index, outcomes(store))
+            if self.settings.pairing == "active"
+            else None
+        )
         self._batch_first_id: int | None = None
         self._batch_started = self.started
 
@@ -137,8 +149,13 @@ class RateSession:
     def next_set(self) -> ShownSet:
         """A new set of distinct present images, the less compared ones favoured."""
         with self._lock:
-            log_w = pairing.log_weights(self._counts, self.settings.lcw)
-            picked = pairing.pick(log_w, self.settings.choices, self._rng)
+            k, lcw = self.settings.choices, self.settings.lcw
+            if self.bt is not None:
+                picked = pairing.pick_active(
+                    self.bt.ratings, self.bt.sd, self._counts, k, self._rng, lcw
+                )
+            else:
+                picked = pairing.pick(pairing.log_weights(self._counts, lcw), k, self._rng)
             return self._issue(tuple(int(self._ids[i]) for i in picked))
 
     def _issue(self, ids: tuple[int, ...]) -> ShownSet:
@@ -182,6 +199,8 @@ class RateSession:
                 )
             del self._open[token]
             self._count(shown, (prediction, model_prediction), +1)
+            if self.bt is not None:
+                self.bt.add(elo.pairwise(shown, position))
             if self._batch_first_id is None:
                 self._batch_first_id = choice_id
             batch = self._close_batch(choice_id)
@@ -201,6 +220,8 @@ class RateSession:
             with store.atomic():
                 store.withdraw(target.id)
                 recompute_elo(store)
+            if self.bt is not None:
+                self.bt.reset(outcomes(store))
             self._count(
                 target.shown,
                 (target.prediction, target.model_prediction),
@@ -263,9 +284,10 @@ class RateSession:
 
     # -- statistics ----------------------------------------------------------------------
 
-    @property
-    def has_model(self) -> bool:
-        return bool(self._model_scores)
+    def close(self) -> None:
+        """Stop the background refit, if any."""
+        if self.bt is not None:
+            self.bt.close()
 
     def session_stats(self) -> SessionStats:
         a = _agreement(self._session)
