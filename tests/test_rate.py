@@ -228,3 +228,35 @@ def test_active_pairing_keeps_a_live_bradley_terry_fit(library):
         session.close()
     with pytest.raises(TastemakerError, match="--pairing is one of seed, active"):
         RateSettings(pairing="clever")
+
+
+def test_weighting_by_speed_multiplies_k_and_replays_exactly(library):
+    session = RateSession(library, RateSettings(weight_by_speed=True, typical_seconds=1.0))
+    for ms in (500, 1000, 4000, None):
+        s = session.next_set()
+        session.choose(s.token, s.images[0].id, ms)
+    stored = library.store.comparisons()
+    assert [c.weight for c in stored] == [2.0, 1.0, 0.5, 1.0]
+    first = stored[0]
+    ratings = stored_elo(library)
+    assert ratings[first.winner_id] != 0.4  # K doubled: the first choice moved 0.8, not 0.4
+    assert replay_elo(library.store)[0] == ratings
+
+
+def test_weights_can_be_turned_on_later_and_off_again(library):
+    from tastemaker.replay import reweigh
+
+    session = RateSession(library, seed=2)
+    for ms in (300, 600, 900, 1200, 2400):
+        s = session.next_set()
+        session.choose(s.token, s.images[0].id, ms)
+    unweighted = stored_elo(library)
+    typical = reweigh(library.store, by_speed=True)
+    assert typical == 900
+    assert [c.weight for c in library.store.comparisons()] == pytest.approx(
+        [2.0, 1.5, 1.0, 0.75, 0.5]
+    )
+    assert stored_elo(library) != unweighted
+    assert replay_elo(library.store)[0] == stored_elo(library)
+    assert reweigh(library.store, by_speed=False) is None
+    assert stored_elo(library) == unweighted

@@ -165,6 +165,18 @@ def rate(
             "informative pairs by a live Bradley-Terry fit (fewer choices needed)."
         ),
     ] = "seed",
+    weight_by_speed: Annotated[
+        bool,
+        typer.Option(
+            "--weight-by-speed",
+            help="Let a quick choice count more than a slow "
+            "one: K times clamp(typical/taken, 0.5, 2).",
+        ),
+    ] = False,
+    typical_seconds: Annotated[
+        float | None,
+        typer.Option(help="Typical response time for --weight-by-speed (default: your median)."),
+    ] = None,
     model: Annotated[
         Path | None,
         typer.Option(
@@ -181,7 +193,15 @@ def rate(
     """
     from tastemaker.web.serve import serve
 
-    settings = RateSettings(choices=choices, batch=batch, k=k, lcw=lcw, pairing=pairing)
+    settings = RateSettings(
+        choices=choices,
+        batch=batch,
+        k=k,
+        lcw=lcw,
+        pairing=pairing,
+        weight_by_speed=weight_by_speed,
+        typical_seconds=typical_seconds,
+    )
     library, result = scanned(folder)
     with library:
         out.print(f"{result.present} images in {library.root}")
@@ -198,6 +218,37 @@ def rate(
             f"({s.per_minute:.1f}/min); {describe_agreement(s.agreement)}"
         )
         out.print(describe(library_stats(library)), highlight=False)
+
+
+@command
+def recompute(
+    folder: Folder,
+    weight_by_speed: Annotated[
+        bool,
+        typer.Option(
+            "--weight-by-speed/--no-weight-by-speed",
+            help="Weigh every stored choice by its response time, or not.",
+        ),
+    ] = False,
+    typical_seconds: Annotated[
+        float | None, typer.Option(help="Typical response time (default: your median).")
+    ] = None,
+) -> None:
+    """Recompute FOLDER's database scores from the stored choices.
+
+    With --weight-by-speed, a quick choice counts more than a slow one (weights from the
+    stored response times); without, every choice counts the same (the seed's numbers).
+    """
+    from tastemaker.replay import reweigh
+
+    library, _ = scanned(folder)
+    with library:
+        typical = reweigh(
+            library.store, weight_by_speed, typical_seconds * 1000 if typical_seconds else None
+        )
+        n = len(library.store.comparisons())
+    how = f"weighted by speed (typical {typical / 1000:.2f} s)" if typical else "unweighted"
+    out.print(f"Recomputed the scores from {n} choices, {how}.")
 
 
 def model_in_the_loop(library: Library, path: Path | None) -> dict[int, float] | None:

@@ -28,6 +28,7 @@ class LiveBradleyTerry:
                 self._prior[positions[int(image_id)]] = prior * ELO_TO_BT
         self._winners: list[int] = []
         self._losers: list[int] = []
+        self._weights: list[float] = []
         self.ratings = self._prior.copy()
         self.sd = np.full(len(positions), bradley_terry.PRIOR_SD)
         self.reset(o)
@@ -40,15 +41,17 @@ class LiveBradleyTerry:
         keep = (w >= 0) & (lo >= 0)
         with self._cond:
             self._winners, self._losers = w[keep].tolist(), lo[keep].tolist()
+            self._weights = o.weights[keep].tolist()
             self._changed()
 
-    def add(self, outcomes: list[tuple[int, int]]) -> None:
+    def add(self, outcomes: list[tuple[int, int]], weight: float = 1.0) -> None:
         """The pairwise outcomes (winner id, loser id) of one more choice."""
         with self._cond:
             for w, lo in outcomes:
                 if w in self._positions and lo in self._positions:
                     self._winners.append(self._positions[w])
                     self._losers.append(self._positions[lo])
+                    self._weights.append(weight)
             self._changed()
 
     def wait_until_current(self, timeout: float = 30.0) -> None:
@@ -75,8 +78,14 @@ class LiveBradleyTerry:
                 version = self._version
                 winners = np.array(self._winners, np.int64)
                 losers = np.array(self._losers, np.int64)
+                weights = np.array(self._weights, np.float64)
             result = bradley_terry.fit(
-                len(self._prior), winners, losers, prior_mean=self._prior, initial=self.ratings
+                len(self._prior),
+                winners,
+                losers,
+                weights=weights,
+                prior_mean=self._prior,
+                initial=self.ratings,
             )
             with self._cond:
                 self.ratings, self.sd = result.ratings, result.sd  # swapped whole

@@ -19,6 +19,7 @@ from tastemaker.errors import TastemakerError
 from tastemaker.live_bt import LiveBradleyTerry
 from tastemaker.rating import elo, pairing
 from tastemaker.rating import odd_one_out as odd
+from tastemaker.rating.speed import speed_weights, typical_ms
 from tastemaker.replay import outcomes, recompute_elo
 from tastemaker.stats import Agreement, LibraryStats
 from tastemaker.storage.library import Library
@@ -47,6 +48,8 @@ class RateSettings:
     k: float = elo.K
     lcw: float = pairing.LCW
     pairing: str = "seed"  # seed: (1-lcw)^n weighting; active: most informative pairs
+    weight_by_speed: bool = False  # a quick choice counts more (K times the speed weight)
+    typical_seconds: float | None = None  # default: the person's median response time
 
     def __post_init__(self) -> None:
         if self.pairing not in PAIRINGS:
@@ -136,6 +139,12 @@ class RateSession:
             self._overall[(p, m)] += n
         self._session: Counter[tuple[int, int | None]] = Counter()
         self._batch: Counter[tuple[int, int | None]] = Counter()
+        self._typical_ms = (
+            self.settings.typical_seconds * 1000
+            if self.settings.typical_seconds
+            else typical_ms([c.response_ms for c in store.comparisons()])
+        )
+        self._times: list[int] = []  # this session's, for a typical time when none is known
         self.bt = (
             LiveBradleyTerry(self._index, outcomes(store))
             if self.settings.pairing == "active"
@@ -186,7 +195,8 @@ class RateSession:
                 position = shown.index(winner_id)
                 prediction = elo.prediction(ratings, position)
                 model_prediction = self._model_prediction(shown, position)
-                new = elo.choose(ratings, position, self.settings.k)
+                weight = self._speed_weight(response_ms)
+                new = elo.choose(ratings, position, self.settings.k * weight)
                 choice_id = store.add_comparison(
                     self.session_id,
                     shown,
@@ -196,11 +206,12 @@ class RateSession:
                     self.settings.k,
                     new,
                     model_prediction,
+                    weight,
                 )
             del self._open[token]
             self._count(shown, (prediction, model_prediction), +1)
             if self.bt is not None:
-                self.bt.add(elo.pairwise(shown, position))
+                self.bt.add(elo.pairwise(shown, position), weight)
             if self._batch_first_id is None:
                 self._batch_first_id = choice_id
             batch = self._close_batch(choice_id)
@@ -236,6 +247,14 @@ class RateSession:
             present = all(i in self._images for i in target.shown)
             reissued = self._issue(target.shown) if present else self.next_set()
             return target.id, reissued
+
+    def _speed_weight(self, response_ms: int | None) -> float:
+        if not self.settings.weight_by_speed:
+            return 1.0
+        typical = self._typical_ms or typical_ms(self._times)
+        if response_ms:
+            self._times.append(response_ms)
+        return float(speed_weights([response_ms], typical)[0])
 
     def _model_prediction(self, shown: tuple[int, ...], position: int) -> int | None:
         """The model's call on this choice, as the database's (None without a model)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tastemaker.errors import TastemakerError
-from tastemaker.rating import bradley_terry, elo
+from tastemaker.rating import bradley_terry, elo, speed
 from tastemaker.storage.store import Store
 
 RATINGS = ("elo", "bt")
@@ -25,7 +25,8 @@ class Outcomes:
     ids: np.ndarray
     winners: np.ndarray
     losers: np.ndarray
-    k: np.ndarray  # the Elo K each was applied with
+    k: np.ndarray  # the Elo K each was applied with (K times the speed weight)
+    weights: np.ndarray  # the response-time weight of each (1 unless weighting by speed)
     counts: np.ndarray  # comparisons each image was shown in
     priors: np.ndarray  # starting scores, Elo scale
 
@@ -36,6 +37,7 @@ def outcomes(store: Store) -> Outcomes:
     index = {int(i): n for n, i in enumerate(ids)}
     winners: list[int] = []
     losers: list[int] = []
+    weights: list[float] = []
     ks: list[float] = []
     counts = np.zeros(len(ids), np.int64)
     for c in store.comparisons():
@@ -44,12 +46,14 @@ def outcomes(store: Store) -> Outcomes:
         for w, lo in elo.pairwise(shown, c.shown.index(c.winner_id)):
             winners.append(w)
             losers.append(lo)
-            ks.append(c.k)
+            ks.append(c.k * c.weight)
+            weights.append(c.weight)
     return Outcomes(
         ids,
         np.array(winners, np.int64),
         np.array(losers, np.int64),
         np.array(ks, np.float64),
+        np.array(weights, np.float64),
         counts,
         np.array([priors[int(i)] for i in ids], np.float64),
     )
@@ -83,7 +87,9 @@ def fit_bt(store: Store) -> BTRatings:
     pairwise outcome of a choice counted once; priors (imported or from a model) are the
     prior means, converted from Elo's log10 scale."""
     o = outcomes(store)
-    result = bradley_terry.fit(len(o.ids), o.winners, o.losers, prior_mean=o.priors * ELO_TO_BT)
+    result = bradley_terry.fit(
+        len(o.ids), o.winners, o.losers, weights=o.weights, prior_mean=o.priors * ELO_TO_BT
+    )
     ids = o.ids
     return BTRatings(
         {int(i): float(r) for i, r in zip(ids, result.ratings, strict=True)},
@@ -98,3 +104,16 @@ def database_scores(store: Store, ratings: str = "elo") -> dict[int, float]:
     if ratings == "bt":
         return fit_bt(store).ratings
     raise TastemakerError(f"--ratings is one of {', '.join(RATINGS)}, not {ratings!r}")
+
+
+def reweigh(store: Store, by_speed: bool, typical: float | None = None) -> float | None:
+    """Give every choice its response-time weight (or 1 when ``by_speed`` is off), from
+    the raw response times, and replay the Elo; returns the typical time used (ms)."""
+    choices = store.comparisons()
+    times = [c.response_ms for c in choices]
+    typical = (typical or speed.typical_ms(times)) if by_speed else None
+    weights = speed.speed_weights(times, typical) if by_speed else np.ones(len(choices))
+    with store.atomic():
+        store.set_weights({c.id: float(w) for c, w in zip(choices, weights, strict=True)})
+        recompute_elo(store)
+    return typical

@@ -87,6 +87,7 @@ def training_data(
         scores=np.array([scores[int(i)] for i in embedded.image_ids]),
         winners=winners[keep],
         losers=losers[keep],
+        weights=o.weights[keep],
         heldout=heldout_mask(embedded.hashes, heldout),
     )
 

@@ -146,6 +146,13 @@ def m004_model_in_the_loop(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE batches ADD COLUMN odd_one_out TEXT")  # JSON counts, or NULL
 
 
+@migration
+def m005_speed_weight(db: sqlite3.Connection) -> None:
+    # the response-time weight this choice was applied with (1 unless --weight-by-speed);
+    # derived from response_ms, so `recompute` may rewrite it
+    db.execute("ALTER TABLE comparisons ADD COLUMN weight REAL NOT NULL DEFAULT 1")
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -193,6 +200,7 @@ class Comparison:
     prediction: int
     withdrawn_at: float | None
     model_prediction: int | None = None
+    weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -451,12 +459,22 @@ class Store:
         k: float,
         new_elo: Sequence[float],
         model_prediction: int | None = None,
+        weight: float = 1.0,
     ) -> int:
         """Append one choice and the Elo it leads to; call inside :meth:`atomic`."""
         cursor = self._db.execute(
             "INSERT INTO comparisons (session_id, made_at, response_ms, k, winner_id,"
-            " prediction, model_prediction) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (session_id, time.time(), response_ms, k, winner_id, prediction, model_prediction),
+            " prediction, model_prediction, weight) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                session_id,
+                time.time(),
+                response_ms,
+                k,
+                winner_id,
+                prediction,
+                model_prediction,
+                weight,
+            ),
         )
         comparison_id = int(cursor.lastrowid or 0)
         self._db.executemany(
@@ -494,7 +512,7 @@ class Store:
         with self._lock:
             rows = self._db.execute(
                 "SELECT c.id, c.session_id, c.made_at, c.response_ms, c.k, c.winner_id,"
-                " c.prediction, c.withdrawn_at, c.model_prediction"
+                " c.prediction, c.withdrawn_at, c.model_prediction, c.weight"
                 f" FROM comparisons c WHERE {where} ORDER BY c.id",
                 params,
             ).fetchall()
@@ -518,6 +536,7 @@ class Store:
                 prediction=r[6],
                 withdrawn_at=r[7],
                 model_prediction=r[8],
+                weight=r[9],
             )
             for r in rows
         ]
@@ -527,6 +546,12 @@ class Store:
         self._db.execute(
             "UPDATE comparisons SET withdrawn_at = ? WHERE id = ? AND withdrawn_at IS NULL",
             (time.time(), comparison_id),
+        )
+
+    def set_weights(self, weights: dict[int, float]) -> None:
+        """Rewrite the derived response-time weights; call inside :meth:`atomic`."""
+        self._db.executemany(
+            "UPDATE comparisons SET weight = ? WHERE id = ?", ((w, i) for i, w in weights.items())
         )
 
     def model_prediction_counts(self) -> dict[tuple[int, int], int]:
