@@ -20,6 +20,7 @@ COMMANDS = [
     "prior",
     "models",
     "extractors",
+    "recompute",
 ]
 
 
