@@ -57,3 +57,17 @@ def test_same_seed_same_sets():
     a = [pairing.pick(log_w, 2, np.random.default_rng(9)).tolist() for _ in range(3)]
     b = [pairing.pick(log_w, 2, np.random.default_rng(9)).tolist() for _ in range(3)]
     assert a == b
+
+
+def test_controversy_favours_images_the_model_and_database_disagree_on():
+    database = np.array([0.0, 1.0, 2.0, 3.0])
+    model = np.array([0.0, 1.0, 3.0, 2.0])  # disagrees on the last two
+    extra = pairing.controversy_log_weights(model, database, cw=1.0)
+    assert extra[0] == extra[1] == 0.0
+    assert extra[2] == extra[3] > 0
+    # (1 + cw)^|gap| with the gap in standard deviations
+    gap = 1 / np.std(database)
+    assert np.exp(extra[2]) == pytest.approx(2.0**gap)
+    assert np.all(pairing.controversy_log_weights(model, database, cw=0.0) == 0.0)
+    with_nan = pairing.controversy_log_weights(np.array([np.nan, 1.0, 3.0, 2.0]), database, 1.0)
+    assert with_nan[0] == 0.0

@@ -260,3 +260,19 @@ def test_weights_can_be_turned_on_later_and_off_again(library):
     assert replay_elo(library.store)[0] == stored_elo(library)
     assert reweigh(library.store, by_speed=False) is None
     assert stored_elo(library) == unweighted
+
+
+def test_controversy_weighting_shows_disputed_images_more(library):
+    ids = [im.id for im in library.store.images()]
+    disputed = ids[0]
+    model = {i: 0.0 for i in ids} | {disputed: 10.0}  # the model loves one image
+    counts = {}
+    for cw, seed in ((0.0, 1), (4.0, 1)):
+        session = RateSession(
+            library, RateSettings(controversy=cw, lcw=0.0), seed=seed, model_scores=model
+        )
+        shown = [im.id for _ in range(400) for im in session.next_set().images]
+        counts[cw] = shown.count(disputed)
+    assert counts[4.0] > 2 * counts[0.0]
+    with pytest.raises(TastemakerError, match="--controversy must be 0 or more"):
+        RateSettings(controversy=-1)

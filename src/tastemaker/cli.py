@@ -177,6 +177,13 @@ def rate(
         float | None,
         typer.Option(help="Typical response time for --weight-by-speed (default: your median)."),
     ] = None,
+    controversy: Annotated[
+        float,
+        typer.Option(
+            help="cw: show images the model and database disagree on more, "
+            "weight (1+cw)^|model - database| (standardised); 0 = off."
+        ),
+    ] = 0.0,
     model: Annotated[
         Path | None,
         typer.Option(
@@ -201,6 +208,7 @@ def rate(
         pairing=pairing,
         weight_by_speed=weight_by_speed,
         typical_seconds=typical_seconds,
+        controversy=controversy,
     )
     library, result = scanned(folder)
     with library:

@@ -50,6 +50,7 @@ class RateSettings:
     pairing: str = "seed"  # seed: (1-lcw)^n weighting; active: most informative pairs
     weight_by_speed: bool = False  # a quick choice counts more (K times the speed weight)
     typical_seconds: float | None = None  # default: the person's median response time
+    controversy: float = 0.0  # cw: favour images the model and database disagree on
 
     def __post_init__(self) -> None:
         if self.pairing not in PAIRINGS:
@@ -62,6 +63,8 @@ class RateSettings:
             raise TastemakerError(f"--batch must be at least 1, not {self.batch}")
         if self.k <= 0:
             raise TastemakerError(f"K must be positive, not {self.k}")
+        if self.controversy < 0:
+            raise TastemakerError(f"--controversy must be 0 or more, not {self.controversy}")
         if not 0 <= self.lcw < 1:
             raise TastemakerError(f"lcw must be at least 0 and below 1, not {self.lcw}")
 
@@ -120,7 +123,7 @@ class RateSession:
         self.started = time.time()
         self._rng = np.random.default_rng(seed)
         self._lock = threading.RLock()
-        self._ids, _, self._counts = store.rating_arrays()
+        self._ids, self._elo, self._counts = store.rating_arrays()
         if len(self._ids) < self.settings.choices:
             raise TastemakerError(
                 f"{library.root}: {len(self._ids)} readable image(s) found; rating needs at "
@@ -130,6 +133,7 @@ class RateSession:
         self._images = {im.id: im for im in store.images("present")}
         self._open: OrderedDict[str, tuple[int, ...]] = OrderedDict()
         self._model_scores = model_scores or {}  # the model in the loop, by image id
+        self._model_array = np.array([self._model_scores.get(int(i), np.nan) for i in self._ids])
         # choices by (database prediction, model prediction or None)
         self._overall: Counter[tuple[int, int | None]] = Counter(
             {(p, None): n for p, n in store.prediction_counts().items()}
@@ -164,7 +168,12 @@ class RateSession:
                     self.bt.ratings, self.bt.sd, self._counts, k, self._rng, lcw
                 )
             else:
-                picked = pairing.pick(pairing.log_weights(self._counts, lcw), k, self._rng)
+                log_w = pairing.log_weights(self._counts, lcw)
+                if self.settings.controversy and self._model_scores:
+                    log_w += pairing.controversy_log_weights(
+                        self._model_array, self._elo, self.settings.controversy
+                    )
+                picked = pairing.pick(log_w, k, self._rng)
             return self._issue(tuple(int(self._ids[i]) for i in picked))
 
     def _issue(self, ids: tuple[int, ...]) -> ShownSet:
@@ -209,6 +218,9 @@ class RateSession:
                     weight,
                 )
             del self._open[token]
+            for image_id, rating in zip(shown, new, strict=True):
+                if image_id in self._index:
+                    self._elo[self._index[image_id]] = rating
             self._count(shown, (prediction, model_prediction), +1)
             if self.bt is not None:
                 self.bt.add(elo.pairwise(shown, position), weight)
@@ -233,6 +245,7 @@ class RateSession:
                 recompute_elo(store)
             if self.bt is not None:
                 self.bt.reset(outcomes(store))
+            _, self._elo, _ = store.rating_arrays()  # same images, same order
             self._count(
                 target.shown,
                 (target.prediction, target.model_prediction),

@@ -120,3 +120,18 @@ def pick_active(
         score[chosen] = -np.inf
         chosen.append(_draw(score, rng))
     return np.asarray(chosen, np.int64)
+
+
+def controversy_log_weights(
+    model_scores: NDArray[np.float64], database_scores: NDArray[np.float64], cw: float
+) -> NDArray[np.float64]:
+    """``log((1 + cw)^|z(model) - z(database)|)``, the seed's controversy weighting: images
+    on which the model and the database disagree (both standardised to mean 0, sd 1) are
+    shown more. NaN model scores (images the model has not scored) get no extra weight."""
+
+    def z(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        sd = np.nanstd(x)
+        return (x - np.nanmean(x)) / sd if sd > 0 else np.zeros_like(x)
+
+    gap = np.abs(z(np.asarray(model_scores, float)) - z(np.asarray(database_scores, float)))
+    return np.nan_to_num(gap, nan=0.0) * np.log1p(cw)
