@@ -276,3 +276,36 @@ def test_controversy_weighting_shows_disputed_images_more(library):
     assert counts[4.0] > 2 * counts[0.0]
     with pytest.raises(TastemakerError, match="--controversy must be 0 or more"):
         RateSettings(controversy=-1)
+
+
+def test_repeats_come_back_swapped_and_measure_consistency(library):
+    truth = {im.id: n for n, im in enumerate(library.store.images())}
+    settings = RateSettings(repeats=0.3, repeat_after=0.0)
+    session = RateSession(library, settings, seed=7)
+    flip = False
+    for _ in range(80):
+        s = session.next_set()
+        best = max(s.images, key=lambda im: truth[im.id])
+        worst = min(s.images, key=lambda im: truth[im.id])
+        flip = not flip  # answers repeats inconsistently every other time
+        repeat = s.token in session._repeats
+        session.choose(s.token, (worst if repeat and flip else best).id)
+    stored = library.store.comparisons()
+    repeats = [c for c in stored if c.repeat_of is not None]
+    assert 10 <= len(repeats) <= 40
+    by_id = {c.id: c for c in stored}
+    for r in repeats:
+        assert r.shown == tuple(reversed(by_id[r.repeat_of].shown))  # sides swapped
+    same = sum(by_id[r.repeat_of].winner_id == r.winner_id for r in repeats)
+    c = library_stats(library).consistency
+    assert (c.repeats, c.consistent) == (len(repeats), same)
+    assert 0 < same < len(repeats)
+    assert c.ceiling_source == "personal" and c.ceiling == same / len(repeats)
+    assert session.quick_stats().consistency == c
+
+
+def test_no_repeats_before_the_spacing_or_when_turned_off(library):
+    for settings in (RateSettings(repeats=0.5), RateSettings(repeats=0.0, repeat_after=0.0)):
+        session = RateSession(library, settings, seed=3)
+        play(session, 30)
+        assert all(c.repeat_of is None for c in library.store.comparisons())

@@ -177,6 +177,13 @@ def rate(
         float | None,
         typer.Option(help="Typical response time for --weight-by-speed (default: your median)."),
     ] = None,
+    repeats: Annotated[
+        float,
+        typer.Option(
+            help="Share of sets that repeat a pair you judged minutes ago (sides "
+            "swapped), to measure your own consistency; 0 = none."
+        ),
+    ] = 0.03,
     controversy: Annotated[
         float,
         typer.Option(
@@ -209,6 +216,7 @@ def rate(
         weight_by_speed=weight_by_speed,
         typical_seconds=typical_seconds,
         controversy=controversy,
+        repeats=repeats,
     )
     library, result = scanned(folder)
     with library:

@@ -19,6 +19,7 @@ from tastemaker.errors import TastemakerError
 from tastemaker.live_bt import LiveBradleyTerry
 from tastemaker.rating import elo, pairing
 from tastemaker.rating import odd_one_out as odd
+from tastemaker.rating.consistency import Consistency
 from tastemaker.rating.speed import speed_weights, typical_ms
 from tastemaker.replay import outcomes, recompute_elo
 from tastemaker.stats import Agreement, LibraryStats
@@ -51,6 +52,8 @@ class RateSettings:
     weight_by_speed: bool = False  # a quick choice counts more (K times the speed weight)
     typical_seconds: float | None = None  # default: the person's median response time
     controversy: float = 0.0  # cw: favour images the model and database disagree on
+    repeats: float = 0.03  # share of sets that repeat an earlier pair (0 = none)
+    repeat_after: float = 300.0  # seconds before a pair may come back
 
     def __post_init__(self) -> None:
         if self.pairing not in PAIRINGS:
@@ -63,6 +66,8 @@ class RateSettings:
             raise TastemakerError(f"--batch must be at least 1, not {self.batch}")
         if self.k <= 0:
             raise TastemakerError(f"K must be positive, not {self.k}")
+        if not 0 <= self.repeats <= 0.5:
+            raise TastemakerError(f"--repeats is a share from 0 to 0.5, not {self.repeats}")
         if self.controversy < 0:
             raise TastemakerError(f"--controversy must be 0 or more, not {self.controversy}")
         if not 0 <= self.lcw < 1:
@@ -132,6 +137,8 @@ class RateSession:
         self._index = {int(image_id): n for n, image_id in enumerate(self._ids)}
         self._images = {im.id: im for im in store.images("present")}
         self._open: OrderedDict[str, tuple[int, ...]] = OrderedDict()
+        self._repeats: dict[str, int] = {}  # token -> the choice that set repeats
+        self.consistency = Consistency.from_outcomes(store.repeat_outcomes())
         self._model_scores = model_scores or {}  # the model in the loop, by image id
         self._model_array = np.array([self._model_scores.get(int(i), np.nan) for i in self._ids])
         # choices by (database prediction, model prediction or None)
@@ -162,6 +169,9 @@ class RateSession:
     def next_set(self) -> ShownSet:
         """A new set of distinct present images, the less compared ones favoured."""
         with self._lock:
+            repeat = self._repeat()
+            if repeat is not None:
+                return repeat
             k, lcw = self.settings.choices, self.settings.lcw
             if self.bt is not None:
                 picked = pairing.pick_active(
@@ -176,12 +186,27 @@ class RateSession:
                 picked = pairing.pick(log_w, k, self._rng)
             return self._issue(tuple(int(self._ids[i]) for i in picked))
 
-    def _issue(self, ids: tuple[int, ...]) -> ShownSet:
+    def _issue(self, ids: tuple[int, ...], repeat_of: int | None = None) -> ShownSet:
         token = secrets.token_urlsafe(9)
         self._open[token] = ids
+        if repeat_of is not None:
+            self._repeats[token] = repeat_of
         while len(self._open) > OPEN_SETS:
-            self._open.popitem(last=False)
+            self._repeats.pop(self._open.popitem(last=False)[0], None)
         return ShownSet(token, tuple(self._images[i] for i in ids))
+
+    def _repeat(self) -> ShownSet | None:
+        """Now and then (``repeats`` of the sets) a pair judged at least ``repeat_after``
+        seconds ago, sides swapped: the person's own consistency."""
+        s = self.settings
+        if s.choices != 2 or not s.repeats or self._rng.random() >= s.repeats:
+            return None
+        earlier = self.library.store.repeat_candidate(
+            time.time() - s.repeat_after, float(self._rng.random())
+        )
+        if earlier is None or not all(i in self._images for i in earlier.shown):
+            return None
+        return self._issue(tuple(reversed(earlier.shown)), repeat_of=earlier.id)
 
     # -- choices -------------------------------------------------------------------------
 
@@ -216,8 +241,11 @@ class RateSession:
                     new,
                     model_prediction,
                     weight,
+                    self._repeats.get(token),
                 )
             del self._open[token]
+            if self._repeats.pop(token, None) is not None:
+                self.consistency = Consistency.from_outcomes(store.repeat_outcomes())
             for image_id, rating in zip(shown, new, strict=True):
                 if image_id in self._index:
                     self._elo[self._index[image_id]] = rating
@@ -257,8 +285,10 @@ class RateSession:
                 ),
                 in_session=target.session_id == self.session_id,
             )
+            if target.repeat_of is not None:
+                self.consistency = Consistency.from_outcomes(store.repeat_outcomes())
             present = all(i in self._images for i in target.shown)
-            reissued = self._issue(target.shown) if present else self.next_set()
+            reissued = self._issue(target.shown, target.repeat_of) if present else self.next_set()
             return target.id, reissued
 
     def _speed_weight(self, response_ms: int | None) -> float:
@@ -336,6 +366,7 @@ class RateSession:
             uncompared=int((self._counts == 0).sum()),
             agreement=a,
             odd_one_out=_odd_one_out(self._overall),
+            consistency=self.consistency,
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from tastemaker.rating import odd_one_out as odd
+from tastemaker.rating.consistency import Consistency
 from tastemaker.rating.elo import CONTRADICTED, MATCHED, UNPREDICTED
 from tastemaker.replay import database_scores
 from tastemaker.storage.library import Library
@@ -48,6 +49,7 @@ class LibraryStats:
     agreement: Agreement
     batches: list[Batch] = field(default_factory=list)
     odd_one_out: dict[str, int] = field(default_factory=lambda: odd.count({}))
+    consistency: Consistency = field(default_factory=lambda: Consistency.from_outcomes([]))
     ratings: str = "elo"  # which database scores `best` ranks by
     best: list[tuple[str, float]] = field(default_factory=list)  # favourites so far
 
@@ -65,6 +67,7 @@ class LibraryStats:
             "per_image": self.per_image,
             **self.agreement.to_dict(),
             "odd_one_out": self.odd_one_out,
+            "consistency": self.consistency.to_dict(),
             "ratings": self.ratings,
             "best": [{"path": p, "score": v} for p, v in self.best],
             "advice": odd.advice(self.odd_one_out) if any(self.odd_one_out.values()) else None,
@@ -96,6 +99,7 @@ def library_stats(library: Library, ratings: str = "elo", best: int = 5) -> Libr
         agreement=agreement,
         batches=store.batches(),
         odd_one_out=odd.count(store.model_prediction_counts()),
+        consistency=Consistency.from_outcomes(store.repeat_outcomes()),
         ratings=ratings,
         best=favourites,
     )
@@ -112,6 +116,17 @@ def describe_agreement(a: Agreement) -> str:
     )
 
 
+def describe_consistency(c: Consistency) -> str:
+    """Your own repeat consistency, and the ceiling agreement is measured against."""
+    if not c.repeats:
+        return f"Your consistency: no repeated pairs yet; ceiling {percent(c.ceiling)} (generic)"
+    return (
+        f"Your consistency: {c.consistent} of {c.repeats} repeated pairs chosen the same "
+        f"({percent(c.rate)}, 95% interval {percent(c.low)}-{percent(c.high)}); "
+        f"ceiling {percent(c.ceiling)} ({c.ceiling_source})"
+    )
+
+
 def describe(stats: LibraryStats) -> str:
     """The statistics as lines of text for the terminal."""
     lines = [
@@ -121,6 +136,7 @@ def describe(stats: LibraryStats) -> str:
         + ")",
         f"Comparisons: {stats.comparisons} ({stats.per_image:.2f} per image)",
         f"Database predictions: {describe_agreement(stats.agreement)}",
+        describe_consistency(stats.consistency),
     ]
     if any(stats.odd_one_out.values()):
         o = stats.odd_one_out

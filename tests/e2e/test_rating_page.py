@@ -158,3 +158,13 @@ def test_the_model_in_the_loop_is_shown_live(browser, folder, tiny_model):
         assert all(c.model_prediction is not None for c in comparisons(folder))
     finally:
         server.stop()
+
+
+def test_the_page_shows_agreement_against_the_ceiling(browser, folder):
+    server = Server(folder)
+    try:
+        page = browser.new_page()
+        page.goto(server.url)
+        expect(page.locator("#stats")).to_contain_text("(ceiling 75% typical)")
+    finally:
+        server.stop()

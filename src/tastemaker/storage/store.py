@@ -153,6 +153,12 @@ def m005_speed_weight(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE comparisons ADD COLUMN weight REAL NOT NULL DEFAULT 1")
 
 
+@migration
+def m006_repeats(db: sqlite3.Connection) -> None:
+    # a set shown again (swapped) to measure the person's own consistency
+    db.execute("ALTER TABLE comparisons ADD COLUMN repeat_of INTEGER REFERENCES comparisons(id)")
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -201,6 +207,7 @@ class Comparison:
     withdrawn_at: float | None
     model_prediction: int | None = None
     weight: float = 1.0
+    repeat_of: int | None = None  # the earlier choice this set repeated
 
 
 @dataclass(frozen=True)
@@ -460,11 +467,13 @@ class Store:
         new_elo: Sequence[float],
         model_prediction: int | None = None,
         weight: float = 1.0,
+        repeat_of: int | None = None,
     ) -> int:
         """Append one choice and the Elo it leads to; call inside :meth:`atomic`."""
         cursor = self._db.execute(
             "INSERT INTO comparisons (session_id, made_at, response_ms, k, winner_id,"
-            " prediction, model_prediction, weight) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " prediction, model_prediction, weight, repeat_of)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 session_id,
                 time.time(),
@@ -474,6 +483,7 @@ class Store:
                 prediction,
                 model_prediction,
                 weight,
+                repeat_of,
             ),
         )
         comparison_id = int(cursor.lastrowid or 0)
@@ -512,7 +522,7 @@ class Store:
         with self._lock:
             rows = self._db.execute(
                 "SELECT c.id, c.session_id, c.made_at, c.response_ms, c.k, c.winner_id,"
-                " c.prediction, c.withdrawn_at, c.model_prediction, c.weight"
+                " c.prediction, c.withdrawn_at, c.model_prediction, c.weight, c.repeat_of"
                 f" FROM comparisons c WHERE {where} ORDER BY c.id",
                 params,
             ).fetchall()
@@ -537,6 +547,7 @@ class Store:
                 withdrawn_at=r[7],
                 model_prediction=r[8],
                 weight=r[9],
+                repeat_of=r[10],
             )
             for r in rows
         ]
@@ -546,6 +557,34 @@ class Store:
         self._db.execute(
             "UPDATE comparisons SET withdrawn_at = ? WHERE id = ? AND withdrawn_at IS NULL",
             (time.time(), comparison_id),
+        )
+
+    def repeat_candidate(self, before: float, pick: float) -> Comparison | None:
+        """A two-image choice made before ``before``, not withdrawn and not yet repeated,
+        both images present; ``pick`` in [0, 1) chooses which among them."""
+        where = (
+            "c.withdrawn_at IS NULL AND c.made_at < ? AND c.repeat_of IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM comparisons r WHERE r.repeat_of = c.id"
+            " AND r.withdrawn_at IS NULL)"
+            " AND (SELECT count(*) FROM comparison_images ci JOIN images i ON i.id = ci.image_id"
+            " WHERE ci.comparison_id = c.id AND i.status = 'present') = 2"
+            " AND (SELECT count(*) FROM comparison_images ci WHERE ci.comparison_id = c.id) = 2"
+        )
+        n = self._one(f"SELECT count(*) FROM comparisons c WHERE {where}", (before,))[0]
+        if not n:
+            return None
+        row = self._one(
+            f"SELECT c.id FROM comparisons c WHERE {where} ORDER BY c.id LIMIT 1 OFFSET ?",
+            (before, min(n - 1, int(pick * n))),
+        )
+        return self.comparison(row[0]) if row else None
+
+    def repeat_outcomes(self) -> list[tuple[int, int]]:
+        """(first winner, repeat winner) of every repeated choice, both not withdrawn."""
+        return self._all(
+            "SELECT o.winner_id, r.winner_id FROM comparisons r JOIN comparisons o"
+            " ON o.id = r.repeat_of WHERE r.withdrawn_at IS NULL AND o.withdrawn_at IS NULL"
+            " ORDER BY r.id"
         )
 
     def set_weights(self, weights: dict[int, float]) -> None:

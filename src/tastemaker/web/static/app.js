@@ -89,10 +89,18 @@ function advice(o) {
   return "";
 }
 
+function ceiling(c) {
+  if (!c) return "75%";
+  return c.ceiling_source === "personal"
+    ? `${pct(c.ceiling)}: you repeat ${c.consistent} of ${c.repeats} choices`
+    : `${pct(c.ceiling)} typical`;
+}
+
 function renderStats(session, library) {
   statsLine.textContent =
     `${session.choices} choices · ${session.per_minute.toFixed(1)}/min · ` +
-    `agreement ${pct(session.agreement)} this session, ${pct(library.agreement)} overall · ` +
+    `agreement ${pct(session.agreement)} this session, ${pct(library.agreement)} overall ` +
+    `(ceiling ${ceiling(library.consistency)}) · ` +
     `${library.per_image.toFixed(2)} per image · ${library.uncompared} never compared`;
   const o = library.odd_one_out;
   const asked = o && Object.values(o).some((n) => n > 0);
