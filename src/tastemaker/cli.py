@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -109,9 +109,14 @@ def scanned(folder: Path) -> tuple[Library, ScanReport]:
     library = open_library(folder)
     with progress_bar() as report:
         result = library.scan(report)
-    for path, problem in result.unreadable:
-        err.print(f"[yellow]Skipped[/] {path}: {problem}", highlight=False)
+    report_skipped(result.unreadable)
     return library, result
+
+
+def report_skipped(problems: Iterable[tuple[object, str]]) -> None:
+    """One line per file that could not be read, naming it; the job went on without it."""
+    for path, problem in problems:
+        err.print(f"[yellow]Skipped[/] {path}: {problem}", highlight=False)
 
 
 def version_callback(value: bool) -> None:
@@ -392,8 +397,7 @@ def train(
     library, _ = scanned(folder)
     with library, progress_bar() as report:
         trained = train_library(library, settings, output, report)
-    for path, problem in trained.embedded.failures:
-        err.print(f"[yellow]Skipped[/] {path}: {problem}", highlight=False)
+    report_skipped(trained.embedded.failures)
     m = trained.model.meta.metrics
     out.print(
         f"Embeddings: {len(trained.embedded.image_ids)} images "
@@ -460,8 +464,7 @@ def score(
     taste = load_model(model)
     with progress_bar() as report:
         scored = score_images(taste, files, report)
-    for i, problem in scored.failures:
-        err.print(f"[yellow]Skipped[/] {files[i]}: {problem}", highlight=False)
+    report_skipped((files[i], problem) for i, problem in scored.failures)
     rows = ranked(files, scored, top, minimum)
     probs = prefer_probabilities(taste, rows, prob_vs) if prob_vs else None
     if output:
