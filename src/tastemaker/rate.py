@@ -151,7 +151,9 @@ class RateSession:
         self._session: Counter[tuple[int, int | None]] = Counter()
         self._batch: Counter[tuple[int, int | None]] = Counter()
         self._typical_ms = (
-            self.settings.typical_seconds * 1000
+            None
+            if not self.settings.weight_by_speed
+            else self.settings.typical_seconds * 1000
             if self.settings.typical_seconds
             else typical_ms([c.response_ms for c in store.comparisons()])
         )
