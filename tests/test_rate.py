@@ -207,11 +207,13 @@ def test_active_pairing_keeps_a_live_bradley_terry_fit(library):
     try:
         seen = set()
         for _ in range(6):  # never-seen images come first (each set leads with one)
+            session.bt.wait_until_current()  # the same fit every run: a repeatable test
             s = session.next_set()
             seen |= {im.id for im in s.images}
             session.choose(s.token, max(s.images, key=lambda im: truth[im.id]).id)
         assert len(seen) == 10
         for _ in range(60):
+            session.bt.wait_until_current()
             s = session.next_set()
             session.choose(s.token, max(s.images, key=lambda im: truth[im.id]).id)
         session.bt.wait_until_current()
