@@ -206,12 +206,16 @@ def test_active_pairing_keeps_a_live_bradley_terry_fit(library):
     session = RateSession(library, RateSettings(pairing="active"), seed=4)
     try:
         seen = set()
-        for _ in range(6):  # never-seen images come first (each set leads with one)
+        sets = 0
+        while len(seen) < 10:  # never-seen images come first: each set leads with one
             session.bt.wait_until_current()  # the same fit every run: a repeatable test
             s = session.next_set()
-            seen |= {im.id for im in s.images}
+            sets += 1
+            new = {im.id for im in s.images} - seen
+            assert new, "a set without a never-seen image while some remain"
+            seen |= new
             session.choose(s.token, max(s.images, key=lambda im: truth[im.id]).id)
-        assert len(seen) == 10
+        assert sets <= 10
         for _ in range(60):
             session.bt.wait_until_current()
             s = session.next_set()
