@@ -10,9 +10,12 @@ from typer.testing import CliRunner
 from tastemaker.cli import app
 from tastemaker.demo_images import demo_taste, generate_demo_images
 from tastemaker.model import load_model
+from tastemaker.prior import prior_scores
 from tastemaker.rate import RateSession
+from tastemaker.score import library_model_scores
 from tastemaker.storage.library import open_library
 from tastemaker.training.metrics import spearman
+from tastemaker.training.split import heldout_mask
 
 runner = CliRunner()
 
@@ -48,8 +51,28 @@ def test_train_score_prior_models_offline(rated, tmp_path):
         (record,) = library.store.models()
     model = load_model(record.path)
     assert model.meta.extractor == "efficientnet-lite0"
-    # the person's own held-out choices: well above chance (0.5)
-    assert model.meta.metrics["heldout_choice_agreement"] > 0.65
+    assert model.meta.metrics["heldout_choice_agreement"] > 0.55  # few held-out choices
+    assert model.meta.calibration is not None and model.meta.calibration > 0
+
+    # on images it never trained on, the model orders fresh pairs as the person's taste
+    # does far more often than chance (0.5); a model that learnt nothing fails this
+    with open_library(folder) as library:
+        present = library.store.images("present")
+        scores = library_model_scores(library, model).scores
+    held = [
+        im
+        for im, out in zip(present, heldout_mask([im.hash for im in present]), strict=True)
+        if out
+    ]
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(0, len(held), (2, 3000))
+    model_says = np.array(
+        [scores[held[i].id] > scores[held[j].id] for i, j in zip(a, b, strict=True)]
+    )
+    truth_says = np.array(
+        [truth[held[i].path] > truth[held[j].path] for i, j in zip(a, b, strict=True)]
+    )
+    assert np.mean(model_says[a != b] == truth_says[a != b]) > 0.62
 
     # score the library's folder: the held-out truth is recovered from real features
     out = tmp_path / "scores.json"
@@ -76,15 +99,25 @@ def test_prior_gives_new_images_the_models_guess(rated):
     with open_library(folder) as library:
         if not library.store.models():
             pytest.fail("needs the model trained by the test above")
-    new = generate_demo_images(folder / "new", 12, seed=99)
+    new = generate_demo_images(folder / "new", 40, seed=99)
     result = runner.invoke(app, ["prior", str(folder)])
     assert result.exit_code == 0, result.output
-    assert "for 12 never-compared images" in " ".join(result.output.split())
+    assert "for 40 never-compared images" in " ".join(result.output.split())
     with open_library(folder) as library:
-        ratings = {r.path: r for r in library.store.ratings()}
-        fresh = [ratings[im.path.relative_to(folder).as_posix()] for im in new]
-        assert all(r.prior_source and r.prior_source.startswith("model:") for r in fresh)
+        (record,) = library.store.models()
+        scored = library_model_scores(library, load_model(record.path)).scores
+        ratings = {r.image_id: r for r in library.store.ratings()}
+        ids = list(scored)
+        compared = np.array([ratings[i].comparisons > 0 for i in ids])
+        elo = np.array([ratings[i].elo for i in ids])
+        # the seed's rule, applied by hand to the same model scores
+        expected = prior_scores(np.array([scored[i] for i in ids]), compared, elo)
+        fresh = [ratings[i] for i, c in zip(ids, compared, strict=True) if not c]
+        assert len(fresh) == 40
+        assert [r.prior for r in fresh] == pytest.approx(expected.tolist())
+        assert all(r.prior_source.startswith("model:") for r in fresh)
         assert all(r.elo == r.prior and r.comparisons == 0 for r in fresh)
-        assert np.std([r.prior for r in fresh]) > 0
-        truth = np.array([demo_taste(im) for im in new])
-        assert spearman(np.array([r.prior for r in fresh]), truth) > 0.3
+        assert np.std([r.prior for r in fresh]) == pytest.approx(np.std(elo[compared]))
+        by_path = {im.path.relative_to(folder).as_posix(): demo_taste(im) for im in new}
+        truth = np.array([by_path[r.path] for r in fresh])
+        assert spearman(np.array([r.prior for r in fresh]), truth) > 0.2
