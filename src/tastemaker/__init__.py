@@ -10,12 +10,13 @@ The Python API::
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["TasteScorer", "__version__", "load_model", "open_library"]
+__all__ = ["TasteScorer", "__version__", "load_model", "open_library", "save_to_library"]
 
 _LAZY = {  # imported on first use, so that `tastemaker stats` does not wait for torch
     "TasteScorer": "tastemaker.api",
     "load_model": "tastemaker.api",
     "open_library": "tastemaker.storage.library",
+    "save_to_library": "tastemaker.library_import",
 }
 
 

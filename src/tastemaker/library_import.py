@@ -1,0 +1,126 @@
+"""Save new images into a library with the model's guess as their starting score, so images
+made tonight (in ComfyUI, say) are ready to be A/B rated tomorrow from where the model
+thinks they belong.
+
+The starting score is the one ``tastemaker prior`` would give each saved image now (see
+:func:`tastemaker.prior.prior_scores`): the model scores of the library's present images
+shifted to mean zero, squashed with tanh, scaled to the spread of the compared images'
+database scores (0.5 when there are fewer than two). Only the images just saved get it:
+every other image keeps its own, and an image whose content was already compared keeps its
+comparisons as they are.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from tastemaker.api import ImageLike, TasteScorer, load_model, to_images
+from tastemaker.errors import TastemakerError
+from tastemaker.prior import prior_scores
+from tastemaker.progress import Progress, no_progress
+from tastemaker.replay import recompute_elo
+from tastemaker.score import library_model_scores
+from tastemaker.storage.library import Library, open_library
+
+
+@dataclass(frozen=True)
+class SavedImages:
+    library: Path  # the library's folder
+    paths: list[Path]  # the files written, in input order
+    scores: list[float]  # each one's model score (the model's normalised scale)
+    priors: list[float | None]  # each one's starting score (Elo scale); None if already compared
+    source: str  # the prior source recorded in the library: "model:<model file name>"
+
+
+def save_to_library(
+    folder: str | os.PathLike[str],
+    images: ImageLike | Iterable[ImageLike],
+    model: TasteScorer | str | os.PathLike[str],
+    subfolder: str = "comfyui",
+    prefix: str = "tastemaker",
+    progress: Progress = no_progress,
+) -> SavedImages:
+    """Write ``images`` as PNGs ``<prefix>_00001.png``, … into ``folder/subfolder`` (created
+    if needed; no file is overwritten), add them to the library and give each never-compared
+    one the model's starting score, recorded as ``model:<model file name>``."""
+    scorer = model if isinstance(model, TasteScorer) else load_model(model)
+    source = f"model:{scorer.source.name}"
+    _check_name(prefix, "prefix")
+    for part in Path(subfolder).parts:
+        _check_name(part, "subfolder")
+    pictures = to_images(images)
+    root = Path(folder).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    with open_library(root) as library:
+        target = library.file(subfolder)
+        if not pictures:
+            return SavedImages(library.root, [], [], [], source)
+        target.mkdir(parents=True, exist_ok=True)
+        paths = [_write_png(picture, target, prefix) for picture in pictures]
+        library.scan(progress)
+        files = library.store.files()
+        ids = [files[library.relative(p)].image_id for p in paths]
+        scores, priors = _give_priors(library, scorer, ids, source, progress)
+    return SavedImages(
+        library.root,
+        paths,
+        [scores[i] for i in ids],
+        [priors.get(i) for i in ids],
+        source,
+    )
+
+
+def _give_priors(
+    library: Library, scorer: TasteScorer, ids: list[int], source: str, progress: Progress
+) -> tuple[dict[int, float], dict[int, float]]:
+    """Model scores of every present image, and the starting scores given to those of
+    ``ids`` never compared (by id)."""
+    scored = library_model_scores(library, scorer.model, progress)
+    missing = [i for i in ids if i not in scored.scores]
+    if missing:
+        path = library.store.image(missing[0])
+        raise TastemakerError(f"{path.path if path else missing[0]}: could not be scored")
+    ratings = {r.image_id: r for r in library.store.ratings()}
+    order = np.array(list(scored.scores), np.int64)
+    compared = np.array([ratings[i].comparisons + ratings[i].prior_comparisons > 0 for i in order])
+    elo = np.array([ratings[i].elo for i in order])
+    model_scores = np.array([scored.scores[i] for i in order])
+    starting = dict(
+        zip(order[~compared].tolist(), prior_scores(model_scores, compared, elo), strict=True)
+    )
+    priors = {i: float(starting[i]) for i in ids if i in starting}
+    with library.store.atomic():
+        library.store.set_priors({i: (v, 0) for i, v in priors.items()}, source)
+        recompute_elo(library.store)
+    return scored.scores, priors
+
+
+def _check_name(name: str, what: str) -> None:
+    if not name or name.startswith(".") or "/" in name or "\\" in name or name == "..":
+        raise TastemakerError(
+            f"{what} {name!r}: give a plain name (not empty, no '/', not starting with '.', "
+            "which a library scan skips)"
+        )
+
+
+def _write_png(picture: Path | Image.Image, folder: Path, prefix: str) -> Path:
+    """Save one image as the next free ``<prefix>_NNNNN.png`` in ``folder``."""
+    image = Image.open(picture) if isinstance(picture, Path) else picture
+    pattern = re.compile(rf"{re.escape(prefix)}_(\d+)\.png")
+    taken = [int(m.group(1)) for p in folder.iterdir() if (m := pattern.fullmatch(p.name))]
+    counter = max(taken, default=0) + 1
+    while True:
+        path = folder / f"{prefix}_{counter:05d}.png"
+        try:
+            with open(path, "xb") as f:  # never overwrite, even if another save races us
+                image.convert("RGB").save(f, format="PNG")
+            return path
+        except FileExistsError:
+            counter += 1

@@ -1,0 +1,332 @@
+"""The ComfyUI node pack, without ComfyUI: imported as ComfyUI imports a custom node folder
+(a package loaded by its path), its mappings and input declarations checked, and every
+node run on ``[B, H, W, C]`` tensors with a tiny locally built model."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_images
+from PIL import Image
+
+import tastemaker
+from tastemaker.errors import TastemakerError
+from tastemaker.library_import import save_to_library
+from tastemaker.prior import prior_scores
+from tastemaker.replay import recompute_elo
+from tastemaker.storage.library import open_library
+
+PACK = Path(tastemaker.__file__).parent / "comfyui"
+NODES = {
+    "TastemakerLoadModel",
+    "TastemakerScoreImages",
+    "TastemakerSortByTaste",
+    "TastemakerFilterByTaste",
+    "TastemakerSaveToLibrary",
+}
+
+
+def load_custom_node(folder: Path) -> types.ModuleType:
+    """What ComfyUI's ``nodes.load_custom_node`` does with a folder in ``custom_nodes/``:
+    its ``__init__.py`` run as a package named by the folder's path."""
+    name = str(folder).replace(".", "_x_")
+    spec = importlib.util.spec_from_file_location(name, folder / "__init__.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def custom_nodes(tmp_path: Path) -> Path:
+    """A ComfyUI-like ``custom_nodes/`` holding a link to the pack, as the README says."""
+    folder = tmp_path / "ComfyUI" / "custom_nodes"
+    folder.mkdir(parents=True)
+    (folder / "comfyui-tastemaker").symlink_to(PACK, target_is_directory=True)
+    return folder
+
+
+@pytest.fixture
+def pack(custom_nodes: Path) -> types.ModuleType:
+    return load_custom_node(custom_nodes / "comfyui-tastemaker")
+
+
+@pytest.fixture
+def node(pack):
+    return lambda name: pack.NODE_CLASS_MAPPINGS[name]()
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory) -> torch.Tensor:
+    """Six images as ComfyUI holds them: ``[B, H, W, C]`` float32 in 0..1."""
+    paths = make_images(tmp_path_factory.mktemp("comfy-images"), 6, size=(40, 32))
+    arrays = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+    return torch.tensor(np.stack(arrays), dtype=torch.float32) / 255.0
+
+
+def test_the_pack_declares_its_nodes_as_comfyui_expects(pack):
+    assert set(pack.NODE_CLASS_MAPPINGS) == NODES
+    assert set(pack.NODE_DISPLAY_NAME_MAPPINGS) == NODES
+    assert (
+        pack.NODE_DISPLAY_NAME_MAPPINGS["TastemakerFilterByTaste"] == "Pick Best / Filter by Taste"
+    )
+    for cls in pack.NODE_CLASS_MAPPINGS.values():
+        assert cls.CATEGORY == "tastemaker" and cls.DESCRIPTION
+        assert callable(getattr(cls, cls.FUNCTION))
+        n = len(cls.RETURN_TYPES)
+        assert len(cls.RETURN_NAMES) == n and len(cls.OUTPUT_TOOLTIPS) == n
+        assert len(getattr(cls, "OUTPUT_IS_LIST", (False,) * n)) == n
+        inputs = cls.INPUT_TYPES()
+        assert set(inputs) <= {"required", "optional"}
+        for spec in (*inputs["required"].values(), *inputs.get("optional", {}).values()):
+            kind, options = spec
+            assert isinstance(kind, (str, list)) and options["tooltip"]
+
+
+def test_input_and_output_types(pack):
+    m = pack.NODE_CLASS_MAPPINGS
+    assert m["TastemakerLoadModel"].RETURN_TYPES == ("TASTE_MODEL",)
+    path = m["TastemakerLoadModel"].INPUT_TYPES()["optional"]["path"]
+    assert path[0] == "STRING" and path[1]["default"] == ""
+    for name in ("TastemakerScoreImages", "TastemakerSortByTaste", "TastemakerFilterByTaste"):
+        required = m[name].INPUT_TYPES()["required"]
+        assert required["taste_model"][0] == "TASTE_MODEL" and required["images"][0] == "IMAGE"
+    assert m["TastemakerScoreImages"].RETURN_TYPES == ("FLOAT", "STRING", "IMAGE")
+    assert m["TastemakerScoreImages"].OUTPUT_IS_LIST == (True, False, False)
+    assert m["TastemakerSortByTaste"].RETURN_TYPES == ("IMAGE", "FLOAT", "STRING")
+    assert m["TastemakerFilterByTaste"].RETURN_TYPES == (
+        "IMAGE",
+        "FLOAT",
+        "IMAGE",
+        "FLOAT",
+        "STRING",
+    )
+    top, minimum = (
+        m["TastemakerFilterByTaste"].INPUT_TYPES()["required"][k] for k in ("top_n", "min_score")
+    )
+    assert top[0] == "INT" and top[1]["min"] == 0 and minimum[0] == "FLOAT"
+    assert m["TastemakerSaveToLibrary"].OUTPUT_NODE is True
+
+
+def test_scores_are_the_python_apis(node, tiny_model, batch):
+    model = node("TastemakerLoadModel").load(model_name="", path=str(tiny_model))[0]
+    assert model is tastemaker.load_model(tiny_model)  # the same cached model
+    scores, text, images = node("TastemakerScoreImages").score(model, batch)
+    assert scores == tastemaker.load_model(tiny_model).score(batch)
+    assert len(set(scores)) > 1 and all(isinstance(s, float) for s in scores)
+    assert images is batch
+    assert text.splitlines() == [f"#{i}: {s:+.3f}" for i, s in enumerate(scores)]
+
+
+def test_sorting_is_by_score_best_first(node, tiny_model, batch):
+    model = tastemaker.load_model(tiny_model)
+    expected = model.score(batch)
+    images, scores, text = node("TastemakerSortByTaste").sort(model, batch)
+    order = np.argsort(-np.array(expected), kind="stable")
+    assert scores == sorted(expected, reverse=True)
+    assert torch.equal(images, batch[order.tolist()])
+    assert model.score(images) == pytest.approx(scores, abs=1e-4)
+    assert text.splitlines()[0] == f"#{order[0]}: {expected[order[0]]:+.3f}"
+
+
+def test_filter_keeps_the_top_n_and_those_above_the_threshold(node, tiny_model, batch):
+    model = tastemaker.load_model(tiny_model)
+    expected = np.array(model.score(batch))
+    best_first = np.argsort(-expected, kind="stable")
+    pick = node("TastemakerFilterByTaste").filter
+
+    kept, kept_scores, rest, rest_scores, text = pick(model, batch, top_n=2, min_score=-10.0)
+    assert torch.equal(kept, batch[best_first[:2].tolist()])
+    assert torch.equal(rest, batch[best_first[2:].tolist()])
+    assert kept_scores == expected[best_first[:2]].tolist()
+    assert rest_scores == expected[best_first[2:]].tolist()
+    assert text.startswith("kept 2 of 6\n")
+
+    threshold = float(np.median(expected))
+    above = [i for i in best_first if expected[i] >= threshold]
+    kept, kept_scores, rest, _, _ = pick(model, batch, top_n=0, min_score=threshold)
+    assert len(above) == 3 and torch.equal(kept, batch[above])
+    assert min(kept_scores) >= threshold and len(rest) == 3
+
+    kept, kept_scores, rest, _, _ = pick(model, batch, top_n=2, min_score=float(expected.max()))
+    assert kept.shape[0] == 1 and kept_scores == [float(expected.max())] and len(rest) == 5
+
+
+def test_zero_size_batches_work(node, tiny_model, batch):
+    model = tastemaker.load_model(tiny_model)
+    empty = batch[:0]
+    assert empty.shape == (0, 32, 40, 3)
+    scores, text, images = node("TastemakerScoreImages").score(model, empty)
+    assert scores == [] and images.shape == (0, 32, 40, 3) and text == "(no images)"
+    images, scores, _ = node("TastemakerSortByTaste").sort(model, empty)
+    assert images.shape == (0, 32, 40, 3) and scores == []
+    kept, kept_scores, rest, rest_scores, _ = node("TastemakerFilterByTaste").filter(model, empty)
+    assert kept.shape == rest.shape == (0, 32, 40, 3) and kept_scores == rest_scores == []
+    # nothing above the threshold: an empty kept batch of the input's size
+    kept, kept_scores, rest, _, text = node("TastemakerFilterByTaste").filter(
+        model, batch, top_n=0, min_score=99.0
+    )
+    assert kept.shape == (0, 32, 40, 3) and kept.dtype == batch.dtype and kept_scores == []
+    assert torch.equal(rest, node("TastemakerSortByTaste").sort(model, batch)[0])
+    assert text.startswith("kept 0 of 6\n(no images)\nrest:")
+
+
+def test_inside_comfyui_an_empty_output_blocks_what_follows(node, tiny_model, batch, monkeypatch):
+    """ComfyUI's SaveImage indexes the first image, so an empty output is a silent
+    ExecutionBlocker there: the nodes fed from it are skipped instead of failing."""
+
+    class ExecutionBlocker:
+        def __init__(self, message):
+            self.message = message
+
+    fake = types.ModuleType("comfy_execution.graph_utils")
+    fake.ExecutionBlocker = ExecutionBlocker
+    monkeypatch.setitem(sys.modules, "comfy_execution", types.ModuleType("comfy_execution"))
+    monkeypatch.setitem(sys.modules, "comfy_execution.graph_utils", fake)
+    model = tastemaker.load_model(tiny_model)
+    kept, kept_scores, rest, rest_scores, _ = node("TastemakerFilterByTaste").filter(
+        model, batch, top_n=0, min_score=99.0
+    )
+    for blocked in (kept, kept_scores):
+        assert isinstance(blocked, ExecutionBlocker) and blocked.message is None
+    assert rest.shape[0] == 6 and len(rest_scores) == 6
+    scores, _, images = node("TastemakerScoreImages").score(model, batch[:0])
+    assert isinstance(scores, ExecutionBlocker) and isinstance(images, ExecutionBlocker)
+
+
+def test_models_folder_is_registered_with_folder_paths(custom_nodes, tiny_model, monkeypatch):
+    """With ComfyUI's folder_paths importable, models/tastemaker is a model folder whose
+    files the loader offers (a stand-in with the calls the pack makes)."""
+    models = custom_nodes.parent / "models"
+    fp = types.ModuleType("folder_paths")
+    fp.models_dir = str(models)
+    fp.folder_names_and_paths = {}
+
+    def add_model_folder_path(name, path, is_default=False):
+        fp.folder_names_and_paths.setdefault(name, ([], set()))[0].append(path)
+
+    def get_filename_list(name):
+        paths, extensions = fp.folder_names_and_paths[name]
+        return sorted(p.name for d in paths for p in Path(d).iterdir() if p.suffix in extensions)
+
+    def get_full_path(name, filename):
+        hits = [Path(d) / filename for d in fp.folder_names_and_paths[name][0]]
+        return next((str(p) for p in hits if p.is_file()), None)
+
+    fp.add_model_folder_path = add_model_folder_path
+    fp.get_filename_list = get_filename_list
+    fp.get_full_path = get_full_path
+    fp.get_output_directory = lambda: str(custom_nodes.parent / "output")
+    monkeypatch.setitem(sys.modules, "folder_paths", fp)
+
+    pack = load_custom_node(custom_nodes / "comfyui-tastemaker")
+    folder = models / "tastemaker"
+    assert fp.folder_names_and_paths["tastemaker"] == (
+        [str(folder)],
+        {".safetensors", ".pth", ".pt"},
+    )
+    assert folder.is_dir()
+    loader = pack.NODE_CLASS_MAPPINGS["TastemakerLoadModel"]
+    assert loader.INPUT_TYPES()["required"]["model_name"][0] == [pack.nodes.NO_MODELS]
+    with pytest.raises(
+        RuntimeError, match=r"put a \.safetensors model in ComfyUI/models/tastemaker"
+    ):
+        loader().load(pack.nodes.NO_MODELS)
+    shutil.copy(tiny_model, folder / "mine.safetensors")
+    (folder / "notes.txt").write_text("not a model")
+    assert loader.INPUT_TYPES()["required"]["model_name"][0] == ["mine.safetensors"]
+    model = loader().load("mine.safetensors")[0]
+    assert model.source == (folder / "mine.safetensors").resolve()
+    assert loader.IS_CHANGED("mine.safetensors").endswith(
+        str((folder / "mine.safetensors").stat().st_mtime_ns)
+    )
+    with pytest.raises(RuntimeError, match=r"gone\.safetensors: no such model file"):
+        loader().load("gone.safetensors")
+
+
+def test_without_tastemaker_the_pack_loads_and_each_node_says_what_to_install(
+    custom_nodes, monkeypatch
+):
+    for name in [m for m in sys.modules if m == "tastemaker" or m.startswith("tastemaker.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # import tastemaker… now fails
+    pack = load_custom_node(custom_nodes / "comfyui-tastemaker")
+    assert set(pack.NODE_CLASS_MAPPINGS) == NODES
+    nodes = pack.NODE_CLASS_MAPPINGS
+    install = "pip install tastemaker into ComfyUI's Python environment"
+    calls = [
+        lambda: nodes["TastemakerLoadModel"]().load("x", path="model.safetensors"),
+        lambda: nodes["TastemakerScoreImages"]().score(object(), torch.zeros(1, 8, 8, 3)),
+        lambda: nodes["TastemakerSortByTaste"]().sort(object(), torch.zeros(1, 8, 8, 3)),
+        lambda: nodes["TastemakerFilterByTaste"]().filter(object(), torch.zeros(1, 8, 8, 3)),
+        lambda: nodes["TastemakerSaveToLibrary"]().save(object(), torch.zeros(1, 8, 8, 3), "lib"),
+    ]
+    for call in calls:
+        with pytest.raises(RuntimeError, match=install):
+            call()
+
+
+def test_a_missing_model_file_is_a_clear_error(node, tmp_path):
+    with pytest.raises(TastemakerError, match="no such model file"):
+        node("TastemakerLoadModel").load("", path=str(tmp_path / "missing.safetensors"))
+    with pytest.raises(RuntimeError, match="must come from the Load Taste Model node"):
+        node("TastemakerScoreImages").score("not a model", torch.zeros(1, 8, 8, 3))
+
+
+def test_save_to_library_gives_the_models_starting_scores(node, tiny_model, batch, tmp_path):
+    model = tastemaker.load_model(tiny_model)
+    folder = tmp_path / "library"
+    result = node("TastemakerSaveToLibrary").save(model, batch[:3], str(folder), "tonight", "gen")
+    report = result["result"][0]
+    assert result["ui"]["text"] == [report]
+    assert report.startswith(f"saved 3 image(s) to {folder} (model:tiny.safetensors)")
+    paths = [folder / "tonight" / f"gen_{i:05d}.png" for i in (1, 2, 3)]
+    assert all(p.is_file() for p in paths)
+    expected = model.score(batch[:3])
+    assert model.score(paths) == pytest.approx(expected, abs=1e-4)  # saved without loss
+    with open_library(folder) as library:
+        rows = {r.path: r for r in library.store.ratings()}
+    starting = prior_scores(np.array(expected), np.zeros(3, bool), np.zeros(3))
+    for path, value in zip(paths, starting, strict=True):
+        row = rows[path.relative_to(folder).as_posix()]
+        assert row.prior_source == "model:tiny.safetensors" and row.prior_comparisons == 0
+        assert row.prior == pytest.approx(value, abs=1e-4)
+        assert row.elo == pytest.approx(value, abs=1e-4)  # the Elo starts from the prior
+    assert np.std([r.prior for r in rows.values()]) == pytest.approx(0.5, abs=1e-4)
+
+
+def test_save_to_library_keeps_what_is_there(tiny_model, batch, tmp_path):
+    model = tastemaker.load_model(tiny_model)
+    folder = tmp_path / "library"
+    first = save_to_library(folder, batch[:2], tiny_model, subfolder="")
+    assert [p.name for p in first.paths] == ["tastemaker_00001.png", "tastemaker_00002.png"]
+    with open_library(folder) as library:  # a person compares the first two
+        store = library.store
+        a, b = (store.files()[p.name].image_id for p in first.paths)
+        with store.atomic():
+            session = store.start_session({})
+            store.add_comparison(session, (a, b), a, 0, 500, 0.8, store.elo_of((a, b)))
+            recompute_elo(store)
+        before = {r.image_id: r for r in store.ratings()}
+    # the first image again (same content) and two new ones
+    second = save_to_library(folder, torch.cat([batch[:1], batch[2:4]]), model, subfolder="")
+    assert [p.name for p in second.paths] == [f"tastemaker_{i:05d}.png" for i in (3, 4, 5)]
+    assert second.priors[0] is None and None not in second.priors[1:]
+    assert second.scores == pytest.approx(model.score(second.paths), abs=1e-4)
+    with open_library(folder) as library:
+        after = {r.image_id: r for r in library.store.ratings()}
+        assert library.store.files()["tastemaker_00003.png"].image_id == a
+    for image_id in (a, b):
+        assert after[image_id].elo == before[image_id].elo
+        assert after[image_id].prior_source == before[image_id].prior_source
+    assert save_to_library(folder, batch[:0], model).paths == []
+    with pytest.raises(TastemakerError, match="plain name"):
+        save_to_library(folder, batch[:1], model, subfolder=".hidden")
+    with pytest.raises(TastemakerError, match="plain name"):
+        save_to_library(folder, batch[:1], model, subfolder="../outside")
