@@ -292,11 +292,24 @@ def stats(
     folder: Folder,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ratings: Annotated[str, RatingsOption] = "elo",
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the progress plots (agreement, convergence, comparisons per "
+            "image, scores) to this PNG file."
+        ),
+    ] = None,
 ) -> None:
     """Progress and agreement of FOLDER's library: images, comparisons, batches."""
     library, _ = scanned(folder)
     with library:
         result = library_stats(library, ratings)
+        if plot:
+            from tastemaker.plots import plot_progress
+            from tastemaker.progress_data import progress_data
+
+            plot_progress(progress_data(library.store), plot)
+            err.print(f"Wrote the progress plots to {plot}", highlight=False, soft_wrap=True)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -1,5 +1,6 @@
-"""Images as the page shows them: small originals as they are, large or exotic ones
-downscaled once into the library's cache (never the 20 MB original over the wire)."""
+"""Images as the pages show them: small originals as they are, large or exotic ones
+downscaled once into the library's cache (never the 20 MB original over the wire). The
+rating page gets them fitted in 2048 px, the gallery's thumbnails in 256 px."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from tastemaker.storage.store import ImageRecord
 
 MAX_SIDE = 2048  # enough for a 4K screen showing two images side by side
 MAX_BYTES = 3_000_000
+THUMB_SIDE = 256  # the gallery's tiles
+THUMB_BYTES = 200_000
 BROWSER_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif"})
 
 _locks: dict[str, threading.Lock] = {}
@@ -23,17 +26,30 @@ _locks_guard = threading.Lock()
 def display_file(library: Library, image: ImageRecord) -> Path:
     """The file to send for ``image``: the original when a browser can show it and it is
     small, otherwise a cached JPEG (PNG when it has transparency) fitted in MAX_SIDE."""
+    return fitted_file(library, image, MAX_SIDE, MAX_BYTES, "display")
+
+
+def thumbnail_file(library: Library, image: ImageRecord, side: int = THUMB_SIDE) -> Path:
+    """A small version of ``image`` fitted in ``side`` pixels, cached in ``thumb-<side>``
+    (the original itself when it is already that small)."""
+    return fitted_file(library, image, side, THUMB_BYTES, "thumb")
+
+
+def fitted_file(library: Library, image: ImageRecord, side: int, max_bytes: int, kind: str) -> Path:
+    """The original when a browser can show it and it fits in ``side`` and ``max_bytes``,
+    otherwise a JPEG (PNG when it has transparency) fitted in ``side``, made once into
+    the cache folder ``<kind>-<side>``."""
     original = library.file(image.path)
-    small = (image.width or MAX_SIDE + 1) <= MAX_SIDE and (image.height or 0) <= MAX_SIDE
-    if original.suffix.lower() in BROWSER_SUFFIXES and small and image.bytes <= MAX_BYTES:
+    small = (image.width or side + 1) <= side and (image.height or 0) <= side
+    if original.suffix.lower() in BROWSER_SUFFIXES and small and image.bytes <= max_bytes:
         return original
-    cache = library.cache_dir / f"display-{MAX_SIDE}"
+    cache = library.cache_dir / f"{kind}-{side}"
     for suffix in (".jpg", ".png"):
         cached = cache / f"{image.hash}{suffix}"
         if cached.exists():
             return cached
-    with _lock_for(image.hash):
-        return _downscale(original, cache, image.hash)
+    with _lock_for(f"{kind}-{side}/{image.hash}"):
+        return _downscale(original, cache, image.hash, side)
 
 
 def _lock_for(key: str) -> threading.Lock:
@@ -41,15 +57,15 @@ def _lock_for(key: str) -> threading.Lock:
         return _locks.setdefault(key, threading.Lock())
 
 
-def _downscale(original: Path, cache: Path, digest: str) -> Path:
+def _downscale(original: Path, cache: Path, digest: str, side: int) -> Path:
     for suffix in (".jpg", ".png"):
         if (cache / f"{digest}{suffix}").exists():  # made by another request meanwhile
             return cache / f"{digest}{suffix}"
     cache.mkdir(parents=True, exist_ok=True)
     with Image.open(original) as im:
-        im.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced scale, much faster
+        im.draft("RGB", (side, side))  # JPEG: decode at a reduced scale, much faster
         im = ImageOps.exif_transpose(im)
-        im.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+        im.thumbnail((side, side), Image.Resampling.LANCZOS)
         alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
         target = cache / f"{digest}{'.png' if alpha else '.jpg'}"
         tmp = target.with_suffix(f".{os.getpid()}.tmp")

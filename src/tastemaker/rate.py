@@ -11,7 +11,9 @@ import secrets
 import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -165,6 +167,11 @@ class RateSession:
         )
         self._batch_first_id: int | None = None
         self._batch_started = self.started
+
+    @property
+    def model_scores(self) -> Mapping[int, float]:
+        """The model in the loop's score of each image id (empty without one); read-only."""
+        return MappingProxyType(self._model_scores)
 
     # -- sets ----------------------------------------------------------------------------
 

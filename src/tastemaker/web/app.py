@@ -20,6 +20,7 @@ from tastemaker.display import display_file
 from tastemaker.errors import TastemakerError
 from tastemaker.rate import Choice, NothingToUndo, NotInSet, RateSession, ShownSet, StaleSet
 from tastemaker.stats import library_stats
+from tastemaker.web import views
 
 STATIC = Path(__file__).parent / "static"
 
@@ -176,5 +177,6 @@ def create_app(session: RateSession, on_end: Callable[[], None] | None = None) -
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
+    app.include_router(views.router(session))  # /stats, /gallery and their API
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

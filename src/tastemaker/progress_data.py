@@ -1,0 +1,385 @@
+"""Seeing progress: what the statistics page, the gallery and ``stats --plot`` show.
+
+Everything here is read from the store (the authority, whichever process rated) and
+derived on the spot; nothing is written. The ranking convergence replays the seed's Elo
+once, in order, stopping at each batch's last choice: O(pairwise outcomes) in all,
+however many batches there are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from posixpath import dirname
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from tastemaker.errors import TastemakerError
+from tastemaker.rating import elo
+from tastemaker.rating.consistency import GENERIC_CEILING, Consistency
+from tastemaker.replay import Outcomes, outcomes
+from tastemaker.storage.store import Comparison, Store
+
+SCORE_BINS = 30
+GALLERY_SORTS = ("database", "model", "disagreement")
+GALLERY_LIMIT = 500  # the most images one gallery page holds
+
+
+@dataclass(frozen=True)
+class BatchPoint:
+    """One stored batch: the person's agreement with the database during it, and how
+    much the database's ranking moved because of it."""
+
+    id: int
+    session_id: int
+    ended_at: float  # unix time
+    choices: int  # in this batch
+    choices_so_far: int  # all choices (not withdrawn) up to the batch's last one
+    matched: int
+    contradicted: int
+    unpredicted: int
+    agreement: float | None  # matched / (matched + contradicted)
+    # Spearman's rho between the present images' Elo before and after the batch; None
+    # when either ranking is still flat (all scores equal: nothing to correlate yet)
+    convergence: float | None
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """``counts[i]`` values fall in ``[edges[i], edges[i + 1])`` (the last bin closed)."""
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+    mean: float | None = None
+    sd: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "edges": list(self.edges),
+            "counts": list(self.counts),
+            "mean": self.mean,
+            "sd": self.sd,
+        }
+
+
+@dataclass(frozen=True)
+class ProgressData:
+    images: int  # present images
+    comparisons: int  # choices not withdrawn
+    batches: tuple[BatchPoint, ...]
+    per_image: Histogram  # comparisons per present image, one bin per count 0, 1, 2, …
+    database_scores: Histogram  # Elo of the present images
+    model_scores: Histogram | None = None  # the model in the loop's scores, when one is
+    # the agreement any database can be expected to reach: the person's own repeat
+    # consistency once measured, the generic 75% before
+    ceiling: float = GENERIC_CEILING
+    ceiling_source: str = "generic"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "images": self.images,
+            "comparisons": self.comparisons,
+            "ceiling": self.ceiling,
+            "ceiling_source": self.ceiling_source,
+            "batches": [asdict(b) for b in self.batches],
+            "per_image": self.per_image.to_dict(),
+            "scores": {
+                "database": self.database_scores.to_dict(),
+                "model": None if self.model_scores is None else self.model_scores.to_dict(),
+            },
+        }
+
+
+def progress_data(
+    store: Store,
+    model_scores: Mapping[int, float] | None = None,
+    consistency: Consistency | None = None,
+) -> ProgressData:
+    """The progress of a library: agreement and ranking convergence per batch, comparisons
+    per image, and the distribution of the database's (and the model's) scores.
+    ``consistency`` gives the ceiling (default: measured from the store's repeats)."""
+    choices = store.comparisons()
+    o = outcomes(store)
+    present_ids, elo_now, _ = store.rating_arrays()
+    if len(o.winners) != sum(len(c.shown) - 1 for c in choices):
+        # a choice was made or undone between the two reads (a live session): read again
+        choices = store.comparisons()
+        o = outcomes(store)
+    present = np.isin(o.ids, present_ids)
+    consistency = consistency or Consistency.from_outcomes(store.repeat_outcomes())
+    model = None
+    if model_scores:
+        values = [model_scores[int(i)] for i in present_ids if int(i) in model_scores]
+        model = histogram(values)
+    return ProgressData(
+        images=len(present_ids),
+        comparisons=len(choices),
+        batches=_batch_points(store, choices, o, present),
+        per_image=count_histogram(o.counts[present]),
+        database_scores=histogram(elo_now),
+        model_scores=model,
+        ceiling=consistency.ceiling,
+        ceiling_source=consistency.ceiling_source,
+    )
+
+
+def _batch_points(
+    store: Store, choices: list[Comparison], o: Outcomes, present: np.ndarray
+) -> tuple[BatchPoint, ...]:
+    # batches in the order of their last choice (two sessions' batches may interleave)
+    batches = sorted(store.batches(), key=lambda b: (b.last_comparison_id, b.id))
+    ids = np.array([c.id for c in choices], np.int64)
+    made = np.searchsorted(ids, [b.last_comparison_id for b in batches], side="right")
+    outcomes_made = np.r_[0, np.cumsum([len(c.shown) - 1 for c in choices])][made]
+    rho = convergence(o.priors, o.winners, o.losers, o.k, outcomes_made, present)
+    points = []
+    for b, so_far, r in zip(batches, made, rho, strict=True):
+        called = b.matched + b.contradicted
+        points.append(
+            BatchPoint(
+                id=b.id,
+                session_id=b.session_id,
+                ended_at=b.ended_at,
+                choices=b.choices,
+                choices_so_far=int(so_far),
+                matched=b.matched,
+                contradicted=b.contradicted,
+                unpredicted=b.unpredicted,
+                agreement=b.matched / called if called else None,
+                convergence=r,
+            )
+        )
+    return tuple(points)
+
+
+def convergence(
+    initial: ArrayLike,
+    winners: ArrayLike,
+    losers: ArrayLike,
+    k: ArrayLike,
+    ends: ArrayLike,
+    mask: ArrayLike | None = None,
+) -> list[float | None]:
+    """Spearman's rho between the Elo ratings before and after each stretch of outcomes:
+    the ratings after ``winners[:ends[i]] > losers[:ends[i]]`` against those after
+    ``[:ends[i - 1]]`` (``ends[-1]`` taken as 0), over the ratings ``mask`` keeps. None
+    where either ranking is flat (all scores equal: nothing to correlate yet).
+
+    The outcomes are replayed once (``ends`` must not decrease), each stretch with
+    :func:`elo.replay` on just the images it touches; the ranks of each snapshot are
+    re-sorted from the last one's order (nearly sorted already), so a stretch costs
+    O(its outcomes) plus an O(images) pass, not a fresh replay and sort."""
+    ratings = np.array(initial, np.float64)  # a copy, replayed in place
+    winners, losers = np.asarray(winners, np.int64), np.asarray(losers, np.int64)
+    k = np.broadcast_to(np.asarray(k, np.float64), winners.shape)
+    keep = np.ones(len(ratings), bool) if mask is None else np.asarray(mask, bool)
+    kept = ratings[keep]
+    ranks, order = _tied_ranks(kept)
+    flat = len(kept) < 2 or np.ptp(kept) == 0
+    result: list[float | None] = []
+    start = 0
+    for end in np.asarray(ends, np.int64).tolist():
+        if end < start:
+            raise ValueError(f"ends must not decrease ({end} after {start})")
+        w, lo = winners[start:end], losers[start:end]
+        touched, local = np.unique(np.concatenate([w, lo]), return_inverse=True)
+        ratings[touched] = elo.replay(
+            ratings[touched], local[: len(w)], local[len(w) :], k[start:end]
+        )
+        kept = ratings[keep]
+        after, order = _tied_ranks(kept, order)
+        was_flat, flat = flat, len(kept) < 2 or np.ptp(kept) == 0
+        result.append(None if was_flat or flat else _pearson(ranks, after))
+        ranks, start = after, end
+    return result
+
+
+def _tied_ranks(x: np.ndarray, hint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks ``1..n`` of ``x``, ties given their average (as :func:`simulate.rankdata`),
+    and the sorting order; ``hint``, an order that almost sorts ``x``, makes it O(n)."""
+    order = (
+        np.argsort(x, kind="stable")
+        if hint is None
+        else hint[np.argsort(x[hint], kind="stable")]  # timsort: fast on nearly sorted runs
+    )
+    sorted_x = x[order]
+    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
+    stops = np.r_[starts[1:], len(x)]
+    ranks = np.empty(len(x), np.float64)
+    ranks[order] = np.repeat(0.5 * (starts + stops - 1) + 1.0, stops - starts)
+    return ranks, order
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson's r of two rank vectors: Spearman's rho (neither constant here)."""
+    a, b = a - a.mean(), b - b.mean()
+    # einsum, not BLAS dot: one thread, so no thread pool to wake for every batch
+    return float(
+        np.einsum("i,i->", a, b) / np.sqrt(np.einsum("i,i->", a, a) * np.einsum("i,i->", b, b))
+    )
+
+
+def count_histogram(counts: ArrayLike) -> Histogram:
+    """How many images have 0, 1, 2, … comparisons: bin ``i`` is ``[i, i + 1)``."""
+    counts = np.asarray(counts, np.int64)
+    per = np.bincount(counts) if len(counts) else np.zeros(1, np.int64)
+    return Histogram(
+        edges=tuple(float(e) for e in range(len(per) + 1)),
+        counts=tuple(int(n) for n in per),
+        mean=float(counts.mean()) if len(counts) else None,
+        sd=float(counts.std()) if len(counts) else None,
+    )
+
+
+def histogram(values: ArrayLike, bins: int = SCORE_BINS) -> Histogram:
+    """Equal-width bins over the values' range (one bin around the value when all are
+    equal, e.g. every Elo still 0)."""
+    values = np.asarray(values, np.float64)
+    if len(values) == 0:
+        return Histogram(edges=(0.0, 1.0), counts=(0,))
+    low, high = float(values.min()), float(values.max())
+    if high == low:  # an odd number of bins puts the value in the middle one
+        low, high, bins = low - 0.5, high + 0.5, bins | 1
+    counts, edges = np.histogram(values, bins=bins, range=(low, high))
+    return Histogram(
+        edges=tuple(float(e) for e in edges),
+        counts=tuple(int(n) for n in counts),
+        mean=float(values.mean()),
+        sd=float(values.std()),
+    )
+
+
+# -- the gallery ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GalleryImage:
+    id: int
+    hash: str
+    path: str
+    folder: str  # the folder it is in, relative to the library ("" for the top)
+    score: float  # the database's (Elo)
+    comparisons: int
+    rank: int  # by the database, 1 = best of all present images
+    model_score: float | None = None
+    model_rank: int | None = None  # by the model, among the images it scored
+
+
+@dataclass(frozen=True)
+class Gallery:
+    images: tuple[GalleryImage, ...]  # this page of them
+    total: int  # images matching the folder filter
+    folders: tuple[tuple[str, int], ...]  # every folder (with its sub-folders) and its count
+    has_model: bool
+    sort: str
+    descending: bool
+    folder: str
+    offset: int
+    limit: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "sort": self.sort,
+            "order": "desc" if self.descending else "asc",
+            "folder": self.folder,
+            "offset": self.offset,
+            "limit": self.limit,
+            "total": self.total,
+            "has_model": self.has_model,
+            "folders": [{"path": p, "images": n} for p, n in self.folders],
+            "images": [asdict(im) for im in self.images],
+        }
+
+
+def gallery(
+    store: Store,
+    model_scores: Mapping[int, float] | None = None,
+    sort: str = "database",
+    descending: bool = True,
+    folder: str = "",
+    offset: int = 0,
+    limit: int = 100,
+) -> Gallery:
+    """One page of the present images, best first by the database's Elo (``database``),
+    by the model's score (``model``), or those the two disagree on most first
+    (``disagreement``: ``|z(model) - z(database)|``, both standardised). ``folder`` keeps
+    the images in that folder and its sub-folders."""
+    if sort not in GALLERY_SORTS:
+        raise TastemakerError(f"sort is one of {', '.join(GALLERY_SORTS)}, not {sort!r}")
+    model_scores = model_scores or {}
+    if sort != "database" and not model_scores:
+        raise TastemakerError(f"sort={sort} needs a model in the loop; this session has none")
+    if offset < 0 or not 1 <= limit <= GALLERY_LIMIT:
+        raise TastemakerError(f"offset must be >= 0 and limit 1 to {GALLERY_LIMIT}")
+    folder = folder.strip("/")
+    records = store.ratings()  # present images, by id
+    hashes = {im.id: im.hash for im in store.images("present")}
+    paths = [r.path for r in records]
+    folders = [dirname(p) for p in paths]
+    elo_scores = np.array([r.elo for r in records], np.float64)
+    model = np.array([model_scores.get(r.image_id, np.nan) for r in records], np.float64)
+    scored = ~np.isnan(model)
+    rank = _ranks(elo_scores)
+    model_rank = np.zeros(len(records), np.int64)
+    model_rank[scored] = _ranks(model[scored])
+
+    if sort == "database":
+        key = elo_scores
+    elif sort == "model":
+        key = model
+    else:
+        key = np.abs(_z(model) - _z(elo_scores))
+    key = np.where(np.isnan(key), -np.inf if descending else np.inf, key)  # unscored last
+    # stable, so equal scores keep the id order; ties broken by id either way
+    order = np.argsort(-key if descending else key, kind="stable")
+    if folder:
+        inside = np.array([f == folder or f.startswith(folder + "/") for f in folders], bool)
+        order = order[inside[order]]
+    page = order[offset : offset + limit].tolist()
+    return Gallery(
+        images=tuple(
+            GalleryImage(
+                id=records[i].image_id,
+                hash=hashes.get(records[i].image_id, ""),
+                path=paths[i],
+                folder=folders[i],
+                score=float(elo_scores[i]),
+                comparisons=records[i].comparisons,
+                rank=int(rank[i]),
+                model_score=float(model[i]) if scored[i] else None,
+                model_rank=int(model_rank[i]) if scored[i] else None,
+            )
+            for i in page
+        ),
+        total=len(order),
+        folders=_folder_counts(folders),
+        has_model=bool(model_scores),
+        sort=sort,
+        descending=descending,
+        folder=folder,
+        offset=offset,
+        limit=limit,
+    )
+
+
+def _ranks(scores: np.ndarray) -> np.ndarray:
+    """1 = the highest score; equal scores share the best of their ranks."""
+    return len(scores) - np.searchsorted(np.sort(scores), scores, side="right") + 1
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    sd = np.nanstd(x) if np.any(~np.isnan(x)) else 0.0
+    return (x - np.nanmean(x)) / sd if sd > 0 else np.zeros_like(x)
+
+
+def _folder_counts(folders: list[str]) -> tuple[tuple[str, int], ...]:
+    """Every folder with images in it or below it, and how many: ``("", all)`` first."""
+    counts: dict[str, int] = {}
+    for f in folders:
+        counts[""] = counts.get("", 0) + 1
+        parts = f.split("/") if f else []
+        for n in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:n])
+            counts[prefix] = counts.get(prefix, 0) + 1
+    return tuple(sorted(counts.items()))

@@ -1,0 +1,144 @@
+"""The statistics page and the gallery in a real browser (Debian's Chromium through
+Playwright), against a real ``tastemaker rate`` process, on a library rated in batches."""
+
+from pathlib import Path
+
+import pytest
+from conftest import Server, make_images
+from playwright.sync_api import Page, expect, sync_playwright
+from rated import rate
+from test_rating_page import CHROMIUM_FLAGS, chromium_path
+
+from tastemaker.progress_data import progress_data
+from tastemaker.storage.library import open_library
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """16 images (4 of them tall, in a sub-folder), rated in 5 batches of 5 choices."""
+    make_images(tmp_path / "lib", 12, size=(400, 260))
+    make_images(tmp_path / "lib" / "tall", 4, prefix="tall", size=(120, 400))
+    with open_library(tmp_path / "lib") as library:
+        library.scan()
+        rate(library, 25, batch=5).close()
+    return tmp_path / "lib"
+
+
+def data(page: Page, selector: str, key: str) -> list[str]:
+    return page.locator(selector).evaluate_all(f"els => els.map(e => e.dataset.{key})")
+
+
+def test_the_statistics_page_draws_the_four_charts(browser, folder):
+    server = Server(folder)
+    try:
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(server.url)
+        expect(page.locator("header nav a[href='/stats']")).to_have_text("statistics")
+        page.goto(server.url + "stats")
+        expect(page.locator("body")).to_have_attribute("data-state", "ready")
+        expect(page.locator("#summary")).to_contain_text("25")
+        with open_library(folder) as library:
+            expected = progress_data(library.store).batches
+        assert len(expected) == 5
+        # agreement: one point per batch the database made a call in, and the ceiling
+        called = [b for b in expected if b.agreement is not None]
+        assert len(called) >= 4
+        expect(page.locator("#agreement svg circle.point")).to_have_count(len(called))
+        expect(page.locator("#agreement svg .ref.ceiling")).to_contain_text("ceiling 75% (generic)")
+        ys = [float(y) for y in data(page, "#agreement svg circle.point", "y")]
+        assert ys == pytest.approx([b.agreement for b in called])
+        # convergence: the first batch starts from a flat ranking, so one point fewer
+        expect(page.locator("#convergence svg circle.point")).to_have_count(4)
+        ys = [float(y) for y in data(page, "#convergence svg circle.point", "y")]
+        assert ys == pytest.approx([b.convergence for b in expected[1:]])
+        # histograms: every image counted once
+        per_image = [int(n) for n in data(page, "#per-image svg rect.bar", "count")]
+        assert sum(per_image) == 16
+        scores = [int(n) for n in data(page, "#scores svg rect.bar", "count")]
+        assert sum(scores) == 16
+        expect(page.locator("#scores svg.model")).to_have_count(0)  # no model in the loop
+        tooltip = page.locator("#agreement svg circle.point title").first
+        assert f"batch {called[0].id}:" in tooltip.text_content()
+    finally:
+        server.stop()
+
+
+def test_the_gallery_sorts_filters_and_enlarges(browser, folder):
+    server = Server(folder)
+    try:
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(server.url + "gallery")
+        expect(page.locator("body")).to_have_attribute("data-state", "ready")
+        tiles = page.locator("#grid .tile")
+        expect(tiles).to_have_count(16)
+        scores = [float(s) for s in data(page, "#grid .tile", "score")]
+        assert scores == sorted(scores, reverse=True)
+        with open_library(folder) as library:
+            best = max(library.store.ratings(), key=lambda r: r.elo)
+        assert scores[0] == pytest.approx(best.elo)
+        # the thumbnails in view are loaded (lazily, from /api/thumb), small
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#grid .tile img')].slice(0, 6)"
+            ".every(i => i.complete && i.naturalWidth > 0)"
+        )
+        first = tiles.first.locator("img")
+        assert "/api/thumb/" in first.get_attribute("src")
+        assert first.evaluate("i => Math.max(i.naturalWidth, i.naturalHeight)") == 256
+
+        page.select_option("#order", "asc")  # worst first
+        page.wait_for_function(
+            f"() => Number(document.querySelector('#grid .tile').dataset.score) === {min(scores)!r}"
+        )
+
+        page.select_option("#folder", "tall")
+        expect(tiles).to_have_count(4)
+        assert all(p.startswith("tall/") for p in data(page, "#grid .tile", "path"))
+        assert "folder=tall" in page.url
+
+        box = tiles.nth(1).locator("img").bounding_box()
+        tiles.nth(1).click()
+        lightbox = page.locator("#lightbox")
+        expect(lightbox).to_be_visible()
+        big = lightbox.locator("img")
+        assert "/api/image/" in big.get_attribute("src")
+        page.wait_for_function("() => document.querySelector('#lightbox img').naturalWidth > 0")
+        enlarged = big.evaluate(
+            "i => { const r = i.getBoundingClientRect(); const s = Math.min("
+            "r.width / i.naturalWidth, r.height / i.naturalHeight); "
+            "return [i.naturalWidth * s, i.naturalHeight * s]; }"
+        )
+        assert enlarged[1] > 2 * box["height"]  # shown much larger than its tile
+        expect(lightbox.locator(".caption")).to_contain_text("tall/")
+        page.keyboard.press("Escape")
+        expect(lightbox).to_be_hidden()
+    finally:
+        server.stop()
+
+
+def test_with_a_model_the_gallery_sorts_by_it(browser, folder, tiny_model):
+    server = Server(folder, "--model", str(tiny_model))
+    try:
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(server.url + "stats")
+        expect(page.locator("body")).to_have_attribute("data-state", "ready")
+        model_bars = [int(n) for n in data(page, "#scores svg.model rect.bar", "count")]
+        assert sum(model_bars) == 16
+        page.goto(server.url + "gallery?sort=model")
+        expect(page.locator("body")).to_have_attribute("data-state", "ready")
+        expect(page.locator("#grid .tile")).to_have_count(16)
+        expect(page.locator("#sort")).to_have_value("model")
+        model = [float(s) for s in data(page, "#grid .tile", "modelScore")]
+        assert model == sorted(model, reverse=True)
+        expect(page.locator("#grid .tile .model").first).to_contain_text("model #1 ")
+    finally:
+        server.stop()

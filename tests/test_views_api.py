@@ -1,0 +1,190 @@
+import os
+from io import BytesIO
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from rated import rate
+
+from tastemaker.display import THUMB_SIDE
+from tastemaker.rate import RateSession, RateSettings
+from tastemaker.web.app import create_app
+
+
+@pytest.fixture
+def rated(library):
+    rate(library, 30, batch=10).close()
+    return library
+
+
+@pytest.fixture
+def client(rated):
+    with TestClient(create_app(RateSession(rated, RateSettings(), seed=0))) as c:
+        yield c
+
+
+@pytest.fixture
+def model_client(rated):
+    model = {im.id: -float(im.id) for im in rated.store.images()}  # lower id is better
+    with TestClient(create_app(RateSession(rated, seed=0, model_scores=model))) as c:
+        yield c
+
+
+def test_progress_has_every_plot_and_the_ceiling(client):
+    body = client.get("/api/progress").json()
+    assert set(body) == {
+        "images",
+        "comparisons",
+        "ceiling",
+        "ceiling_source",
+        "batches",
+        "per_image",
+        "scores",
+    }
+    assert (body["ceiling"], body["ceiling_source"]) == (0.75, "generic")
+    assert [b["choices_so_far"] for b in body["batches"]] == [10, 20, 30]
+    assert set(body["batches"][0]) == {
+        "id",
+        "session_id",
+        "ended_at",
+        "choices",
+        "choices_so_far",
+        "matched",
+        "contradicted",
+        "unpredicted",
+        "agreement",
+        "convergence",
+    }
+    assert body["batches"][0]["convergence"] is None
+    assert isinstance(body["batches"][1]["convergence"], float)
+    assert sum(body["per_image"]["counts"]) == body["images"] == 10
+    assert len(body["per_image"]["edges"]) == len(body["per_image"]["counts"]) + 1
+    assert sum(body["scores"]["database"]["counts"]) == 10
+    assert body["scores"]["model"] is None
+
+
+def test_progress_has_the_models_scores_with_a_model(model_client):
+    scores = model_client.get("/api/progress").json()["scores"]
+    assert sum(scores["model"]["counts"]) == 10
+
+
+def test_gallery_sorts_filters_and_pages(client, rated):
+    body = client.get("/api/gallery").json()
+    assert body["total"] == 10 and body["has_model"] is False
+    assert body["folders"] == [{"path": "", "images": 10}, {"path": "sub", "images": 4}]
+    scores = [im["score"] for im in body["images"]]
+    assert scores == sorted(scores, reverse=True)
+    first = body["images"][0]
+    assert set(first) == {
+        "id",
+        "path",
+        "folder",
+        "score",
+        "comparisons",
+        "rank",
+        "model_score",
+        "model_rank",
+        "thumb",
+        "url",
+    }
+    assert first["rank"] == 1 and first["model_score"] is None
+    assert first["thumb"].startswith(f"/api/thumb/{first['id']}?v=")
+    stored = {r.image_id: r for r in rated.store.ratings()}
+    assert first["score"] == stored[first["id"]].elo
+    assert first["comparisons"] == stored[first["id"]].comparisons
+
+    worst = client.get("/api/gallery", params={"order": "asc", "limit": 1}).json()
+    assert worst["images"][0]["score"] == min(scores) and worst["images"][0]["rank"] == 10
+
+    sub = client.get("/api/gallery", params={"folder": "sub", "limit": 3}).json()
+    assert sub["total"] == 4 and len(sub["images"]) == 3
+    assert all(im["path"].startswith("sub/") for im in sub["images"])
+    more = client.get("/api/gallery", params={"folder": "sub", "offset": 3}).json()
+    assert len(more["images"]) == 1
+    paged = [im["id"] for im in sub["images"] + more["images"]]
+    assert len(set(paged)) == 4
+    assert client.get("/api/gallery", params={"folder": "nowhere"}).json()["total"] == 0
+
+
+def test_gallery_by_the_model(model_client):
+    body = model_client.get("/api/gallery", params={"sort": "model"}).json()
+    assert body["has_model"] is True
+    assert [im["model_rank"] for im in body["images"]] == list(range(1, 11))
+    ids = [int(im["id"]) for im in body["images"]]
+    assert ids == sorted(ids)
+    apart = model_client.get("/api/gallery", params={"sort": "disagreement"}).json()
+    assert apart["total"] == 10
+
+
+def test_gallery_errors_have_the_one_shape(client):
+    r = client.get("/api/gallery", params={"sort": "model"})
+    assert r.status_code == 422
+    assert r.json() == {
+        "ok": False,
+        "status": 422,
+        "error": "sort=model needs a model in the loop; this session has none",
+    }
+    for params in ({"sort": "size"}, {"limit": 0}, {"limit": 501}, {"offset": -1}):
+        r = client.get("/api/gallery", params=params)
+        assert r.status_code == 422 and r.json()["ok"] is False, params
+
+
+def test_thumbnails_are_small_cached_and_served_by_id_only(tmp_path):
+    from tastemaker.storage.library import open_library
+
+    root = tmp_path / "lib"
+    root.mkdir()
+    Image.new("RGB", (1600, 900), (200, 30, 30)).save(root / "big.jpg", quality=95)
+    Image.new("RGBA", (800, 800), (20, 30, 200, 128)).save(root / "clear.png")
+    Image.new("RGB", (100, 60), (20, 90, 200)).save(root / "small.png")
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (4, 4)).save(secret)
+    with open_library(root) as lib:
+        lib.scan()
+        ids = {im.path: im.id for im in lib.store.images()}
+        with TestClient(create_app(RateSession(lib, seed=0))) as c:
+            big = c.get(f"/api/thumb/{ids['big.jpg']}")
+            assert big.status_code == 200 and big.headers["content-type"] == "image/jpeg"
+            assert Image.open(BytesIO(big.content)).size == (THUMB_SIDE, 144)
+            assert "max-age" in big.headers["cache-control"]
+            cached = lib.cache_dir / f"thumb-{THUMB_SIDE}"
+            assert [p.suffix for p in cached.iterdir()] == [".jpg"]
+            assert c.get(f"/api/thumb/{ids['big.jpg']}").content == big.content
+            clear = c.get(f"/api/thumb/{ids['clear.png']}")  # transparency kept: PNG
+            assert clear.headers["content-type"] == "image/png"
+            assert Image.open(BytesIO(clear.content)).size == (THUMB_SIDE, THUMB_SIDE)
+            small = c.get(f"/api/thumb/{ids['small.png']}")  # already small: as it is
+            assert small.content == (root / "small.png").read_bytes()
+            for url in (
+                "/api/thumb/99999",
+                "/api/thumb/-1",
+                "/api/thumb/..%2F..%2Fsecret.png",
+                "/api/thumb/../secret.png",
+                f"/api/thumb/{secret}",
+            ):
+                r = c.get(url)
+                assert r.status_code in (404, 422), url
+                assert r.content != secret.read_bytes()
+            r = c.get("/api/thumb/99999")
+            assert r.json() == {
+                "ok": False,
+                "status": 404,
+                "error": "No image with id 99999 in this library.",
+            }
+            # a library file replaced by a link to a file outside is refused
+            path = root / "small.png"
+            path.unlink()
+            os.symlink(secret, path)
+            assert c.get(f"/api/thumb/{ids['small.png']}").status_code == 404
+
+
+def test_the_pages_are_served(client):
+    for url, title in (("/stats", "tastemaker · statistics"), ("/gallery", "tastemaker · gallery")):
+        r = client.get(url)
+        assert r.status_code == 200 and f"<title>{title}</title>" in r.text
+    for script in ("charts.js", "stats.js", "gallery.js", "views.css"):
+        assert client.get(f"/static/{script}").status_code == 200
+    page = client.get("/").text
+    assert 'href="/stats"' in page and 'href="/gallery"' in page
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/progress", "/api/gallery", "/api/thumb/{image_id}"} <= set(paths)
