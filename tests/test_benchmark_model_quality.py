@@ -1,0 +1,62 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "model_quality.py"
+METHODS = {"seed", "ours"}
+FIGURES = {"agreement", "agreement_vs_ceiling", "true_order"}
+
+
+def test_quick_mode_runs_and_writes_the_documented_json(tmp_path):
+    out = tmp_path / "result.json"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "synthetic" in done.stdout
+
+    data = json.loads(out.read_text())
+    assert set(data) == {"config", "results", "machine", "seconds"}
+    budgets = data["config"]["budgets"]
+    assert budgets == [1, 3, 6]
+    results = data["results"]
+    assert set(results) == {"synthetic", "real"}
+    measured = [name for name, res in results.items() if "skipped" not in res]
+    assert "synthetic" in measured  # the real set may be skipped, with its reason
+    for name in measured:
+        res = results[name]
+        assert {
+            "images",
+            "heldout_images",
+            "eval_pairs",
+            "dim",
+            "budgets",
+            "ceiling",
+            "oracle",
+            "linear_r2",
+            "methods",
+            "ours_minus_seed",
+        } <= set(res)
+        assert res["ceiling"] == 0.75
+        assert 0 <= res["oracle"]["mean"] <= 1
+        assert set(res["methods"]) == METHODS
+        for method in METHODS:
+            assert set(res["methods"][method]) == {str(b) for b in budgets}
+            for cell in res["methods"][method].values():
+                assert set(cell) >= FIGURES
+                assert {"train_outcomes", "epochs_run"} <= set(cell)
+                for figure in ("agreement", "true_order"):
+                    stats = cell[figure]
+                    assert set(stats) == {"mean", "sd", "per_seed"}
+                    assert len(stats["per_seed"]) == data["config"]["seeds"]
+                    assert all(0 <= v <= 1 for v in [stats["mean"], *stats["per_seed"]])
+                assert cell["agreement_vs_ceiling"]["mean"] >= 0
+        assert set(res["ours_minus_seed"]) == {str(b) for b in budgets}
+    if "real" in measured:
+        assert {"generation_seconds", "extraction_seconds"} <= set(results["real"])
