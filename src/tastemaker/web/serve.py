@@ -22,7 +22,9 @@ def bind(host: str, port: int | None) -> socket.socket:
     """A listening socket on ``port``; with none given, the default or else any free one."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     for candidate in [port] if port is not None else [DEFAULT_PORT, 0]:
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio turns Nagle off (TCP_NODELAY) only for sockets
+        # whose protocol says TCP; otherwise each kept-alive answer waits ~40 ms for an ACK
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, candidate))
