@@ -1,0 +1,128 @@
+"""The extraction, serving, training and scoring-memory benchmarks run in ``--quick`` mode
+and write the JSON their docstrings document. No timing thresholds: those numbers depend
+on the machine; here only that they are there and make sense."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def run_quick(tmp_path: Path, name: str, *args: str) -> tuple[dict, str]:
+    out = tmp_path / f"{name}.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / f"{name}.py"), "--quick", "--json", str(out), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(out.read_text()), done.stdout
+
+
+def positive(x: object) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x) and x > 0
+
+
+def test_extraction_quick(tmp_path):
+    data, stdout = run_quick(tmp_path, "extraction")
+    assert set(data) == {"config", "results", "skipped", "machine", "seconds"}
+    assert data["config"]["extractors"] == ["tiny-clip"]
+    assert data["skipped"] == []
+    r = data["results"]["tiny-clip"]
+    assert {"dim", "images", "load_s", "loop", "batched", "speedup", "target_met"} <= set(r)
+    assert r["images"] == data["config"]["images"] == 24
+    assert r["dim"] == 16
+    for method in ("loop", "batched"):
+        assert positive(r[method]["seconds"]) and positive(r[method]["images_per_s"])
+        assert r[method]["images_per_s"] == pytest.approx(r["images"] / r[method]["seconds"])
+    assert positive(r["speedup"])
+    assert r["speedup"] == pytest.approx(r["batched"]["images_per_s"] / r["loop"]["images_per_s"])
+    assert r["max_abs_diff"] < 1e-3  # both ways give the same embeddings
+    assert "speedup" in stdout and "tiny-clip" in stdout
+
+
+def test_extraction_skips_an_extractor_it_cannot_load(tmp_path):
+    missing = tmp_path / "no-such-model"
+    data, stdout = run_quick(tmp_path, "extraction", "--no-tiny", "--extractor", str(missing))
+    assert data["results"] == {}
+    assert [s["extractor"] for s in data["skipped"]] == [str(missing)]
+    assert data["skipped"][0]["reason"]
+    assert "skipped" in stdout
+
+
+def test_serving_quick(tmp_path):
+    data, stdout = run_quick(tmp_path, "serving")
+    assert set(data) == {"config", "results", "targets", "machine", "seconds"}
+    assert data["config"]["images"] == [200, 1000]
+    rounds = data["config"]["requests"]
+    for size, r in data["results"].items():
+        assert r["images"] == int(size)
+        assert r["setup"] == "scanned"
+        assert positive(r["fresh_scan_s"]) and positive(r["rescan_s"])
+        assert positive(r["server_start_s"])
+        assert r["rounds"] == rounds
+        assert r["choices_stored"] == rounds + data["config"]["warmup"]
+        for key in ("choose_next_ms", "choose_ms", "next_ms"):
+            q = r[key]
+            assert all(positive(q[k]) for k in ("p50", "p90", "p99", "mean", "max"))
+            assert q["p50"] <= q["p90"] <= q["p99"] <= q["max"]
+        assert positive(r["p50_ratio"]) and positive(r["p99_ratio"])
+    assert data["results"]["200"]["p99_ratio"] == pytest.approx(1.0)
+    assert data["targets"]["p99_target_met"] is None  # 100,000 images not run
+    assert "choose+next" in stdout
+
+
+def test_serving_inserts_rows_for_large_libraries(tmp_path):
+    data, _ = run_quick(
+        tmp_path, "serving", "--images", "50", "300", "--insert-above", "100", "--requests", "5"
+    )
+    small, large = data["results"]["50"], data["results"]["300"]
+    assert small["setup"] == "scanned" and large["setup"] == "inserted"
+    assert large["fresh_scan_s"] is None and positive(large["insert_rows_s"])
+    assert positive(large["rescan_s"])
+    assert large["choices_stored"] == 5 + data["config"]["warmup"]
+
+
+def test_training_quick(tmp_path):
+    data, stdout = run_quick(tmp_path, "training")
+    assert set(data) == {"config", "results", "targets", "machine", "seconds"}
+    assert data["config"]["images"] == [200, 400]
+    assert data["config"]["dim"] == 768
+    for r in data["results"].values():
+        one, found = r["one_model"], r["search"]
+        assert positive(one["seconds"]) and one["epochs_run"] >= 1
+        assert 0 <= one["heldout"] <= 1
+        assert positive(found["seconds"])
+        assert found["trials"] == data["config"]["trials"] == 3
+        assert found["complete"] + found["pruned"] == found["trials"]
+        assert 0 <= found["best"] <= 1
+        assert positive(r["one_model_ratio"]) and positive(r["search_ratio"])
+    assert data["results"]["200"]["search_ratio"] == pytest.approx(1.0)
+    assert data["targets"]["one_model_target_met"] is None  # 10,000 images not run
+    assert "search" in stdout
+
+
+def test_scoring_memory_quick(tmp_path):
+    data, stdout = run_quick(tmp_path, "scoring_memory")
+    assert set(data) == {"config", "results", "growth_ratio", "extra_mb", "machine", "seconds"}
+    assert data["config"]["images"] == [200, 2000]
+    for size, r in data["results"].items():
+        assert r["scored"] == r["images"] == int(size)
+        assert positive(r["images_per_s"])
+        assert positive(r["peak_before_mb"]) and r["peak_after_mb"] >= r["peak_before_mb"]
+        assert r["growth_mb"] == pytest.approx(r["peak_after_mb"] - r["peak_before_mb"])
+        assert r["held_embeddings_mb"] == pytest.approx(int(size) * 768 * 4 / 1e6)
+        assert math.isfinite(r["score_sum"])
+    assert positive(data["growth_ratio"])
+    assert math.isfinite(data["extra_mb"])
+    assert "growth" in stdout
