@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zlib
@@ -169,3 +170,32 @@ def tiny_model(tiny_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
         {"extractor": str(tiny_clip), "layers": (0,), "layer_mode": "join", "ratings": "elo"},
     )
     return result.model.save(folder / "tiny.safetensors")
+
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("TASTEMAKER_CHROMIUM") or shutil.which("chromium")
+    if not path:
+        pytest.fail("Chromium not found: run scripts/setup --dev (or set TASTEMAKER_CHROMIUM)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright, shared by the end-to-end tests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        yield b
+        b.close()

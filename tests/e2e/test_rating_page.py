@@ -1,42 +1,15 @@
 """The rating page in a real browser (Debian's Chromium through Playwright), against a
 real ``tastemaker rate`` process."""
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 from conftest import Server, make_images
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from tastemaker.storage.library import open_library
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def chromium_path() -> str:
-    path = os.environ.get("TASTEMAKER_CHROMIUM") or shutil.which("chromium")
-    if not path:
-        pytest.fail("Chromium not found: run scripts/setup --dev (or set TASTEMAKER_CHROMIUM)")
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

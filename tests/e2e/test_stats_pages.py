@@ -5,22 +5,13 @@ from pathlib import Path
 
 import pytest
 from conftest import Server, make_images
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from rated import rate
-from test_rating_page import CHROMIUM_FLAGS, chromium_path
 
 from tastemaker.progress_data import progress_data
 from tastemaker.storage.library import open_library
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

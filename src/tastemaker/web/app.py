@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field
 
 from tastemaker import __version__
 from tastemaker.display import display_file
-from tastemaker.errors import TastemakerError
 from tastemaker.rate import Choice, NothingToUndo, NotInSet, RateSession, ShownSet, StaleSet
 from tastemaker.stats import library_stats
 from tastemaker.web import views
@@ -163,15 +162,7 @@ def create_app(session: RateSession, on_end: Callable[[], None] | None = None) -
 
     @app.get("/api/image/{image_id}", summary="An image, by id, downscaled if large")
     def image(image_id: int) -> FileResponse:
-        record = session.library.store.image(image_id)
-        if record is None or record.status != "present":
-            raise HTTPException(404, f"No image with id {image_id} in this library.")
-        try:
-            path = display_file(session.library, record)
-        except (TastemakerError, OSError) as e:
-            detail = f"Image {image_id} ({record.path}) cannot be shown: {e}"
-            raise HTTPException(404, detail) from None
-        return FileResponse(path, headers={"Cache-Control": "private, max-age=31536000"})
+        return views.image_response(session.library, image_id, display_file)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

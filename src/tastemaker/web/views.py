@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,8 +16,26 @@ from tastemaker.display import thumbnail_file
 from tastemaker.errors import TastemakerError
 from tastemaker.progress_data import GALLERY_LIMIT, gallery, progress_data
 from tastemaker.rate import RateSession
+from tastemaker.storage.library import Library
+from tastemaker.storage.store import ImageRecord
 
 STATIC = Path(__file__).parent / "static"
+
+
+def image_response(
+    library: Library, image_id: int, fitted: Callable[[Library, ImageRecord], Path]
+) -> FileResponse:
+    """A present image of the library, by id only, as ``fitted`` sizes it (long cached:
+    the URL carries the content)."""
+    record = library.store.image(image_id)
+    if record is None or record.status != "present":
+        raise HTTPException(404, f"No image with id {image_id} in this library.")
+    try:
+        path = fitted(library, record)
+    except (TastemakerError, OSError) as e:
+        detail = f"Image {image_id} ({record.path}) cannot be shown: {e}"
+        raise HTTPException(404, detail) from None
+    return FileResponse(path, headers={"Cache-Control": "private, max-age=31536000"})
 
 
 def router(session: RateSession) -> APIRouter:
@@ -54,15 +73,7 @@ def router(session: RateSession) -> APIRouter:
 
     @api.get("/api/thumb/{image_id}", summary="A small thumbnail of an image, by id")
     def thumb(image_id: int) -> FileResponse:
-        record = library.store.image(image_id)
-        if record is None or record.status != "present":
-            raise HTTPException(404, f"No image with id {image_id} in this library.")
-        try:
-            path = thumbnail_file(library, record)
-        except (TastemakerError, OSError) as e:
-            detail = f"Image {image_id} ({record.path}) cannot be shown: {e}"
-            raise HTTPException(404, detail) from None
-        return FileResponse(path, headers={"Cache-Control": "private, max-age=31536000"})
+        return image_response(library, image_id, thumbnail_file)
 
     @api.get("/stats", include_in_schema=False)
     def stats_page() -> FileResponse:
