@@ -79,16 +79,17 @@ def test_the_gallery_sorts_filters_and_enlarges(browser, folder):
         assert scores[0] == pytest.approx(best.elo)
         # the thumbnails in view are loaded (lazily, from /api/thumb), small
         page.wait_for_function(
-            "() => [...document.querySelectorAll('#grid .tile img')].slice(0, 6)"
-            ".every(i => i.complete && i.naturalWidth > 0)"
+            "() => { const shown = [...document.querySelectorAll('#grid .tile img')].slice(0, 6);"
+            " return shown.length > 0 && shown.every(i => i.complete && i.naturalWidth > 0); }"
         )
         first = tiles.first.locator("img")
         assert "/api/thumb/" in first.get_attribute("src")
         assert first.evaluate("i => Math.max(i.naturalWidth, i.naturalHeight)") == 256
 
         page.select_option("#order", "asc")  # worst first
-        page.wait_for_function(
-            f"() => Number(document.querySelector('#grid .tile').dataset.score) === {min(scores)!r}"
+        page.wait_for_function(  # the grid is emptied, then refilled: wait for the new first
+            "() => { const t = document.querySelector('#grid .tile'); "
+            f"return t !== null && Number(t.dataset.score) === {min(scores)!r}; }}"
         )
 
         page.select_option("#folder", "tall")
