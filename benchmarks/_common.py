@@ -86,6 +86,14 @@ def machine() -> dict[str, Any]:
     }
 
 
+def finish(path: str | os.PathLike[str] | None, seconds: float, **payload: Any) -> int:
+    """End a benchmark: print its running time, write its JSON (with the machine and the
+    time added) and return the exit code 0."""
+    print(f"\n{seconds:.1f} s")
+    write_json(path, {**payload, "machine": machine(), "seconds": seconds})
+    return 0
+
+
 def write_json(path: str | os.PathLike[str] | None, payload: dict[str, Any]) -> None:
     """Write ``payload`` to ``path`` (nothing when None), indented, keys as given."""
     if path is None:

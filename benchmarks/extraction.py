@@ -258,18 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for s in skipped:
         print(f"skipped {s['extractor']}: {s['reason']}")
-    print(f"\n{seconds:.1f} s")
-    _common.write_json(
-        args.json,
-        {
-            "config": config,
-            "results": results,
-            "skipped": skipped,
-            "machine": _common.machine(),
-            "seconds": seconds,
-        },
-    )
-    return 0
+    return _common.finish(args.json, seconds, config=config, results=results, skipped=skipped)
 
 
 if __name__ == "__main__":

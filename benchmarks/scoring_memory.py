@@ -256,19 +256,14 @@ def main(argv: list[str] | None = None) -> int:
         f"least 1 MB), {extra_mb:+.1f} MB, against {last['held_embeddings_mb']:.0f} MB to "
         "hold every embedding"
     )
-    print(f"\n{seconds:.1f} s")
-    _common.write_json(
+    return _common.finish(
         args.json,
-        {
-            "config": config,
-            "results": results,
-            "growth_ratio": growth_ratio,
-            "extra_mb": extra_mb,
-            "machine": _common.machine(),
-            "seconds": seconds,
-        },
+        seconds,
+        config=config,
+        results=results,
+        growth_ratio=growth_ratio,
+        extra_mb=extra_mb,
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -447,18 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         f"rescan of {RESCAN_TARGET_FILES:,} unchanged files {_common.fmt(targets['rescan_10k_s'])}"
         f" s (< {RESCAN_TARGET_S:g} s: {_common.fmt(targets['rescan_target_met'])})"
     )
-    print(f"\n{seconds:.1f} s")
-    _common.write_json(
-        args.json,
-        {
-            "config": config,
-            "results": results,
-            "targets": targets,
-            "machine": _common.machine(),
-            "seconds": seconds,
-        },
-    )
-    return 0
+    return _common.finish(args.json, seconds, config=config, results=results, targets=targets)
 
 
 if __name__ == "__main__":

@@ -169,18 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(20 trials on 10,000 < {SEARCH_TARGET_S:g} s: "
         f"{_common.fmt(targets['search_target_met'])})"
     )
-    print(f"\n{seconds:.1f} s")
-    _common.write_json(
-        args.json,
-        {
-            "config": config,
-            "results": results,
-            "targets": targets,
-            "machine": _common.machine(),
-            "seconds": seconds,
-        },
-    )
-    return 0
+    return _common.finish(args.json, seconds, config=config, results=results, targets=targets)
 
 
 if __name__ == "__main__":
