@@ -35,6 +35,10 @@ SCORES_TIP = (
     "1 = one standard deviation better), as a list: a node fed from it runs once per score."
 )
 TEXT_TIP = "One line per image: its position in the input batch and its score."
+MODEL_AND_IMAGES = {  # the inputs every scoring node starts with
+    "taste_model": (TASTE_MODEL, {"tooltip": MODEL_TIP}),
+    "images": ("IMAGE", {"tooltip": IMAGES_TIP}),
+}
 
 
 def _register_model_folder() -> None:
@@ -183,8 +187,7 @@ class ScoreImages:
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {
             "required": {
-                "taste_model": (TASTE_MODEL, {"tooltip": MODEL_TIP}),
-                "images": ("IMAGE", {"tooltip": IMAGES_TIP}),
+                **MODEL_AND_IMAGES,
             }
         }
 
@@ -215,8 +218,7 @@ class SortByTaste:
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {
             "required": {
-                "taste_model": (TASTE_MODEL, {"tooltip": MODEL_TIP}),
-                "images": ("IMAGE", {"tooltip": IMAGES_TIP}),
+                **MODEL_AND_IMAGES,
             }
         }
 
@@ -253,8 +255,7 @@ class FilterByTaste:
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {
             "required": {
-                "taste_model": (TASTE_MODEL, {"tooltip": MODEL_TIP}),
-                "images": ("IMAGE", {"tooltip": IMAGES_TIP}),
+                **MODEL_AND_IMAGES,
                 "top_n": (
                     "INT",
                     {
