@@ -166,7 +166,7 @@ def tiny_model(tiny_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     data = TrainingData(vectors, redness, winners, losers)
     result = train_model(
         data,
-        TrainParams(epochs=3, hidden=(8, 4)),
+        TrainParams(epochs=8, hidden=(16, 8)),
         {"extractor": str(tiny_clip), "layers": (0,), "layer_mode": "join", "ratings": "elo"},
     )
     return result.model.save(folder / "tiny.safetensors")

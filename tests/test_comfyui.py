@@ -152,11 +152,14 @@ def test_filter_keeps_the_top_n_and_those_above_the_threshold(node, tiny_model, 
     threshold = float(np.median(expected))
     above = [i for i in best_first if expected[i] >= threshold]
     kept, kept_scores, rest, _, _ = pick(model, batch, top_n=0, min_score=threshold)
-    assert len(above) == 3 and torch.equal(kept, batch[above])
-    assert min(kept_scores) >= threshold and len(rest) == 3
+    assert 3 <= len(above) < 6 and torch.equal(kept, batch[above])  # ties may join the median
+    assert min(kept_scores) >= threshold and len(rest) == 6 - len(above)
 
-    kept, kept_scores, rest, _, _ = pick(model, batch, top_n=2, min_score=float(expected.max()))
-    assert kept.shape[0] == 1 and kept_scores == [float(expected.max())] and len(rest) == 5
+    best = float(expected.max())
+    at_best = int((expected >= best).sum())  # a tiny model may give several the same score
+    kept, kept_scores, rest, _, _ = pick(model, batch, top_n=2, min_score=best)
+    assert kept.shape[0] == min(2, at_best) and set(kept_scores) == {best}
+    assert len(rest) == 6 - kept.shape[0]
 
 
 def test_zero_size_batches_work(node, tiny_model, batch):
