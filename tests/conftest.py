@@ -199,3 +199,27 @@ def browser():
         b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
         yield b
         b.close()
+
+
+def run_quick(tmp_path: Path, name: str, *args: str) -> tuple[dict, str]:
+    """Run ``benchmarks/NAME.py --quick`` as a user would; its JSON and what it printed."""
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / f"{name}.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(root / "benchmarks" / f"{name}.py"),
+            "--quick",
+            "--json",
+            str(out),
+            *args,
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(out.read_text()), done.stdout

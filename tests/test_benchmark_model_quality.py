@@ -1,27 +1,13 @@
-import json
-import subprocess
-import sys
-from pathlib import Path
+from conftest import run_quick
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "model_quality.py"
 METHODS = {"seed", "ours"}
 FIGURES = {"agreement", "agreement_vs_ceiling", "true_order"}
 
 
 def test_quick_mode_runs_and_writes_the_documented_json(tmp_path):
-    out = tmp_path / "result.json"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "synthetic" in done.stdout
+    data, stdout = run_quick(tmp_path, "model_quality")
+    assert "synthetic" in stdout
 
-    data = json.loads(out.read_text())
     assert set(data) == {"config", "results", "machine", "seconds"}
     budgets = data["config"]["budgets"]
     assert budgets == [1, 3, 6]

@@ -4,29 +4,10 @@ on the machine; here only that they are there and make sense."""
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ROOT / "benchmarks"
-
-
-def run_quick(tmp_path: Path, name: str, *args: str) -> tuple[dict, str]:
-    out = tmp_path / f"{name}.json"
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / f"{name}.py"), "--quick", "--json", str(out), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(out.read_text()), done.stdout
+from conftest import run_quick
 
 
 def positive(x: object) -> bool:

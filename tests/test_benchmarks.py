@@ -1,10 +1,9 @@
 import importlib.util
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_quick
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "rating_efficiency.py"
@@ -20,20 +19,11 @@ def load_script():
 
 
 def test_quick_mode_runs_and_writes_the_documented_json(tmp_path):
-    out = tmp_path / "result.json"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    data, stdout = run_quick(tmp_path, "rating_efficiency")
     for method in METHODS:
-        assert method in done.stdout
-    assert "headline" in done.stdout
+        assert method in stdout
+    assert "headline" in stdout
 
-    data = json.loads(out.read_text())
     assert set(data) == {"config", "results", "headline", "timing", "seconds"}
     assert data["config"]["images"] == [100]
     res = data["results"]["100"]
