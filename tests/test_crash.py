@@ -1,13 +1,28 @@
-"""A server killed with SIGKILL at any moment loses no acknowledged choice."""
+"""A server or a training run killed with SIGKILL at any moment, or two servers on one
+library, lose no acknowledged choice.
 
+The kill-loop runs ``TASTEMAKER_SOAK_ROUNDS`` rounds (3 by default, well under a minute);
+a longer soak is the same test with more rounds (see the README).
+"""
+
+import os
 import signal
+import sqlite3
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import httpx
 from conftest import Server, make_images
 
+from tastemaker.model import load_model
+from tastemaker.rate import RateSession
 from tastemaker.replay import replay_elo
 from tastemaker.storage.library import open_library
+
+ROUNDS = int(os.environ.get("TASTEMAKER_SOAK_ROUNDS", "3"))
 
 
 def rate_until_stopped(url: str, acked: list[int], stop: threading.Event) -> None:
@@ -26,10 +41,20 @@ def rate_until_stopped(url: str, acked: list[int], stop: threading.Event) -> Non
                 acked.append(r.json()["choice"])
 
 
+def assert_whole(folder: Path, acked: list[int]) -> None:
+    """Every acknowledged choice stored, the database intact, Elo replayable bit for bit."""
+    with open_library(folder) as lib:
+        assert lib.store.integrity_check() == "ok"
+        stored = {c.id for c in lib.store.comparisons()}
+        assert set(acked) <= stored
+        ratings = {r.image_id: r.elo for r in lib.store.ratings(status=None)}
+        assert replay_elo(lib.store)[0] == ratings
+
+
 def test_kill_9_mid_stream_loses_no_acknowledged_choice(tmp_path):
     make_images(tmp_path / "lib", 30)
     acked: list[int] = []
-    for round_ in range(3):
+    for round_ in range(ROUNDS):
         server = Server(tmp_path / "lib")
         stop = threading.Event()
         tabs = [
@@ -46,13 +71,92 @@ def test_kill_9_mid_stream_loses_no_acknowledged_choice(tmp_path):
         stop.set()
         for tab in tabs:
             tab.join()
+    assert len(acked) >= 40 * ROUNDS
+    assert_whole(tmp_path / "lib", acked)
+
+
+def test_two_servers_on_one_library_keep_every_choice(tmp_path):
+    """Two ``rate`` processes on one folder (two terminals): each choice is applied to
+    the ratings the other left, so the stored Elo is the replay of all of them in order."""
+    make_images(tmp_path / "lib", 20)
+    servers = [Server(tmp_path / "lib"), Server(tmp_path / "lib")]
+    acked: list[int] = []
+    stop = threading.Event()
+    tabs = [
+        threading.Thread(target=rate_until_stopped, args=(server.url, acked, stop))
+        for server in servers
+    ]
+    try:
+        for tab in tabs:
+            tab.start()
+        deadline = time.monotonic() + 60
+        while len(acked) < 80 and time.monotonic() < deadline:
+            threading.Event().wait(0.01)
+    finally:
+        stop.set()
+        for tab in tabs:
+            tab.join()
+        for server in servers:
+            server.stop()
+    assert len(acked) >= 80
+    assert_whole(tmp_path / "lib", acked)
     with open_library(tmp_path / "lib") as lib:
+        sessions = {c.session_id for c in lib.store.comparisons()}
+    assert len(sessions) == 2  # both servers recorded choices
+
+
+def test_train_killed_mid_search_leaves_the_library_whole(tmp_path, tiny_clip):
+    """SIGKILL during ``train``: choices and ratings untouched, no half-written model
+    under a model's name, and the next ``train`` resumes and finishes."""
+    folder = tmp_path / "lib"
+    make_images(folder, 30)
+    with open_library(folder) as lib:
+        lib.scan()
+        session = RateSession(lib, seed=0)
+        for _ in range(60):
+            shown = session.next_set()
+            session.choose(shown.token, shown.images[0].id, 500)
+        before = lib.store.comparisons()
+        ratings = lib.store.ratings(status=None)
+    train = [sys.executable, "-m", "tastemaker", "train", str(folder), "--extractor"]
+    proc = subprocess.Popen(
+        [*train, str(tiny_clip), "--trials", "500"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    study = folder / ".tastemaker" / "optuna.db"
+    deadline = time.monotonic() + 120
+    while not _trials_done(study) and proc.poll() is None and time.monotonic() < deadline:
+        threading.Event().wait(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()  # killed mid-search, not after
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with open_library(folder) as lib:
         assert lib.store.integrity_check() == "ok"
-        stored = {c.id for c in lib.store.comparisons()}
-        assert set(acked) <= stored
-        assert len(acked) >= 120
-        ratings = {r.image_id: r.elo for r in lib.store.ratings(status=None)}
-        assert replay_elo(lib.store)[0] == ratings
+        assert lib.store.comparisons() == before
+        assert lib.store.ratings(status=None) == ratings
+        assert lib.store.models() == []
+    models = folder / ".tastemaker" / "models"
+    assert not list(models.glob("*.safetensors"))
+    done = subprocess.run(
+        [*train, str(tiny_clip), "--trials", "2"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    with open_library(folder) as lib:
+        (record,) = lib.store.models()
+    assert load_model(record.path).meta.extractor == str(tiny_clip)
+
+
+def _trials_done(study: Path) -> int:
+    """Finished trials in the Optuna study, read as another program would (0 if none yet)."""
+    if not study.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{study}?mode=ro", uri=True, timeout=1) as db:
+            (n,) = db.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'").fetchone()
+    except sqlite3.OperationalError:  # the study's tables are not made yet
+        return 0
+    return n
 
 
 def test_ctrl_c_ends_cleanly_and_prints_the_session(tmp_path):
