@@ -60,3 +60,19 @@ def test_replay_takes_one_k_per_outcome():
     assert elo.replay([0.0, 0.0], [0, 0], [1, 1], k=[0.8, 0.0]).tolist() == pytest.approx(
         [0.4, -0.4]
     )
+
+
+@pytest.mark.parametrize("gap", [300.0, 308.3, 400.0, 1000.0, 1e300, 1.7e308])
+def test_huge_rating_gaps_neither_overflow_nor_lose_their_sign(gap):
+    for r_a, r_b in ((gap, 0.0), (0.0, gap), (1500.0 + gap, 1500.0), (-gap, gap)):
+        p = elo.expected(r_a, r_b)
+        assert 0.0 <= p <= 1.0
+        assert (p > 0.5) == (r_a > r_b)
+        assert np.isfinite(elo.choose([r_a, r_b], 1)).all()
+    assert elo.replay([0.0, 1e308, -1e308], [2, 0], [1, 1]).tolist()[0] == 0.8
+
+
+def test_the_stable_form_is_the_seed_formula_bit_for_bit_for_ordinary_gaps():
+    gaps = [*np.random.default_rng(1).normal(scale=3.0, size=10_000).tolist(), -299.9, 299.9]
+    for gap in gaps:
+        assert elo.expected(gap, 0.0) == 1.0 / (1.0 + 10.0 ** -(gap - 0.0))

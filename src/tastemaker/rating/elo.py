@@ -20,9 +20,19 @@ K = 0.8
 MATCHED, UNPREDICTED, CONTRADICTED = 1, 0, -1
 
 
+# below this rating gap 10^-gap would overflow a float; the seed's form is kept above it
+_SEED_FORM_MIN = -300.0
+
+
 def expected(r_a: float, r_b: float) -> float:
-    """``P(A>B) = 1 / (1 + 10^-(rA - rB))``."""
-    return 1.0 / (1.0 + 10.0 ** -(r_a - r_b))
+    """``P(A>B) = 1 / (1 + 10^-(rA - rB))``, computed as the seed did (bit for bit) when
+    ``rA - rB > -300``, else as ``t / (1 + t)`` with ``t = 10^(rA - rB)``, which
+    underflows to 0 instead of overflowing: no gap between finite ratings raises."""
+    gap = r_a - r_b
+    if gap > _SEED_FORM_MIN:
+        return 1.0 / (1.0 + 10.0**-gap)
+    t = 10.0**gap
+    return t / (1.0 + t)
 
 
 def _step(r_w: float, r_l: float, k: float) -> tuple[float, float]:
