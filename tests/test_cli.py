@@ -218,3 +218,34 @@ def test_prob_vs_gives_calibrated_preferences(tmp_path, tiny_model):
         app, ["score", str(tiny_model), str(images[1]), "--prob-vs", str(images[0])]
     )
     assert plain.exit_code == 1 and "needs a calibrated model" in one_line(plain)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["rate", "--k", "inf"], "--k must be a finite number above 0"),
+        (["rate", "--k", "nan"], "--k must be a finite number above 0"),
+        (["rate", "--k", "-1"], "--k must be a finite number above 0"),
+        (["rate", "--typical-seconds", "nan"], "--typical-seconds must be a finite number"),
+        (["rate", "--typical-seconds", "-1"], "--typical-seconds must be a finite number above 0"),
+        (["rate", "--lcw", "nan"], "--lcw must be a finite number at least 0 and below 1"),
+        (["rate", "--controversy", "inf"], "--controversy must be a finite number at least 0"),
+        (["rate", "--repeats", "nan"], "--repeats must be a finite number at least 0"),
+        (["rate", "--batch", "0"], "--batch must be at least 1"),
+        (["rate", "--seed", "-1"], "--seed must be 0 or more"),
+        (["recompute", "--typical-seconds", "nan"], "--typical-seconds must be a finite number"),
+        (["train", "--seed", "-1"], "--seed must be from 0 to"),
+        (["train", "--heldout", "nan"], "--heldout is a share from 0.05 to 0.5"),
+    ],
+)
+def test_a_number_out_of_range_is_one_line_naming_the_option(tmp_path, args, message):
+    # one image: were the option let through, the command would fail later on for that
+    make_images(tmp_path / "lib", 1)
+    command, *options = args
+    extra = ["--no-browser"] if command == "rate" else []
+    result = runner.invoke(app, [command, str(tmp_path / "lib"), *extra, *options])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    *_, last = result.output.splitlines()
+    assert last.startswith("Error: ") and message in last
+    assert "Traceback" not in result.output

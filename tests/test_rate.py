@@ -280,7 +280,7 @@ def test_controversy_weighting_shows_disputed_images_more(library):
         shown = [im.id for _ in range(400) for im in session.next_set().images]
         counts[cw] = shown.count(disputed)
     assert counts[4.0] > 2 * counts[0.0]
-    with pytest.raises(TastemakerError, match="--controversy must be 0 or more"):
+    with pytest.raises(TastemakerError, match="--controversy must be a finite number at least 0"):
         RateSettings(controversy=-1)
 
 

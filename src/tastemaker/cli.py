@@ -27,7 +27,7 @@ from rich.text import Text
 from tastemaker import __version__
 from tastemaker.errors import TastemakerError
 from tastemaker.progress import Progress as ProgressFn
-from tastemaker.rate import RateSession, RateSettings
+from tastemaker.rate import RateSession, RateSettings, check_number
 from tastemaker.rating import elo, pairing
 from tastemaker.stats import describe, describe_agreement, library_stats
 from tastemaker.storage.library import Library, ScanReport, open_library
@@ -262,6 +262,8 @@ def recompute(
     """
     from tastemaker.replay import reweigh
 
+    if typical_seconds is not None:
+        check_number("--typical-seconds", typical_seconds, 0, 3600, low_open=True)
     library, _ = scanned(folder)
     with library:
         typical = reweigh(

@@ -7,6 +7,7 @@ token; a choice must name a token still open and an image of that set.
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
@@ -28,6 +29,7 @@ from tastemaker.stats import Agreement, LibraryStats
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import Batch, ImageRecord
 
+MAX_K = 100.0  # a choice moving a rating by 50 (10^50 odds) is no longer Elo
 OPEN_SETS = 256  # sets handed out and not yet answered, per session
 PAIRINGS = ("seed", "active")
 
@@ -66,14 +68,30 @@ class RateSettings:
             raise TastemakerError(f"--choices must be 2, 3 or 4, not {self.choices}")
         if self.batch < 1:
             raise TastemakerError(f"--batch must be at least 1, not {self.batch}")
-        if self.k <= 0:
-            raise TastemakerError(f"K must be positive, not {self.k}")
-        if not 0 <= self.repeats <= 0.5:
-            raise TastemakerError(f"--repeats is a share from 0 to 0.5, not {self.repeats}")
-        if self.controversy < 0:
-            raise TastemakerError(f"--controversy must be 0 or more, not {self.controversy}")
-        if not 0 <= self.lcw < 1:
-            raise TastemakerError(f"lcw must be at least 0 and below 1, not {self.lcw}")
+        check_number("--k", self.k, 0, MAX_K, low_open=True)
+        check_number("--lcw", self.lcw, 0, 1, high_open=True)
+        if self.typical_seconds is not None:
+            check_number("--typical-seconds", self.typical_seconds, 0, 3600, low_open=True)
+        check_number("--controversy", self.controversy, 0, 100)
+        check_number("--repeats", self.repeats, 0, 0.5)
+        check_number("repeat_after", self.repeat_after, 0, math.inf)
+
+
+def check_number(
+    option: str,
+    value: float,
+    low: float,
+    high: float,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Refuse a setting that is not a finite number in its range, naming the option."""
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    if not (math.isfinite(value) and above and below):
+        side = f"above {low}" if low_open else f"at least {low}"
+        top = "" if math.isinf(high) else f" and {'below' if high_open else 'at most'} {high}"
+        raise TastemakerError(f"{option} must be a finite number {side}{top}, not {value}")
 
 
 @dataclass(frozen=True)
@@ -123,6 +141,8 @@ class RateSession:
         seed: int | None = None,
         model_scores: dict[int, float] | None = None,
     ) -> None:
+        if seed is not None and seed < 0:
+            raise TastemakerError(f"--seed must be 0 or more, not {seed}")
         self.library = library
         self.settings = settings or RateSettings()
         store = library.store

@@ -28,6 +28,7 @@ from tastemaker.training.split import heldout_mask
 
 EXTRACTOR_SETTING = "extractor"  # a library's own default extractor (the demo's)
 LOSSES = ("ranking", "mse", "choices")
+MAX_SEED = 2**31  # the samplers' generators take 32-bit seeds, moved on by the trials
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class TrainSettings:
             raise TastemakerError(f"--trials must be at least 1, not {self.trials}")
         if not 0.05 <= self.heldout <= 0.5:
             raise TastemakerError(f"--heldout is a share from 0.05 to 0.5, not {self.heldout}")
+        if not 0 <= self.seed < MAX_SEED:
+            raise TastemakerError(f"--seed must be from 0 to {MAX_SEED - 1}, not {self.seed}")
 
 
 @dataclass(frozen=True)
