@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import shutil
 import time
 from dataclasses import FrozenInstanceError
@@ -389,6 +390,19 @@ MALFORMED = [
     ("csv count", "scores.csv", "relative_path,score,comparisons\na.png,1,x\n", "comparisons"),
     ("outside", "score.json", '{"a.png": 1, "../x.png": 2}', "outside the library"),
     ("twice", "scores.csv", "relative_path,score\na.png,1\n./a.png,2\n", "already named"),
+    (
+        "2^63-1 count",
+        "score.json",
+        '{"a.png": [1, 9223372036854775807]}',
+        "from 0 to 1,000,000,000",
+    ),
+    ("inf count", "scores.csv", "relative_path,score,comparisons\na.png,1,inf\n", "comparisons"),
+    ("csv huge count", "s.csv", "relative_path,score,comparisons\na.png,1,1e300\n", "comparisons"),
+    ("nested", "score.json", '{"a.png": ' + "[" * 100_000 + "]" * 100_000 + "}", "too deeply"),
+    ("5000 digits", "score.json", '{"a.png": ' + "7" * 5000 + "}", "number too long"),
+    ("csv 5000 digits", "scores.csv", "relative_path,score\na.png," + "7" * 5000, "not finite"),
+    ("NUL in path", "scores.csv", "relative_path,score\na\0.png,1\n", "cannot exist"),
+    ("no scale", "score.json", '{"a.png": 1e9, "b.png": -1e9}', "too far for the seed's scale"),
 ]
 
 
@@ -471,3 +485,77 @@ def test_unreadable_source(rated: Library, tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00\x81")
     with pytest.raises(TastemakerError, match=r"binary\.csv: not a text file"):
         import_scores(rated, binary)
+
+
+def test_a_chess_scale_is_rescaled_and_everything_downstream_works(
+    library: Library, tmp_path: Path
+) -> None:
+    from tastemaker.replay import fit_bt
+    from tastemaker.stats import library_stats
+
+    source = write(
+        tmp_path / "chess.csv",
+        "relative_path,score,comparisons\n"
+        "a.png,1900,1000000000\nb.png,1100,3\nsub/c.png,1500,0\nsub/d.png,1300,2\n",
+    )
+    report = import_scores(library, source)
+    assert report.chess_mean == 1450
+    prior = {path: p for path, (p, _, _) in priors(library).items()}
+    assert prior == {"a.png": 1.125, "b.png": -0.875, "sub/c.png": 0.125, "sub/d.png": -0.375}
+    session = RateSession(library, RateSettings(choices=2), seed=0)
+    for n in range(30):
+        choose(session, n % 2)
+    assert len(library.store.comparisons()) == 30
+    for kind in ("elo", "bt"):
+        assert library_stats(library, kind).comparisons == 30
+    assert all(map(math.isfinite, fit_bt(library.store).ratings.values()))
+    export_scores(library, tmp_path / "out.json")
+    exported = json.loads((tmp_path / "out.json").read_text())["ImageRecords"]
+    assert all(math.isfinite(r["score"]) for r in exported.values())
+    assert exported["a.png"]["comparisons"] >= 1_000_000_000
+
+
+def test_scores_on_the_seed_scale_are_kept_as_they_are(library: Library, tmp_path: Path) -> None:
+    report = import_scores(library, write(tmp_path / "s.json", '{"a.png": 100, "b.png": -3}'))
+    assert report.chess_mean is None
+    assert priors(library)["a.png"][0] == 100
+
+
+# -- spreadsheets: no cell starts a formula ----------------------------------------------
+
+FORMULA_NAMES = ["=1+1.png", "+a.png", "-b.png", "@c.png", "\tt.png", "\rr.png", "'=q.png", "p.png"]
+
+
+def test_exported_csv_cells_never_start_a_formula_and_import_back(tmp_path: Path) -> None:
+    from tastemaker.score import write_scores
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for n, name in enumerate(FORMULA_NAMES):
+        Image.new("RGB", (8, 8), (n * 30, 0, 0)).save(folder / name, format="PNG")
+    with scanned(folder) as library:
+        session = RateSession(library, RateSettings(choices=4), seed=0)
+        for position in (0, 1, 2, 3):
+            choose(session, position)
+        export_scores(library, tmp_path / "scores.csv")
+        export_comparisons(library, tmp_path / "choices.csv")
+        write_scores([(Path(n), -1.0) for n in FORMULA_NAMES], tmp_path / "score-o.csv")
+        written = {
+            "scores.csv": [row[0] for row in read_csv(tmp_path / "scores.csv")[1:]],
+            "choices.csv": [c for row in read_csv(tmp_path / "choices.csv")[1:] for c in row[2:4]],
+            "score-o.csv": [row[0] for row in read_csv(tmp_path / "score-o.csv")[1:]],
+        }
+        for cells in written.values():
+            assert cells and not [
+                c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))
+            ]
+            assert {c if c == "p.png" else c[1:] for c in cells} <= set(FORMULA_NAMES)
+        assert sorted(written["scores.csv"]) == sorted(
+            n if n == "p.png" else "'" + n for n in FORMULA_NAMES
+        )
+        assert read_csv(tmp_path / "score-o.csv")[1][1] == "-1.0"  # numbers stay numbers
+        before = {r.path: r.elo for r in library.store.ratings()}
+    with scanned(folder) as library:
+        report = import_scores(library, tmp_path / "scores.csv")
+        assert (report.imported, report.unmatched) == (len(FORMULA_NAMES), [])
+        assert {r.path: r.prior for r in library.store.ratings()} == before

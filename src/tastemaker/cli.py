@@ -359,6 +359,11 @@ def import_scores(
     with library:
         report = import_scores(library, source)
     out.print(f"Imported {report.imported} scores from {source}")
+    if report.chess_mean is not None:
+        out.print(
+            f"Read as chess-style Elo (400 points = ten times the odds): the scores were "
+            f"divided by 400 around their mean {report.chess_mean:.6g}, the seed's scale."
+        )
     if report.unmatched:
         shown = ", ".join(report.unmatched[:5]) + (" …" if len(report.unmatched) > 5 else "")
         out.print(f"{len(report.unmatched)} paths match no image in the library: {shown}")

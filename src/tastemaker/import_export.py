@@ -32,7 +32,16 @@ SCORE_COLUMNS = ("relative_path", "score", "comparisons", "hash", "prior")
 CSV_COLUMNS = ("relative_path", "score", "comparisons")  # what an imported CSV may give
 COMPARISON_COLUMNS = ("comparison_id", "made_at", "winner", "loser", "response_ms", "session_id")
 SEED_META_KEY = "#meta#"  # the seed's score.json keeps its settings under this key
-_MAX_COUNT = 2**63  # SQLite's INTEGER limit
+# a billion choices is beyond any person; sums of such counts stay exact in a float64 and
+# far below SQLite's 2^63, so no later arithmetic (stats, pairing weights) can overflow
+MAX_COUNT = 10**9
+# The seed's P = 1/(1+10^-d): one point of score is ten times the odds, so scores beyond
+# +-100 mean nothing on its scale. A file with such scores is read as chess-style Elo
+# (400 points = ten times the odds, as FIDE's): divided by 400 around its mean.
+SEED_SCALE_LIMIT = 100.0
+CHESS_POINTS = 400.0
+# a spreadsheet runs a cell starting with one of these as a formula; "'" is its escape
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class ImportReport:
     source: Path
     imported: int  # images given a starting score
     unmatched: list[str]  # library-relative paths in the file that name no image here
+    chess_mean: float | None = None  # the mean of a chess-style file, whose scores were rescaled
 
 
 @dataclass(frozen=True)
@@ -68,11 +78,11 @@ def export_scores(
     ratings.sort(key=lambda r: (-r.elo, r.path))
     with _replacing(out) as f:
         if fmt == "csv":
-            writer = csv.writer(f, lineterminator="\n")
+            writer = csv.writer(f)  # "\r\n" ends rows, so a "\r" in a name is quoted
             writer.writerow(SCORE_COLUMNS)
             for r in ratings:
                 count = r.comparisons + r.prior_comparisons
-                writer.writerow([r.path, r.elo, count, hashes[r.image_id], r.prior])
+                writer.writerow([safe_cell(r.path), r.elo, count, hashes[r.image_id], r.prior])
         else:
             document = _score_document(library, ratings, hashes, ratings_kind)
             json.dump(document, f, indent=2, ensure_ascii=False)
@@ -87,16 +97,34 @@ def export_comparisons(library: Library, out: Path) -> int:
     paths = {image.id: image.path for image in store.images()}  # missing images too
     rows = 0
     with _replacing(out) as f:
-        writer = csv.writer(f, lineterminator="\n")
+        writer = csv.writer(f)  # "\r\n" ends rows, so a "\r" in a name is quoted
         writer.writerow(COMPARISON_COLUMNS)
         for c in store.comparisons():
             made_at = _iso_utc(c.made_at)
             for winner, loser in elo.pairwise(c.shown, c.shown.index(c.winner_id)):
                 writer.writerow(
-                    [c.id, made_at, paths[winner], paths[loser], c.response_ms, c.session_id]
+                    [
+                        c.id,
+                        made_at,
+                        safe_cell(paths[winner]),
+                        safe_cell(paths[loser]),
+                        c.response_ms,
+                        c.session_id,
+                    ]
                 )
                 rows += 1
     return rows
+
+
+def safe_cell(text: str) -> str:
+    """A CSV text cell a spreadsheet shows as text: one ``'`` before a cell that would
+    start a formula (or that starts with ``'`` itself, so :func:`_unescape_cell` is exact)."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _unescape_cell(text: str) -> str:
+    """The text :func:`safe_cell` was given."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
 
 
 def _export_format(out: Path, fmt: str | None) -> str:
@@ -174,17 +202,37 @@ def import_scores(library: Library, source: Path) -> ImportReport:
     )
     if not entries:
         raise TastemakerError(f"{source}: no scores found.")
+    entries, chess_mean = _on_seed_scale(source, entries)
     priors, unmatched = _match(library, source, entries)
     store = library.store
     with store.atomic():
         store.set_priors(priors, source=f"import:{source.name}")
         recompute_elo(store)
-    return ImportReport(source=source, imported=len(priors), unmatched=unmatched)
+    return ImportReport(source, len(priors), unmatched, chess_mean)
+
+
+def _on_seed_scale(source: Path, entries: list[_Entry]) -> tuple[list[_Entry], float | None]:
+    """The entries on the seed's scale, and the mean of a chess-style file (else None)."""
+    if all(abs(e.score) <= SEED_SCALE_LIMIT for e in entries):
+        return entries, None
+    mean = math.fsum(e.score / len(entries) for e in entries)
+    rescaled = [dataclasses.replace(e, score=(e.score - mean) / CHESS_POINTS) for e in entries]
+    for e in rescaled:
+        if abs(e.score) > SEED_SCALE_LIMIT:
+            raise _error(
+                source,
+                e.label,
+                f"has a score {e.score * CHESS_POINTS:+.6g} away from the file's mean, "
+                f"too far for the seed's scale (+-{SEED_SCALE_LIMIT:g}) or chess-style Elo "
+                f"(+-{SEED_SCALE_LIMIT * CHESS_POINTS:g})",
+            )
+    return rescaled, mean
 
 
 def _read_text(source: Path) -> str:
-    try:
-        return source.read_text(encoding="utf-8-sig")
+    try:  # newline="": a "\r" inside a quoted CSV cell is part of the cell
+        with open(source, encoding="utf-8-sig", newline="") as f:
+            return f.read()
     except OSError as e:
         raise TastemakerError(f"{source}: cannot be read ({e.strerror or e}).") from None
     except UnicodeDecodeError:
@@ -207,6 +255,10 @@ def _parse_json(source: Path, text: str) -> list[_Entry]:
         raise TastemakerError(
             f"{source}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})."
         ) from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise TastemakerError(f"{source}: has a number too long to read.") from None
+    except RecursionError:
+        raise TastemakerError(f"{source}: nested too deeply to be a score file.") from None
     if not isinstance(data, dict):
         raise TastemakerError(
             f"{source}: not a score file (expected a JSON object of image paths and scores, "
@@ -279,6 +331,7 @@ def _parse_csv(source: Path, text: str) -> list[_Entry]:
                 continue  # blank lines, as spreadsheets leave them
 
             path, score, count = (_cell(row, at.get(name)) for name in CSV_COLUMNS)
+            path = _unescape_cell(path)
             if not path:
                 raise _error(source, f"line {reader.line_num}", "has no relative_path")
             label = f"line {reader.line_num} ({_show(path)})"
@@ -329,11 +382,12 @@ def _count(source: Path, label: str, value: object) -> int:
                 number = None
     if isinstance(number, float) and number.is_integer():
         number = int(number)
-    if not isinstance(number, int) or not 0 <= number < _MAX_COUNT:
+    if not isinstance(number, int) or not 0 <= number <= MAX_COUNT:
         raise _error(
             source,
             label,
-            f"has a comparisons count that is not a whole number of 0 or more ({_show(value)})",
+            f"has a comparisons count that is not a whole number from 0 to {MAX_COUNT:,} "
+            f"({_show(value)})",
         )
     return number
 
@@ -359,6 +413,8 @@ def _match(
             raise _error(
                 source, entry.label, f"names a path outside the library {library.root}"
             ) from None
+        except (ValueError, OSError) as e:  # a NUL byte, a name too long for the system
+            raise _error(source, entry.label, f"names a path that cannot exist ({e})") from None
         if relative in given:
             raise _error(
                 source, entry.label, f"names {relative}, already named by {given[relative]}"
@@ -380,12 +436,13 @@ def _error(source: Path, label: str, problem: str) -> TastemakerError:
     return TastemakerError(f"{source}: {label} {problem}.")
 
 
-def _show(value: object) -> str:
-    """A value as the file wrote it (JSON spelling), for messages."""
+def _show(value: object, limit: int = 60) -> str:
+    """A value as the file wrote it (JSON spelling, on one line), shortened, for messages."""
     try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value) if not isinstance(value, list | dict) else _kind(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _kind(value: object) -> str:

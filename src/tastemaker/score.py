@@ -15,6 +15,7 @@ from tastemaker.embed import library_embeddings
 from tastemaker.errors import TastemakerError
 from tastemaker.features.extract import ImageInput, extract
 from tastemaker.features.loaders import LayerChoice, load_extractor
+from tastemaker.import_export import safe_cell
 from tastemaker.model import TasteModel
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.library import Library
@@ -92,7 +93,8 @@ def score_records(
 def write_scores(
     rows: list[tuple[Path, float]], out: Path, probs: list[float] | None = None
 ) -> None:
-    """CSV (``path,score[,prob_prefer]``) or JSON (a list of records), by the suffix."""
+    """CSV (``path,score[,prob_prefer]``; a path that would start a spreadsheet formula
+    gets a ``'`` before it) or JSON (a list of records), by the suffix."""
     import csv
     import json
 
@@ -104,7 +106,7 @@ def write_scores(
     with open(out, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(records[0]) if records else ["path", "score"])
         writer.writeheader()
-        writer.writerows(records)
+        writer.writerows({**r, "path": safe_cell(str(r["path"]))} for r in records)
 
 
 def copy_best(rows: list[tuple[Path, float]], dest: Path, link: bool = False) -> list[Path]:
