@@ -315,3 +315,25 @@ def test_no_repeats_before_the_spacing_or_when_turned_off(library):
         session = RateSession(library, settings, seed=3)
         play(session, 30)
         assert all(c.repeat_of is None for c in library.store.comparisons())
+
+
+@pytest.mark.parametrize("pairing", ["seed", "active"])
+def test_a_rescan_elsewhere_is_followed_by_image_id(library, pairing):
+    from conftest import make_images
+
+    from tastemaker.storage.library import open_library
+
+    session = RateSession(library, RateSettings(pairing=pairing, repeats=0), seed=0)
+    play(session, 3)
+    gone = library.store.images("present")[0]
+    (library.root / gone.path).unlink()
+    make_images(library.root, 1, prefix="new")
+    with open_library(library.root) as elsewhere:
+        elsewhere.scan()
+        new = elsewhere.store.images("present")[-1]
+    shown = {im.id for _ in range(30) for im in session.next_set().images}
+    assert new.id in shown and gone.id not in shown
+    session.undo()
+    play(session, 10)
+    assert len(library.store.comparisons()) == 12
+    session.close()

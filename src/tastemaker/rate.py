@@ -150,19 +150,13 @@ class RateSession:
         self.started = time.time()
         self._rng = np.random.default_rng(seed)
         self._lock = threading.RLock()
-        self._ids, self._elo, self._counts = store.rating_arrays()
-        if len(self._ids) < self.settings.choices:
-            raise TastemakerError(
-                f"{library.root}: {len(self._ids)} readable image(s) found; rating needs at "
-                f"least {self.settings.choices}."
-            )
-        self._index = {int(image_id): n for n, image_id in enumerate(self._ids)}
-        self._images = {im.id: im for im in store.images("present")}
+        self._model_scores = model_scores or {}  # the model in the loop, by image id
+        self.bt: LiveBradleyTerry | None = None
+        self._ids = np.zeros(0, np.int64)
+        self._load_images()
         self._open: OrderedDict[str, tuple[int, ...]] = OrderedDict()
         self._repeats: dict[str, int] = {}  # token -> the choice that set repeats
         self.consistency = Consistency.from_outcomes(store.repeat_outcomes())
-        self._model_scores = model_scores or {}  # the model in the loop, by image id
-        self._model_array = np.array([self._model_scores.get(int(i), np.nan) for i in self._ids])
         # choices by (database prediction, model prediction or None)
         self._overall: Counter[tuple[int, int | None]] = Counter(
             {(p, None): n for p, n in store.prediction_counts().items()}
@@ -180,11 +174,6 @@ class RateSession:
             else typical_ms([c.response_ms for c in store.comparisons()])
         )
         self._times: list[int] = []  # this session's, for a typical time when none is known
-        self.bt = (
-            LiveBradleyTerry(self._index, outcomes(store))
-            if self.settings.pairing == "active"
-            else None
-        )
         self._batch_first_id: int | None = None
         self._batch_started = self.started
 
@@ -193,11 +182,42 @@ class RateSession:
         """The model in the loop's score of each image id (empty without one); read-only."""
         return MappingProxyType(self._model_scores)
 
+    # -- the images ------------------------------------------------------------------------
+
+    def _load_images(self) -> None:
+        """Read the present images, their ratings and counts afresh. Everything kept per
+        image is keyed by image id; the arrays the pairing works on are rebuilt here
+        together, so they always describe the same images in the same order."""
+        store = self.library.store
+        version = store.data_version()
+        ids, elo, counts = store.rating_arrays()
+        if len(ids) < self.settings.choices:
+            raise TastemakerError(
+                f"{self.library.root}: {len(ids)} readable image(s) found; rating needs at "
+                f"least {self.settings.choices}."
+            )
+        changed = not np.array_equal(ids, self._ids)
+        self._data_version, self._ids, self._elo, self._counts = version, ids, elo, counts
+        self._index = {int(image_id): n for n, image_id in enumerate(ids)}
+        self._images = {im.id: im for im in store.images("present")}
+        self._model_array = np.array([self._model_scores.get(int(i), np.nan) for i in ids])
+        if self.settings.pairing == "active" and changed:
+            if self.bt is not None:
+                self.bt.close()
+            self.bt = LiveBradleyTerry(self._index, outcomes(store))
+
+    def _follow_store(self) -> None:
+        """Take in what other processes committed (a rescan: images added, deleted or
+        moved; another session's choices), so no set shows a deleted image."""
+        if self.library.store.data_version() != self._data_version:
+            self._load_images()
+
     # -- sets ----------------------------------------------------------------------------
 
     def next_set(self) -> ShownSet:
         """A new set of distinct present images, the less compared ones favoured."""
         with self._lock:
+            self._follow_store()
             repeat = self._repeat()
             if repeat is not None:
                 return repeat
@@ -276,9 +296,10 @@ class RateSession:
             if self._repeats.pop(token, None) is not None:
                 self.consistency = Consistency.from_outcomes(store.repeat_outcomes())
             for image_id, rating in zip(shown, new, strict=True):
-                if image_id in self._index:
+                if image_id in self._index:  # not if deleted since the set was shown
                     self._elo[self._index[image_id]] = rating
-            self._count(shown, (prediction, model_prediction), +1)
+                    self._counts[self._index[image_id]] += 1
+            self._tally((prediction, model_prediction), +1)
             if self.bt is not None:
                 self.bt.add(elo.pairwise(shown, position), weight)
             if self._batch_first_id is None:
@@ -300,11 +321,10 @@ class RateSession:
             with store.atomic():
                 store.withdraw(target.id)
                 recompute_elo(store)
+            self._load_images()
             if self.bt is not None:
                 self.bt.reset(outcomes(store))
-            _, self._elo, _ = store.rating_arrays()  # same images, same order
-            self._count(
-                target.shown,
+            self._tally(
                 (target.prediction, target.model_prediction),
                 -1,
                 in_batch=(
@@ -334,15 +354,13 @@ class RateSession:
             return None
         return elo.prediction([self._model_scores[i] for i in shown], position)
 
-    def _count(
+    def _tally(
         self,
-        shown: tuple[int, ...],
         prediction: tuple[int, int | None],
         sign: int,
         in_batch: bool = True,
         in_session: bool = True,
     ) -> None:
-        self._counts[[self._index[i] for i in shown if i in self._index]] += sign
         self._overall[prediction] += sign
         if in_session:
             self._session[prediction] += sign
