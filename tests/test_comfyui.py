@@ -282,10 +282,19 @@ def test_a_missing_model_file_is_a_clear_error(node, tmp_path):
         node("TastemakerScoreImages").score("not a model", torch.zeros(1, 8, 8, 3))
 
 
-def test_save_to_library_gives_the_models_starting_scores(node, tiny_model, batch, tmp_path):
+@pytest.fixture
+def output(pack, tmp_path: Path, monkeypatch) -> Path:
+    """ComfyUI's output folder, as its ``folder_paths`` gives it."""
+    folder = tmp_path / "ComfyUI" / "output"
+    fp = types.SimpleNamespace(get_output_directory=lambda: str(folder))
+    monkeypatch.setattr(pack.nodes, "folder_paths", fp)
+    return folder
+
+
+def test_save_to_library_gives_the_models_starting_scores(node, tiny_model, batch, output):
     model = tastemaker.load_model(tiny_model)
-    folder = tmp_path / "library"
-    result = node("TastemakerSaveToLibrary").save(model, batch[:3], str(folder), "tonight", "gen")
+    folder = output / "library"
+    result = node("TastemakerSaveToLibrary").save(model, batch[:3], "library", "tonight", "gen")
     report = result["result"][0]
     assert result["ui"]["text"] == [report]
     assert report.startswith(f"saved 3 image(s) to {folder} (model:tiny.safetensors)")
@@ -302,6 +311,20 @@ def test_save_to_library_gives_the_models_starting_scores(node, tiny_model, batc
         assert row.prior == pytest.approx(value, abs=1e-4)
         assert row.elo == pytest.approx(value, abs=1e-4)  # the Elo starts from the prior
     assert np.std([r.prior for r in rows.values()]) == pytest.approx(0.5, abs=1e-4)
+
+
+def test_save_to_library_stays_inside_comfyuis_output_folder(node, tiny_model, batch, output):
+    """As ComfyUI's SaveImage: a library folder that leads out of the output folder is
+    refused before anything is written."""
+    model = tastemaker.load_model(tiny_model)
+    outside = output.parent / "outside"
+    for name in (str(outside), "../outside", "lib/../../outside", "~/outside", "~"):
+        with pytest.raises(RuntimeError, match="leads outside ComfyUI's output folder"):
+            node("TastemakerSaveToLibrary").save(model, batch[:1], name)
+    assert not outside.exists() and not output.exists()
+    assert not (Path.home() / "outside").exists()
+    node("TastemakerSaveToLibrary").save(model, batch[:1], "lib/../mine", "")
+    assert (output / "mine" / "tastemaker_00001.png").is_file()
 
 
 def test_save_to_library_keeps_what_is_there(tiny_model, batch, tmp_path):

@@ -323,8 +323,8 @@ class SaveToLibrary:
                     "STRING",
                     {
                         "default": "tastemaker_library",
-                        "tooltip": "The tastemaker library folder (created if needed); a "
-                        "relative path is taken inside ComfyUI's output folder.",
+                        "tooltip": "The tastemaker library folder (created if needed), inside "
+                        "ComfyUI's output folder as Save Image's files are.",
                     },
                 ),
                 "subfolder": (
@@ -358,15 +358,29 @@ class SaveToLibrary:
 
         if not library_folder.strip():
             raise RuntimeError("Give library_folder: the folder you rate with `tastemaker rate`.")
-        folder = Path(library_folder.strip()).expanduser()
-        if not folder.is_absolute() and folder_paths is not None:
-            folder = Path(folder_paths.get_output_directory()) / folder
+        folder = _inside_output(library_folder.strip())
         saved = save_to_library(folder, images, taste_model, subfolder.strip(), filename_prefix)
         report = f"saved {len(saved.paths)} image(s) to {saved.library} ({saved.source})"
         for path, score, prior in zip(saved.paths, saved.scores, saved.priors, strict=True):
             start = "already compared" if prior is None else f"starts at {prior:+.3f}"
             report += f"\n{path.relative_to(saved.library)}: {score:+.3f}, {start}"
         return {"ui": {"text": [report]}, "result": (report,)}
+
+
+def _inside_output(name: str) -> Path:
+    """``name`` as a folder inside ComfyUI's output folder (outside ComfyUI: the current
+    folder), refused if it leads elsewhere, as ComfyUI's SaveImage refuses a path that
+    leaves it (``folder_paths.get_save_image_path``)."""
+    output = Path(folder_paths.get_output_directory() if folder_paths else os.getcwd())
+    output = output.absolute()
+    folder = Path(os.path.normpath(output / name))
+    if name.startswith("~") or Path(name).is_absolute() or not folder.is_relative_to(output):
+        raise RuntimeError(
+            f"library_folder {name!r} leads outside ComfyUI's output folder {output}: give a "
+            "folder name inside it, such as tastemaker_library (no '/' or '~' at the start, "
+            "no '..'), as Save Image requires"
+        )
+    return folder
 
 
 NODE_CLASS_MAPPINGS = {
