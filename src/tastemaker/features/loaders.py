@@ -23,7 +23,12 @@ from PIL import Image
 
 from tastemaker.device import pick_device
 from tastemaker.errors import TastemakerError
-from tastemaker.features.registry import ExtractorSpec, family_of_config, resolve
+from tastemaker.features.registry import (
+    OFFLINE_EXTRACTOR,
+    ExtractorSpec,
+    family_of_config,
+    resolve,
+)
 
 Preprocess = Callable[[Image.Image], np.ndarray]  # picklable: runs in loader workers
 LAYER_MODES = ("join", "average")
@@ -94,19 +99,44 @@ def load_extractor(name: str, device: str | None = None) -> Extractor:
     loader = {"efficientnet": _efficientnet, "open_clip": _open_clip}.get(
         spec.family, _transformers
     )
+    local = Path(spec.source).exists()
+    if loader is _transformers and not local:
+        _check_on_hub(spec)
     try:
         return loader(spec, dev, dtype)
     except TastemakerError:
         raise
     except (OSError, ValueError, RuntimeError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if Path(spec.source).exists():
+        if local:
             raise TastemakerError(f"Cannot load extractor {name!r}: {reason}") from None
-        raise TastemakerError(
-            f"Cannot load extractor {name!r} ({reason}). Without network access, download it "
-            f"once where there is (huggingface-cli download {name}) and give its local "
-            "folder: --extractor /path/to/model"
-        ) from None
+        raise _cannot_download(name, reason) from None
+
+
+def _check_on_hub(spec: ExtractorSpec) -> None:
+    """Fail at once, in one line, when a hub model is neither cached nor reachable (offline,
+    or a mistyped name): loading it would retry for a minute before saying so."""
+    import huggingface_hub
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    if isinstance(huggingface_hub.try_to_load_from_cache(spec.source, "config.json"), str):
+        return
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
+        raise _cannot_download(spec.name, "offline (HF_HUB_OFFLINE) and not downloaded yet")
+    try:
+        huggingface_hub.model_info(spec.source, timeout=10)
+    except RepositoryNotFoundError:
+        raise _cannot_download(spec.name, "no such model on the Hugging Face hub") from None
+    except Exception as e:  # the hub client's own network errors have no common base
+        raise _cannot_download(spec.name, f"the hub cannot be reached: {e}") from None
+
+
+def _cannot_download(name: str, reason: str) -> TastemakerError:
+    return TastemakerError(
+        f"Cannot load extractor {name!r} ({reason}). Use --extractor {OFFLINE_EXTRACTOR} "
+        "(bundled, no download), or download it where there is network "
+        f"(hf download {name}) and give its folder: --extractor /path/to/folder"
+    )
 
 
 class _HFPreprocess:
