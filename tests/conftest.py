@@ -95,7 +95,7 @@ def library(tmp_path: Path) -> Library:
 class Server:
     """``tastemaker rate`` running as a real process, as a person starts it."""
 
-    def __init__(self, folder: Path, *args: str) -> None:
+    def __init__(self, folder: Path, *args: str, **popen: object) -> None:
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -111,6 +111,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            **popen,
         )
         self.url = self._wait_for_url()
 

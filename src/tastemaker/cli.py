@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -116,7 +117,8 @@ def scanned(folder: Path) -> tuple[Library, ScanReport]:
 def report_skipped(problems: Iterable[tuple[object, str]]) -> None:
     """One line per file that could not be read, naming it; the job went on without it."""
     for path, problem in problems:
-        err.print(f"[yellow]Skipped[/] {path}: {problem}", highlight=False)
+        line = f"[yellow]Skipped[/] {escape(str(path))}: {escape(problem)}"
+        err.print(line, highlight=False, soft_wrap=True)
 
 
 def version_callback(value: bool) -> None:
@@ -478,7 +480,9 @@ def score(
     from tastemaker.score import copy_best, ranked, score_images, score_records, write_scores
     from tastemaker.storage.library import image_files
 
-    files = image_files(paths)
+    skipped: list[tuple[str, str]] = []
+    files = image_files(paths, skipped)
+    report_skipped(skipped)
     if not files:
         raise TastemakerError("No images found in " + ", ".join(map(str, paths)))
     taste = load_model(model)

@@ -8,8 +8,9 @@ import os
 import threading
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
 
+from tastemaker.decode import decode
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import ImageRecord
 
@@ -62,16 +63,14 @@ def _downscale(original: Path, cache: Path, digest: str, side: int) -> Path:
         if (cache / f"{digest}{suffix}").exists():  # made by another request meanwhile
             return cache / f"{digest}{suffix}"
     cache.mkdir(parents=True, exist_ok=True)
-    with Image.open(original) as im:
-        im.draft("RGB", (side, side))  # JPEG: decode at a reduced scale, much faster
-        im = ImageOps.exif_transpose(im)
-        im.thumbnail((side, side), Image.Resampling.LANCZOS)
-        alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
-        target = cache / f"{digest}{'.png' if alpha else '.jpg'}"
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        if alpha:
-            im.convert("RGBA").save(tmp, "PNG", optimize=False)
-        else:
-            im.convert("RGB").save(tmp, "JPEG", quality=88)
+    im = decode(original, side, alpha=True)  # JPEG: decoded at a reduced scale, much faster
+    im.thumbnail((side, side), Image.Resampling.LANCZOS)
+    alpha = im.mode == "RGBA"
+    target = cache / f"{digest}{'.png' if alpha else '.jpg'}"
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    if alpha:
+        im.save(tmp, "PNG", optimize=False)
+    else:
+        im.save(tmp, "JPEG", quality=88)
     os.replace(tmp, target)  # whole file or nothing, even if killed halfway
     return target

@@ -3,3 +3,7 @@
 
 class TastemakerError(Exception):
     """A problem the user can fix; its message is shown as it is, without a traceback."""
+
+
+class UnreadableImage(TastemakerError):
+    """An image file that cannot be used; the message says why, the caller names the file."""

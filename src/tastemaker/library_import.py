@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from tastemaker.api import ImageLike, TasteScorer, load_model, to_images
+from tastemaker.decode import to_rgb
 from tastemaker.errors import TastemakerError
 from tastemaker.prior import prior_scores
 from tastemaker.progress import Progress, no_progress
@@ -120,7 +121,7 @@ def _write_png(picture: Path | Image.Image, folder: Path, prefix: str) -> Path:
         path = folder / f"{prefix}_{counter:05d}.png"
         try:
             with open(path, "xb") as f:  # never overwrite, even if another save races us
-                image.convert("RGB").save(f, format="PNG")
+                to_rgb(image).save(f, format="PNG")
             return path
         except FileExistsError:
             counter += 1

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from tastemaker.decode import decode, to_rgb
+from tastemaker.errors import UnreadableImage
 from tastemaker.features.loaders import Extractor, LayerChoice, Preprocess
 from tastemaker.progress import Progress, no_progress
 
@@ -46,12 +48,12 @@ class _Images(Dataset):
     def __getitem__(self, i: int) -> tuple[int, np.ndarray | None, str | None]:
         item = self.images[i]
         try:
-            if isinstance(item, Image.Image):
-                return i, self.preprocess(item.convert("RGB")), None
-            with Image.open(item) as im:
-                return i, self.preprocess(ImageOps.exif_transpose(im).convert("RGB")), None
-        except (OSError, ValueError, SyntaxError) as e:
-            return i, None, f"cannot be read as an image ({e})"
+            image = to_rgb(item) if isinstance(item, Image.Image) else decode(item)
+            return i, self.preprocess(image), None
+        except UnreadableImage as e:
+            return i, None, str(e)
+        except (OSError, ValueError) as e:  # the extractor's own preprocessing refused it
+            return i, None, f"cannot be prepared for the extractor ({e})"
 
 
 def _collate(items: list[tuple[int, np.ndarray | None, str | None]]):

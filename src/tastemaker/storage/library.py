@@ -15,18 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
-from tastemaker.errors import TastemakerError
+from tastemaker.decode import open_image
+from tastemaker.errors import TastemakerError, UnreadableImage
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.store import FileRecord, NewImage, Store
-
-try:  # HEIC/HEIF through the well-kept pillow-heif plugin; AVIF is in Pillow itself.
-    from pillow_heif import register_heif_opener
-
-    register_heif_opener()
-except ImportError:  # pragma: no cover - pillow-heif is a dependency, but optional at heart
-    pass
 
 STORE_DIR = ".tastemaker"
 IMAGE_SUFFIXES = frozenset(
@@ -86,7 +78,8 @@ class Library:
 
     def scan(self, progress: Progress = no_progress, workers: int = 4) -> ScanReport:
         """Bring the store up to date with the folder."""
-        seen = list(_walk(self.root))
+        skipped: list[tuple[str, str]] = []
+        seen = list(_walk(self.root, skipped))
         known = self.store.files()
         changed = [s for s in seen if _is_changed(known.get(s.path), s)]
         hashed: dict[str, tuple[str, _Seen]] = {}
@@ -94,7 +87,10 @@ class Library:
             for done, (s, digest) in enumerate(
                 pool.map(lambda s: (s, _sha256(self.root / s.path)), changed), start=1
             ):
-                hashed[s.path] = (digest, s)
+                if isinstance(digest, OSError):
+                    skipped.append((s.path, f"cannot be read ({digest.strerror or digest})"))
+                else:
+                    hashed[s.path] = (digest, s)
                 progress("Hashing new images", done, len(changed))
         ids = self.store.image_ids_by_hash(d for d, _ in hashed.values())
         new_hashes = {d: s for d, s in hashed.values() if d not in ids}
@@ -109,7 +105,7 @@ class Library:
         removed = [p for p in known if p not in present_paths]
         self.store.set_files(records, removed)
         after = self.store.status_counts()
-        unreadable = [
+        unreadable = skipped + [
             (image.path, image.problem or "unreadable") for image in self.store.images("unreadable")
         ]
         return ScanReport(
@@ -132,15 +128,17 @@ def open_library(folder: str | os.PathLike[str], scan: bool = False) -> Library:
     return library
 
 
-def image_files(paths: Sequence[Path]) -> list[Path]:
+def image_files(paths: Sequence[Path], skipped: list[tuple[str, str]]) -> list[Path]:
     """The image files among ``paths``: files as given, folders searched recursively (as a
-    library scan does: dot-folders and links leading outside skipped), in a stable order."""
+    library scan does, adding what it cannot use to ``skipped``), in a stable order."""
     found: list[Path] = []
     for path in paths:
         path = path.expanduser()
         if path.is_dir():
             root = path.resolve()
-            found += sorted(root / seen.path for seen in _walk(root))
+            problems: list[tuple[str, str]] = []
+            found += sorted(root / seen.path for seen in _walk(root, problems))
+            skipped += [(_printable(str(path / p)), problem) for p, problem in problems]
         elif path.is_file():
             found.append(path)
         else:
@@ -148,36 +146,80 @@ def image_files(paths: Sequence[Path]) -> list[Path]:
     return found
 
 
-def _walk(root: Path) -> Iterator[_Seen]:
-    """Image files under ``root``: dot-folders (the store among them) and links that lead
-    outside the library are skipped."""
-    stack = [root]
+def _walk(root: Path, skipped: list[tuple[str, str]]) -> Iterator[_Seen]:
+    """Image files under ``root``. Dot-folders (the store among them) and links that lead
+    outside the library are passed over; a symlink loop, a name that is not UTF-8 (the store
+    keeps names as text) or a folder or file that cannot be read is added to ``skipped`` as
+    (relative path, reason)."""
+    stack = [(root, root, frozenset({root}))]  # a folder, its real path, its parents' too
     while stack:
-        folder = stack.pop()
+        folder, folder_real, chain = stack.pop()
         try:
             entries = list(os.scandir(folder))
-        except OSError:
+        except OSError as e:
+            skipped.append((_relative(root, folder), f"folder cannot be read ({e.strerror})"))
             continue
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(root):
+            path = Path(entry.path)
+            try:
+                link = entry.is_symlink()
+                real = path.resolve(strict=True) if link else folder_real / entry.name
+            except FileNotFoundError:  # a dangling link: no image there
                 continue
-            if entry.is_dir():
-                stack.append(Path(entry.path))
-            elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES and entry.is_file():
-                st = entry.stat()
-                rel = Path(entry.path).relative_to(root).as_posix()
-                yield _Seen(rel, st.st_size, st.st_mtime_ns)
+            except (OSError, RuntimeError):  # a loop; Python before 3.13 says RuntimeError
+                skipped.append((_relative(root, path), "symlink loop (the link leads to itself)"))
+                continue
+            is_dir = entry.is_dir()
+            if link and not real.is_relative_to(root):
+                continue
+            if not (is_dir or path.suffix.lower() in IMAGE_SUFFIXES):
+                continue
+            if not _is_utf8(entry.name):
+                skipped.append((_relative(root, path), "name is not valid UTF-8; rename it"))
+            elif is_dir and real in chain:
+                where = _relative(root, real)
+                skipped.append((_relative(root, path), f"symlink loop (leads back to {where})"))
+            elif is_dir:
+                stack.append((path, real, chain | {real}))
+            elif entry.is_file():
+                try:
+                    st = entry.stat()
+                except OSError as e:
+                    skipped.append((_relative(root, path), f"cannot be read ({e.strerror})"))
+                    continue
+                yield _Seen(_relative(root, path), st.st_size, st.st_mtime_ns)
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
+        return False
+    return True
+
+
+def _relative(root: Path, path: Path) -> str:
+    return _printable(path.relative_to(root).as_posix())
+
+
+def _printable(name: str) -> str:
+    """A file name as text, its undecodable bytes written as ``\\xNN``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def _is_changed(known: FileRecord | None, seen: _Seen) -> bool:
     return known is None or known.bytes != seen.bytes or known.mtime_ns != seen.mtime_ns
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+def _sha256(path: Path) -> str | OSError:
+    """The file's SHA-256, or the error that kept it from being read."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as e:
+        return e
 
 
 def _inspect(root: Path, digest: str, seen: _Seen) -> NewImage:
@@ -186,12 +228,14 @@ def _inspect(root: Path, digest: str, seen: _Seen) -> NewImage:
     width = height = None
     problem = None
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             width, height = im.size
             im.verify()
         if seen.path.lower().endswith((".jpg", ".jpeg")) and not _jpeg_complete(path):
             problem = "truncated JPEG (no end-of-image marker)"
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except UnreadableImage as e:
+        problem = str(e)
+    except (OSError, SyntaxError, ValueError) as e:
         problem = f"cannot be read as an image ({e})"
     return NewImage(digest, seen.path, seen.bytes, width, height, problem)
 
