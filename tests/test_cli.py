@@ -1,11 +1,16 @@
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from conftest import make_images
+from rated import rate
 from typer.testing import CliRunner
 
 from tastemaker.cli import app
+from tastemaker.storage.library import open_library
 
 runner = CliRunner()
 COMMANDS = [
@@ -249,3 +254,54 @@ def test_a_number_out_of_range_is_one_line_naming_the_option(tmp_path, args, mes
     *_, last = result.output.splitlines()
     assert last.startswith("Error: ") and message in last
     assert "Traceback" not in result.output
+
+
+def test_values_out_of_range_are_one_line_errors(tmp_path, tiny_model, monkeypatch):
+    make_images(tmp_path / "lib", 3)
+    monkeypatch.chdir(tmp_path)  # an empty folder name must not mean this one
+    cases = {
+        ("scan", ""): "No folder given",
+        ("rate", "lib", "--no-browser", "--port", "70000"): "--port 70000",
+        ("demo", "new", "--count", "-5", "--generate-only"): "--count -5",
+        ("score", str(tiny_model), "lib", "--top", "-1"): "--top -1",
+    }
+    for args, message in cases.items():
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 1, (args, result.output)
+        assert one_line(result).startswith(f"Error: {message}"), (args, result.output)
+    assert not (tmp_path / ".tastemaker").exists() and not (tmp_path / "new").exists()
+
+
+def test_score_with_no_readable_image_fails(tmp_path, tiny_model):
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "bad.png").write_bytes(b"broken")
+    result = runner.invoke(app, ["score", str(tiny_model), str(tmp_path / "imgs")])
+    assert result.exit_code == 1
+    assert "Skipped" in result.output and "bad.png" in result.output
+    assert "None of the 1 images could be read" in one_line(result)
+
+
+def test_an_extractor_that_cannot_be_downloaded_fails_at_once(tmp_path):
+    """Offline, or a name the hub does not know: one line naming the three ways on, not a
+    minute of retries. The hub's address is a closed local port, so nothing leaves."""
+    make_images(tmp_path / "lib", 4)
+    with open_library(tmp_path / "lib") as library:
+        library.scan()
+        rate(library, 4, 2).close()
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    unknown = ["--extractor", "someone/no-such-model"]
+    for offline in ("1", ""):
+        env["HF_HUB_OFFLINE"] = offline
+        done = subprocess.run(
+            [sys.executable, "-m", "tastemaker", "train", str(tmp_path / "lib"), *unknown],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Retry" not in done.stderr, done.stderr
+        assert "--extractor efficientnet-lite0" in lines[0]
+        assert "hf download someone/no-such-model" in lines[0]
+        assert "--extractor /path/to/folder" in lines[0]

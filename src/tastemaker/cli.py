@@ -42,7 +42,8 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-Folder = Annotated[Path, typer.Argument(help="The folder of images (sub-folders included).")]
+# text, not Path: Path("") is the current folder, and an empty name must not mean that
+Folder = Annotated[str, typer.Argument(help="The folder of images (sub-folders included).")]
 RatingsOption = typer.Option(
     help="Database scores: elo (the seed's) or bt (Bradley-Terry over all choices)."
 )
@@ -105,7 +106,7 @@ def progress_bar() -> Iterator[ProgressFn]:
             bar.stop()
 
 
-def scanned(folder: Path) -> tuple[Library, ScanReport]:
+def scanned(folder: str) -> tuple[Library, ScanReport]:
     """Open the library in ``folder`` and bring it up to date, telling what changed."""
     library = open_library(folder)
     with progress_bar() as report:
@@ -119,6 +120,11 @@ def report_skipped(problems: Iterable[tuple[object, str]]) -> None:
     for path, problem in problems:
         line = f"[yellow]Skipped[/] {escape(str(path))}: {escape(problem)}"
         err.print(line, highlight=False, soft_wrap=True)
+
+
+def check_port(port: int | None) -> None:
+    if port is not None and not 0 <= port <= 65535:
+        raise TastemakerError(f"--port {port}: give a port from 1 to 65535 (0: any free one)")
 
 
 def version_callback(value: bool) -> None:
@@ -214,6 +220,7 @@ def rate(
     """
     from tastemaker.web.serve import serve
 
+    check_port(port)
     settings = RateSettings(
         choices=choices,
         batch=batch,
@@ -455,7 +462,7 @@ def score(
         Path | None, typer.Option("--output", "-o", help="Write CSV (path,score) or .json.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    top: Annotated[int | None, typer.Option(help="Keep only the N best.")] = None,
+    top: Annotated[int | None, typer.Option(help="Keep only the N best (1 or more).")] = None,
     minimum: Annotated[float | None, typer.Option("--min", help="Keep scores >= this.")] = None,
     copy_to: Annotated[
         Path | None, typer.Option(help="Copy the kept images here, best first.")
@@ -480,6 +487,8 @@ def score(
     from tastemaker.score import copy_best, ranked, score_images, score_records, write_scores
     from tastemaker.storage.library import image_files
 
+    if top is not None and top < 1:
+        raise TastemakerError(f"--top {top}: give how many of the best to keep, 1 or more")
     skipped: list[tuple[str, str]] = []
     files = image_files(paths, skipped)
     report_skipped(skipped)
@@ -489,6 +498,8 @@ def score(
     with progress_bar() as report:
         scored = score_images(taste, files, report)
     report_skipped((files[i], problem) for i, problem in scored.failures)
+    if len(scored.failures) == len(files):
+        raise TastemakerError(f"None of the {len(files)} images could be read; nothing scored")
     rows = ranked(files, scored, top, minimum)
     probs = prefer_probabilities(taste, rows, prob_vs) if prob_vs else None
     if output:
@@ -567,7 +578,7 @@ def models(folder: Folder) -> None:
     with open_library(folder) as library:
         records = library.store.models()
     if not records:
-        out.print("No models yet: tastemaker train " + str(folder))
+        out.print("No models yet: tastemaker train " + folder)
         return
     for r in records:
         trained = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
@@ -607,6 +618,10 @@ def demo(
     from tastemaker.features.registry import OFFLINE_EXTRACTOR
     from tastemaker.train import EXTRACTOR_SETTING
 
+    if count < 1:
+        raise TastemakerError(f"--count {count}: give how many images to make, 1 or more")
+    check_port(port)
+
     if not (folder.is_dir() and any(folder.iterdir())):
         with progress_bar() as report:
             done = 0
@@ -621,4 +636,4 @@ def demo(
             library.store.set_setting(EXTRACTOR_SETTING, OFFLINE_EXTRACTOR)
         out.print(f"Made {count} demo images in {folder}")
     if not generate_only:
-        rate(folder, port=port, no_browser=no_browser)
+        rate(str(folder), port=port, no_browser=no_browser)

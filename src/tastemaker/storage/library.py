@@ -119,6 +119,8 @@ class Library:
 
 def open_library(folder: str | os.PathLike[str], scan: bool = False) -> Library:
     """Open (creating its store if needed) the library in ``folder``."""
+    if not str(folder).strip():
+        raise TastemakerError("No folder given (an empty name); give the folder of your images")
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise TastemakerError(f"{root}: not a folder (give the folder that holds your images)")
