@@ -316,3 +316,119 @@ def test_encode_meta_is_all_strings():
     header = encode_meta(make_meta(calibration=None))
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in header.items())
     assert header["calibration"] == "null"
+
+
+# -- what a model file may hold ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key, value, problem",
+    [
+        ("score_mean", "NaN", "'score_mean' should be a finite number, not NaN"),
+        ("score_sd", "Infinity", "'score_sd' should be a finite number above 0"),
+        ("calibration", "-Infinity", "'calibration' should be a finite number or null"),
+        ("params", "[" * 100_000 + "]" * 100_000, "'params' is nested too deeply"),
+        ("metrics", '{"a": ' * 5000 + "1" + "}" * 5000, "'metrics' is nested too deeply"),
+        ("input_dim", "9" * 5000, "'input_dim' is not valid JSON"),
+        ("hidden", '["a", "b"]', "'hidden' should be a list of layer sizes"),
+        ("layers", "5", "'layers' should be a list of layer numbers, not 5"),
+        ("dropouts", "[2, 0, 0]", "'dropouts' should be a list of rates from 0 to 1"),
+        ("input_dim", "true", "'input_dim' should be a whole number"),
+        ("l2_normalize_input", "1", "'l2_normalize_input' should be true or false"),
+        ("metrics", '{"a": "x"}', "'metrics' should be an object of numbers"),
+        ("architecture", "cnn", "'architecture' should be one of mlp, laion, laion-relu"),
+        ("layer_mode", "sum", '\'layer_mode\' should be "join" or "average"'),
+    ],
+)
+def test_a_damaged_or_mistyped_header_field_is_named(tmp_path: Path, key, value, problem):
+    path = make_model().save(tmp_path / "m.safetensors")
+    _rewrite_header(path, lambda h: h.update({key: value}))
+    with pytest.raises(TastemakerError) as e:
+        load_model_file(path)
+    message = str(e.value)
+    assert message.startswith(f"{path} is a tastemaker model but its metadata field ")
+    assert problem in message and "\n" not in message and len(message) < 300
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_by_name(tmp_path: Path, bad: float):
+    path = make_model().save(tmp_path / "m.safetensors")
+    tensors = load_file(str(path))
+    tensors["net.4.weight"][1, 2] = bad
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        header = f.metadata()
+    save_file(tensors, str(path), metadata=header)
+    with pytest.raises(TastemakerError, match=r"its weight net\.4\.weight holds NaN or infinite"):
+        load_model_file(path)
+    state = laion_state()
+    state["layers.7.bias"][0] = bad
+    torch.save(state, tmp_path / "laion.pth")
+    with pytest.raises(TastemakerError, match=r"its weight layers\.7\.bias holds NaN"):
+        load_model(tmp_path / "laion.pth")
+
+
+def test_a_header_cannot_name_a_hub_model_to_download(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("TASTEMAKER_ALLOW_EXTRACTORS", raising=False)
+    path = make_model(extractor="someone/any-repository").save(tmp_path / "m.safetensors")
+    with pytest.raises(TastemakerError) as e:
+        load_model_file(path)
+    assert str(e.value).startswith(f"{path} names the extractor 'someone/any-repository'")
+    assert "hf download someone/any-repository" in str(e.value)
+    assert "TASTEMAKER_ALLOW_EXTRACTORS=someone/any-repository" in str(e.value)
+    monkeypatch.setenv("TASTEMAKER_ALLOW_EXTRACTORS", "other/one, someone/any-repository")
+    assert load_model_file(path).meta.extractor == "someone/any-repository"
+    named = make_model(extractor="no such thing").save(tmp_path / "n.safetensors")
+    with pytest.raises(TastemakerError, match="its extractor cannot be used: Unknown extractor"):
+        load_model_file(named)
+
+
+def test_an_image_the_model_gives_no_finite_score_is_skipped_by_name(tmp_path: Path, tiny_model):
+    from conftest import make_images
+    from fastapi.testclient import TestClient
+
+    from tastemaker.rate import RateSession, RateSettings
+    from tastemaker.score import layer_choice, library_model_scores, score_images
+    from tastemaker.storage.library import open_library
+    from tastemaker.web.app import create_app
+
+    model = load_model(tiny_model, device="cpu")
+    make_images(tmp_path / "lib", 6)
+    with open_library(tmp_path / "lib") as library:
+        library.scan()
+        library_model_scores(library, model)  # fills the embedding cache
+        broken = library.store.images("present")[2]
+        # what a float16 overflow on a GPU leaves behind
+        nan = np.full(model.meta.input_dim, np.nan, np.float32)
+        key = layer_choice(model).key
+        library.store.add_embeddings(model.meta.extractor, key, {broken.hash: nan})
+        scored = library_model_scores(library, model)
+        assert broken.id not in scored.scores and len(scored.scores) == 5
+        assert all(np.isfinite(list(scored.scores.values())))
+        assert scored.failures == [
+            (broken.path, "the model gives it no finite score (NaN or infinite)")
+        ]
+        session = RateSession(
+            library, RateSettings(controversy=1.0), seed=0, model_scores=scored.scores
+        )
+        with TestClient(create_app(session)) as client:
+            for _ in range(10):
+                s = client.get("/api/next").json()
+                winner = s["images"][0]["id"]
+                assert (
+                    client.post(
+                        "/api/choose", json={"pair": s["pair"], "winner": winner}
+                    ).status_code
+                    == 200
+                )
+            assert client.get("/api/stats").status_code == 200
+    overflowing = load_model(tiny_model, device="cpu")
+    overflowing.module.net[-1].weight.data.fill_(3e38)
+    overflowing.module.net[-1].bias.data.fill_(3e38)
+    images = make_images(tmp_path / "more", 3)
+    result = score_images(overflowing, images)
+    assert result.scores == [None] * 3
+    assert [problem for _, problem in result.failures] == [
+        "the model gives it no finite score (NaN or infinite)"
+    ] * 3

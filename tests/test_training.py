@@ -31,7 +31,7 @@ from tastemaker.training.metrics import (
 )
 from tastemaker.training.synthetic import synthetic_taste
 
-META = {"extractor": "test/extractor", "layers": (0,), "layer_mode": "join", "ratings": "elo"}
+META = {"extractor": "efficientnet-lite0", "layers": (0,), "layer_mode": "join", "ratings": "elo"}
 FAST = TrainParams(hidden=(32, 8), epochs=15, batch_size=64, lr=5e-3, dropouts=(0.0, 0.0, 0.0))
 
 
@@ -260,7 +260,7 @@ def test_meta_is_filled(taste):
     params = TrainParams(**{**FAST.to_dict(), "loss": "mse"})
     result = train_model(taste, params, {**META, "ratings": "bt", "calibration": 1.2}, seed=4)
     meta = result.model.meta
-    assert (meta.extractor, meta.layers, meta.layer_mode) == ("test/extractor", (0,), "join")
+    assert (meta.extractor, meta.layers, meta.layer_mode) == ("efficientnet-lite0", (0,), "join")
     assert (meta.input_dim, meta.hidden, meta.dropouts) == (32, (32, 8), (0.0, 0.0, 0.0))
     assert (meta.loss, meta.ratings, meta.calibration) == ("mse", "bt", 1.2)
     assert meta.l2_normalize_input is False

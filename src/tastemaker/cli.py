@@ -294,6 +294,7 @@ def model_in_the_loop(library: Library, path: Path | None) -> dict[int, float] |
 
     with progress_bar() as report:
         scored = library_model_scores(library, load_model(path), report)
+    report_skipped(scored.failures)
     out.print(f"Model in the loop: {path.name}")
     return scored.scores
 
@@ -554,6 +555,7 @@ def prior(
         path = model or latest_model(library)
         with progress_bar() as report:
             result = apply_model_prior(library, load_model(path), path.name, report)
+        report_skipped(result.failures)
     out.print(
         f"Starting scores from {path.name} for {result.given} never-compared images "
         f"(spread sd {result.sd:.3f}); {result.compared} compared images left as they are."

@@ -18,8 +18,9 @@ represented by the same :class:`TasteModel`, so it can be saved once as a model 
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,6 +145,51 @@ _STRING_FIELDS = {
 _TUPLE_FIELDS = {"layers", "hidden", "dropouts"}
 
 
+def _number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _whole(v: object, high: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= high
+
+
+def _list_of(check: Callable[[object], bool]) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, list) and 0 < len(v) <= 64 and all(map(check, v))
+
+
+# what each JSON-encoded field must hold: a check, and what it should be (for the message)
+_FIELD_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "layers": (_list_of(lambda v: _whole(v, 10_000)), "a list of layer numbers"),
+    "layer_mode": (lambda v: v in ("join", "average"), '"join" or "average"'),
+    "input_dim": (lambda v: _whole(v, 1 << 20) and v > 0, "a whole number from 1 to 1048576"),
+    "hidden": (_list_of(lambda v: _whole(v, 1 << 20) and v > 0), "a list of layer sizes"),
+    "dropouts": (_list_of(lambda v: _number(v) and 0 <= v < 1), "a list of rates from 0 to 1"),
+    "score_mean": (_number, "a finite number"),
+    "score_sd": (lambda v: _number(v) and v > 0, "a finite number above 0"),
+    "l2_normalize_input": (lambda v: isinstance(v, bool), "true or false"),
+    "metrics": (
+        lambda v: (
+            isinstance(v, dict)
+            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v.values())
+        ),
+        "an object of numbers",
+    ),
+    "calibration": (lambda v: v is None or _number(v), "a finite number or null"),
+    "params": (lambda v: isinstance(v, dict), "an object"),
+    "architecture": (
+        lambda v: v in (MLP, LAION, LAION_RELU),
+        f"one of {MLP}, {LAION}, {LAION_RELU}",
+    ),
+}
+
+
+class BadField(ValueError):
+    """A header field that is not what a model file holds there."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name!r} {problem}")
+
+
 def now_iso() -> str:
     """The current time, ISO 8601 in UTC, to the second."""
     return datetime.now(UTC).replace(microsecond=0).isoformat()
@@ -239,24 +285,39 @@ def encode_meta(meta: ModelMeta) -> dict[str, str]:
 
 
 def decode_meta(header: dict[str, str]) -> ModelMeta:
-    """The :class:`ModelMeta` in a header; ``KeyError``/``ValueError``/``TypeError`` if damaged."""
+    """The :class:`ModelMeta` in a header: ``KeyError`` naming a missing field,
+    :class:`BadField` naming one that is damaged, mistyped or not finite."""
     values: dict[str, Any] = {}
     for f in fields(ModelMeta):
         if f.name not in header:
             if f.name == "architecture":
                 continue  # the default
             raise KeyError(f.name)
-        raw = header[f.name]
-        value = raw if f.name in _STRING_FIELDS else json.loads(raw)
-        if f.name in _TUPLE_FIELDS:
-            value = tuple(value)
-        values[f.name] = value
-    meta = ModelMeta(**values)
-    if not (isinstance(meta.score_sd, int | float) and meta.score_sd > 0):
-        raise ValueError("score_sd must be positive")
-    if not isinstance(meta.input_dim, int) or not isinstance(meta.metrics, dict):
-        raise TypeError("input_dim or metrics has the wrong type")
-    return meta
+        value = header[f.name] if f.name in _STRING_FIELDS else _json_field(f.name, header[f.name])
+        check, should = _FIELD_CHECKS.get(f.name, (lambda v: isinstance(v, str), "text"))
+        if not check(value):
+            raise BadField(f.name, f"should be {should}, not {_short(value)}")
+        values[f.name] = tuple(value) if f.name in _TUPLE_FIELDS else value
+    return ModelMeta(**values)
+
+
+def _short(value: object) -> str:
+    try:
+        text = json.dumps(value)
+    except (ValueError, RecursionError):
+        text = type(value).__name__
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _json_field(name: str, raw: object) -> Any:
+    if not isinstance(raw, str):
+        raise BadField(name, "is not text")
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise BadField(name, "is nested too deeply") from None
+    except ValueError:
+        raise BadField(name, "is not valid JSON") from None
 
 
 def load_model_file(path: str | Path, device: str | torch.device | None = None) -> TasteModel:
@@ -297,16 +358,51 @@ def load_model_file(path: str | Path, device: str | torch.device | None = None) 
         raise TastemakerError(
             f"{path} is a tastemaker model but its metadata lacks {e.args[0]!r}."
         ) from None
-    except (ValueError, TypeError) as e:
-        raise TastemakerError(f"{path} is a tastemaker model but its metadata is damaged.") from e
+    except BadField as e:
+        raise TastemakerError(f"{path} is a tastemaker model but its metadata field {e}.") from None
+    check_extractor_source(meta.extractor, path)
     try:
-        module = build_module(meta)
-        module.load_state_dict(tensors, strict=True)
-    except (ValueError, RuntimeError) as e:
+        with torch.device("meta"):  # the shapes alone: a header cannot make us allocate
+            shapes = {k: tuple(v.shape) for k, v in build_module(meta).state_dict().items()}
+    except ValueError as e:
+        raise TastemakerError(
+            f"{path} is a tastemaker model but its metadata is damaged ({e})."
+        ) from None
+    if shapes != {k: tuple(v.shape) for k, v in tensors.items()}:
         raise TastemakerError(
             f"{path} is a tastemaker model but its weights do not match its metadata."
-        ) from e
-    return TasteModel(meta, module, device)
+        )
+    return TasteModel(meta, _with_weights(path, build_module(meta), tensors), device)
+
+
+def _with_weights(path: Path, module: nn.Module, tensors: dict[str, torch.Tensor]) -> nn.Module:
+    """``module`` holding ``tensors``, refused by name if one is not finite."""
+    for name, tensor in tensors.items():
+        if not torch.isfinite(tensor).all():
+            raise TastemakerError(
+                f"{path}: its weight {name} holds NaN or infinite values, so every score "
+                "would be meaningless; retrain the model (or copy the file again)."
+            )
+    module.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
+    return module
+
+
+def check_extractor_source(name: str, model: Path) -> None:
+    """Refuse a model file whose extractor would be downloaded without the person having
+    chosen it: allowed are the named extractors, local folders, open_clip names, hub
+    models already downloaded, and those listed in ``TASTEMAKER_ALLOW_EXTRACTORS``."""
+    from tastemaker.features.registry import ALLOW_ENV, needs_consent
+
+    try:
+        refused = needs_consent(name)
+    except TastemakerError as e:
+        raise TastemakerError(f"{model}: its extractor cannot be used: {e}") from None
+    if refused:
+        raise TastemakerError(
+            f"{model} names the extractor {name!r}, which is not a known extractor nor "
+            f"downloaded here: scoring would download it from the Hugging Face hub. If you "
+            f"trust it, download it (hf download {name}) or allow it: {ALLOW_ENV}={name}"
+        )
 
 
 _LAION_LINEAR = (0, 2, 4, 6, 7)  # indices of its Linear layers in the Sequential
@@ -336,7 +432,8 @@ def load_laion_checkpoint(path: str | Path, device: str | torch.device | None = 
         raise TastemakerError(f"{path} is not a PyTorch checkpoint that can be read safely.") from e
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
-    keys = sorted(state) if isinstance(state, dict) else []
+    tensors = isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())
+    keys = sorted(state) if tensors else []
     if keys == _laion_keys(_LAION_LINEAR):
         indices, architecture = _LAION_LINEAR, LAION
     elif keys == _laion_keys(_LAION_RELU):
@@ -372,9 +469,8 @@ def load_laion_checkpoint(path: str | Path, device: str | torch.device | None = 
         params={"source": path.name},
         architecture=architecture,
     )
-    module = build_module(meta)
     try:
-        module.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+        module = _with_weights(path, build_module(meta), state)
     except RuntimeError as e:
         raise TastemakerError(f"{path} has LAION's layer names but not its layer shapes.") from e
     return TasteModel(meta, module, device)

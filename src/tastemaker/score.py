@@ -28,6 +28,9 @@ class ScoredBatch:
     failures: list[tuple[int, str]] = field(default_factory=list)
 
 
+NO_SCORE = "the model gives it no finite score (NaN or infinite)"
+
+
 def layer_choice(model: TasteModel) -> LayerChoice:
     return LayerChoice(tuple(model.meta.layers), model.meta.layer_mode)
 
@@ -42,7 +45,12 @@ def score_batches(
     extractor = load_extractor(model.meta.extractor)
     for batch in extract(extractor, images, layer_choice(model), batch_size, progress=progress):
         scores = model.score_embeddings(batch.vectors) if batch.indices else np.zeros(0, np.float32)
-        yield ScoredBatch(batch.indices, scores, batch.failures)
+        finite = np.isfinite(scores)
+        yield ScoredBatch(
+            [i for i, ok in zip(batch.indices, finite.tolist(), strict=True) if ok],
+            scores[finite],
+            batch.failures + [(i, NO_SCORE) for i in np.array(batch.indices)[~finite].tolist()],
+        )
 
 
 @dataclass(frozen=True)
@@ -139,10 +147,14 @@ def library_model_scores(
     library: Library, model: TasteModel, progress: Progress = no_progress
 ) -> LibraryScores:
     """The model's score for every present image of a library, from its cached embeddings
-    (extracting only images not embedded yet)."""
+    (extracting only images not embedded yet); an image it gives no finite score is a
+    failure, as an unreadable one is."""
     embedded = library_embeddings(library, model.meta.extractor, layer_choice(model), progress)
-    scores = model.score_embeddings(embedded.x)
+    scores = model.score_embeddings(embedded.x).tolist()
+    ids = embedded.image_ids.tolist()
+    unscored = [i for i, s in zip(ids, scores, strict=True) if not np.isfinite(s)]
+    paths = {im.id: im.path for im in library.store.images("present")} if unscored else {}
     return LibraryScores(
-        {int(i): float(s) for i, s in zip(embedded.image_ids, scores, strict=True)},
-        embedded.failures,
+        {i: float(s) for i, s in zip(ids, scores, strict=True) if np.isfinite(s)},
+        embedded.failures + [(paths[i], NO_SCORE) for i in unscored],
     )

