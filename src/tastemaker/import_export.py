@@ -319,7 +319,7 @@ def _parse_csv(source: Path, text: str) -> list[_Entry]:
         names = [name.strip().lower() for name in header]
         missing = [name for name in ("relative_path", "score") if name not in names]
         if missing:
-            found = ", ".join(name.strip() for name in header if name.strip()) or "none"
+            found = ", ".join(_show(n.strip())[1:-1] for n in header if n.strip()) or "none"
             raise TastemakerError(
                 f"{source}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
                 f"(found: {found}; needed: relative_path, score, optionally comparisons)."
@@ -417,7 +417,7 @@ def _match(
             raise _error(source, entry.label, f"names a path that cannot exist ({e})") from None
         if relative in given:
             raise _error(
-                source, entry.label, f"names {relative}, already named by {given[relative]}"
+                source, entry.label, f"names {_show(relative)}, already named by {given[relative]}"
             )
         given[relative] = entry.label
         image_id = by_path.get(relative)

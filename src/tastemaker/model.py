@@ -157,8 +157,9 @@ def _list_of(check: Callable[[object], bool]) -> Callable[[object], bool]:
     return lambda v: isinstance(v, list) and 0 < len(v) <= 64 and all(map(check, v))
 
 
-# what each JSON-encoded field must hold: a check, and what it should be (for the message)
+# what each field must hold: a check, and what it should be (for the message)
 _FIELD_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "extractor": (lambda v: 0 < len(v) <= 1000 and v.isprintable(), "an extractor's name"),
     "layers": (_list_of(lambda v: _whole(v, 10_000)), "a list of layer numbers"),
     "layer_mode": (lambda v: v in ("join", "average"), '"join" or "average"'),
     "input_dim": (lambda v: _whole(v, 1 << 20) and v > 0, "a whole number from 1 to 1048576"),
@@ -397,6 +398,10 @@ def check_extractor_source(name: str, model: Path) -> None:
         refused = needs_consent(name)
     except TastemakerError as e:
         raise TastemakerError(f"{model}: its extractor cannot be used: {e}") from None
+    except OSError as e:  # a name no file system can hold
+        raise TastemakerError(
+            f"{model}: its extractor {_short(name)} cannot be used ({e.strerror or e})"
+        ) from None
     if refused:
         raise TastemakerError(
             f"{model} names the extractor {name!r}, which is not a known extractor nor "
