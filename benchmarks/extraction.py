@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from tastemaker.device import pick_device
 from tastemaker.features.extract import default_batch_size, default_workers, extract
 from tastemaker.features.loaders import Extractor, LayerChoice, load_extractor
 
@@ -143,7 +144,8 @@ def measure(
     load_s = time.perf_counter() - started
     # warm-up: the first forward passes (and the first worker start) cost extra
     run_loop(extractor, paths[:2], choice)
-    run_batched(extractor, paths[: 2 * (batch_size or 16)], choice, batch_size, workers)
+    warm = 2 * (batch_size or default_batch_size(extractor.device))  # the timed batch shape
+    run_batched(extractor, paths[:warm], choice, batch_size, workers)
     times: dict[str, list[float]] = {"loop": [], "batched": []}
     vectors: dict[str, np.ndarray] = {}
     for _ in range(repeats):
@@ -197,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.images or (24 if args.quick else 160)
     repeats = args.repeats or (1 if args.quick else 3)
     real = args.extractor if args.extractor is not None else ([] if args.quick else [REAL])
-    device = torch.device("cpu")
+    device = pick_device()  # where load_extractor runs the model
     config = {
         "images": n,
         "sides": [args.min_side, args.max_side],

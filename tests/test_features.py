@@ -50,6 +50,22 @@ def test_layer_modes_give_the_right_shapes(tiny, pictures):
     assert averaged == pytest.approx((one + two) / 2, abs=1e-5)
 
 
+def test_half_precision_layers_are_averaged_in_float32(tmp_path, pictures):
+    """On CUDA the backbone runs in float16; the average of its layers is taken in float32,
+    so it equals the average of the layers taken one by one (here: float16 on the CPU)."""
+    from tastemaker.features import loaders
+
+    path = save_tiny_backbone("dinov2", tmp_path / "dinov2")
+    half = loaders._transformers(resolve(str(path)), torch.device("cpu"), torch.float16)
+
+    def embed(choice: LayerChoice) -> np.ndarray:
+        return np.concatenate([b.vectors for b in extract(half, pictures, choice, workers=0)])
+
+    averaged = embed(LayerChoice((1, 2), "average"))
+    one, two = embed(LayerChoice((1,))), embed(LayerChoice((2,)))
+    assert np.abs(averaged - (one + two) / 2).max() < 1e-6
+
+
 def test_averaging_layers_of_different_sizes_is_refused(tiny_clip, pictures):
     with pytest.raises(TastemakerError, match=r"different sizes.*--layer-mode join"):
         embed_all(str(tiny_clip), pictures, LayerChoice((0, 1), "average"), workers=0)

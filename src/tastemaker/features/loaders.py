@@ -80,14 +80,17 @@ class Extractor:
     @torch.inference_mode()
     def embed(self, pixels: torch.Tensor, choice: LayerChoice) -> np.ndarray:
         """Embeddings (float32, one row per image) of a batch of preprocessed pixels."""
-        outputs = self._forward(pixels.to(self.device, self.dtype), choice.layers)
+        # combined in float32: averaging fp16 layers (CUDA) in fp16 would round the mean
+        outputs = [
+            o.float() for o in self._forward(pixels.to(self.device, self.dtype), choice.layers)
+        ]
         if choice.mode == "average" and len({o.shape[-1] for o in outputs}) > 1:
             raise TastemakerError(
                 f"{self.spec.name}: layers {choice.layers} have different sizes "
                 f"({', '.join(str(o.shape[-1]) for o in outputs)}); use --layer-mode join"
             )
         joined = torch.cat(outputs, -1) if choice.mode == "join" else torch.stack(outputs).mean(0)
-        return joined.float().cpu().numpy()
+        return joined.cpu().numpy()
 
 
 @functools.lru_cache(maxsize=4)
