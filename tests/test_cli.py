@@ -264,6 +264,7 @@ def test_values_out_of_range_are_one_line_errors(tmp_path, tiny_model, monkeypat
         ("rate", "lib", "--no-browser", "--port", "70000"): "--port 70000",
         ("demo", "new", "--count", "-5", "--generate-only"): "--count -5",
         ("score", str(tiny_model), "lib", "--top", "-1"): "--top -1",
+        ("score", str(tiny_model), "lib", "--min", "nan"): "--min must be a finite number",
     }
     for args, message in cases.items():
         result = runner.invoke(app, list(args))

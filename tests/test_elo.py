@@ -76,3 +76,20 @@ def test_the_stable_form_is_the_seed_formula_bit_for_bit_for_ordinary_gaps():
     gaps = [*np.random.default_rng(1).normal(scale=3.0, size=10_000).tolist(), -299.9, 299.9]
     for gap in gaps:
         assert elo.expected(gap, 0.0) == 1.0 / (1.0 + 10.0 ** -(gap - 0.0))
+
+
+def test_replay_reproduces_live_updates_bit_for_bit_on_any_scale():
+    rng = np.random.default_rng(2)
+    for scale in (1.0, 400.0, 1e6, 1e300):
+        live = (rng.normal(size=8) * scale).tolist()
+        initial, winners, losers = list(live), [], []
+        for _ in range(200):
+            shown = rng.choice(8, size=int(rng.integers(2, 5)), replace=False).tolist()
+            pos = int(rng.integers(len(shown)))
+            for i, r in zip(shown, elo.choose([live[i] for i in shown], pos), strict=True):
+                live[i] = r
+            for w, lo in elo.pairwise(shown, pos):
+                winners.append(w)
+                losers.append(lo)
+        assert np.isfinite(live).all()
+        assert elo.replay(initial, winners, losers).tolist() == live

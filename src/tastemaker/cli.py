@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -490,6 +491,8 @@ def score(
 
     if top is not None and top < 1:
         raise TastemakerError(f"--top {top}: give how many of the best to keep, 1 or more")
+    if minimum is not None and not math.isfinite(minimum):
+        raise TastemakerError(f"--min must be a finite number, not {minimum}")
     skipped: list[tuple[str, str]] = []
     files = image_files(paths, skipped)
     report_skipped(skipped)
