@@ -337,3 +337,23 @@ def test_a_rescan_elsewhere_is_followed_by_image_id(library, pairing):
     play(session, 10)
     assert len(library.store.comparisons()) == 12
     session.close()
+
+
+def test_a_choice_an_older_version_stored_with_k_inf_is_replayed_with_the_seeds_k(library):
+    from fastapi.testclient import TestClient
+
+    from tastemaker.web.app import create_app
+
+    a, b = (im.id for im in library.store.images("present")[:2])
+    store = library.store
+    with store.atomic():  # what `rate --k inf` recorded before options were checked
+        session_id = store.start_session({"k": float("inf")})
+        inf = float("inf")
+        store.add_comparison(session_id, (a, b), a, 0, 500, inf, [inf, -inf])
+    session = RateSession(library, seed=0)  # repairs the stored ratings
+    assert stored_elo(library)[a] == pytest.approx(0.4)
+    assert stored_elo(library)[b] == pytest.approx(-0.4)
+    play(session, 3)
+    assert stored_elo(library) == replay_elo(library.store)[0]
+    with TestClient(create_app(session)) as client:
+        assert client.get("/api/progress").status_code == 200

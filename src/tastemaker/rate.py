@@ -29,7 +29,6 @@ from tastemaker.stats import Agreement, LibraryStats
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import Batch, ImageRecord
 
-MAX_K = 100.0  # a choice moving a rating by 50 (10^50 odds) is no longer Elo
 OPEN_SETS = 256  # sets handed out and not yet answered, per session
 PAIRINGS = ("seed", "active")
 
@@ -68,7 +67,7 @@ class RateSettings:
             raise TastemakerError(f"--choices must be 2, 3 or 4, not {self.choices}")
         if self.batch < 1:
             raise TastemakerError(f"--batch must be at least 1, not {self.batch}")
-        check_number("--k", self.k, 0, MAX_K, low_open=True)
+        check_number("--k", self.k, 0, elo.MAX_K, low_open=True)
         check_number("--lcw", self.lcw, 0, 1, high_open=True)
         if self.typical_seconds is not None:
             check_number("--typical-seconds", self.typical_seconds, 0, 3600, low_open=True)
@@ -154,6 +153,9 @@ class RateSession:
         self.bt: LiveBradleyTerry | None = None
         self._ids = np.zeros(0, np.int64)
         self._load_images()
+        if not np.isfinite(self._elo).all():  # left by an older version's `--k inf`
+            recompute_elo(store)
+            self._load_images()
         self._open: OrderedDict[str, tuple[int, ...]] = OrderedDict()
         self._repeats: dict[str, int] = {}  # token -> the choice that set repeats
         self.consistency = Consistency.from_outcomes(store.repeat_outcomes())

@@ -43,10 +43,11 @@ def outcomes(store: Store) -> Outcomes:
     for c in store.comparisons():
         shown = [index[i] for i in c.shown]
         counts[shown] += 1
+        k = c.k if math.isfinite(c.k) else elo.K  # older versions stored `--k inf`
         for w, lo in elo.pairwise(shown, c.shown.index(c.winner_id)):
             winners.append(w)
             losers.append(lo)
-            ks.append(c.k * c.weight)
+            ks.append(k * c.weight)
             weights.append(c.weight)
     return Outcomes(
         ids,

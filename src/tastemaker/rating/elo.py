@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 K = 0.8
+MAX_K = 100.0  # a choice moving a rating by 50 (10^50 odds) is no longer Elo
 
 MATCHED, UNPREDICTED, CONTRADICTED = 1, 0, -1
 
