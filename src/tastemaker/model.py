@@ -310,9 +310,7 @@ def _short(value: object) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def _json_field(name: str, raw: object) -> Any:
-    if not isinstance(raw, str):
-        raise BadField(name, "is not text")
+def _json_field(name: str, raw: str) -> Any:
     try:
         return json.loads(raw)
     except RecursionError:
@@ -361,7 +359,7 @@ def load_model_file(path: str | Path, device: str | torch.device | None = None) 
         ) from None
     except BadField as e:
         raise TastemakerError(f"{path} is a tastemaker model but its metadata field {e}.") from None
-    check_extractor_source(meta.extractor, path)
+    _check_extractor_source(meta.extractor, path)
     try:
         with torch.device("meta"):  # the shapes alone: a header cannot make us allocate
             shapes = {k: tuple(v.shape) for k, v in build_module(meta).state_dict().items()}
@@ -388,7 +386,7 @@ def _with_weights(path: Path, module: nn.Module, tensors: dict[str, torch.Tensor
     return module
 
 
-def check_extractor_source(name: str, model: Path) -> None:
+def _check_extractor_source(name: str, model: Path) -> None:
     """Refuse a model file whose extractor would be downloaded without the person having
     chosen it: allowed are the named extractors, local folders, open_clip names, hub
     models already downloaded, and those listed in ``TASTEMAKER_ALLOW_EXTRACTORS``."""
@@ -437,8 +435,8 @@ def load_laion_checkpoint(path: str | Path, device: str | torch.device | None = 
         raise TastemakerError(f"{path} is not a PyTorch checkpoint that can be read safely.") from e
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
-    tensors = isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())
-    keys = sorted(state) if tensors else []
+    weights = isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())
+    keys = sorted(state) if weights else []
     if keys == _laion_keys(_LAION_LINEAR):
         indices, architecture = _LAION_LINEAR, LAION
     elif keys == _laion_keys(_LAION_RELU):
