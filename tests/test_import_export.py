@@ -97,10 +97,17 @@ def test_export_scores_csv(library: Library, tmp_path: Path) -> None:
     out = tmp_path / "scores.csv"
     assert export_scores(library, out) == 4
     rows = read_csv(out)
-    assert rows[0] == ["relative_path", "score", "comparisons", "hash", "prior"]
+    assert rows[0] == [
+        "relative_path",
+        "score",
+        "comparisons",
+        "hash",
+        "prior",
+        "prior_comparisons",
+    ]
     hashes = {image.path: image.hash for image in library.store.images()}
     assert rows[1:] == [
-        [p, str(SCORES[p][0]), str(SCORES[p][1]), hashes[p], str(SCORES[p][0])] for p in BEST_FIRST
+        [p, str(s), str(n), hashes[p], str(s), str(n)] for p in BEST_FIRST for s, n in [SCORES[p]]
     ]
 
 
@@ -132,6 +139,7 @@ def test_export_scores_json(library: Library, tmp_path: Path) -> None:
         "comparisons": 0,
         "hash": {image.path: image.hash for image in library.store.images()}["sub/c.png"],
         "prior": 0.25,
+        "prior_comparisons": 0,
     }
     assert {p: (r["score"], r["comparisons"]) for p, r in records.items()} == SCORES
     metadata = document["Metadata"]
@@ -558,4 +566,4 @@ def test_exported_csv_cells_never_start_a_formula_and_import_back(tmp_path: Path
     with scanned(folder) as library:
         report = import_scores(library, tmp_path / "scores.csv")
         assert (report.imported, report.unmatched) == (len(FORMULA_NAMES), [])
-        assert {r.path: r.prior for r in library.store.ratings()} == before
+        assert {r.path: r.elo for r in library.store.ratings()} == before  # its own: unchanged

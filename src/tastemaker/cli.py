@@ -45,6 +45,14 @@ err = Console(stderr=True)
 
 # text, not Path: Path("") is the current folder, and an empty name must not mean that
 Folder = Annotated[str, typer.Argument(help="The folder of images (sub-folders included).")]
+Store = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="Keep the library's store (choices, cache, models) in this folder instead of "
+        "FOLDER/.tastemaker, e.g. for a folder you cannot write to; or set TASTEMAKER_STORE.",
+    ),
+]
 RatingsOption = typer.Option(
     help="Database scores: elo (the seed's) or bt (Bradley-Terry over all choices)."
 )
@@ -107,11 +115,20 @@ def progress_bar() -> Iterator[ProgressFn]:
             bar.stop()
 
 
-def scanned(folder: str) -> tuple[Library, ScanReport]:
-    """Open the library in ``folder`` and bring it up to date, telling what changed."""
-    library = open_library(folder)
-    with progress_bar() as report:
-        result = library.scan(report)
+def scanned(
+    folder: str, store: Path | None, check: Callable[[Library], object] | None = None
+) -> tuple[Library, ScanReport]:
+    """Open the library in ``folder``, run ``check`` (of its output paths, say) and bring
+    it up to date, telling what changed."""
+    library = open_library(folder, store=store)
+    try:
+        if check:
+            check(library)
+        with progress_bar() as report:
+            result = library.scan(report)
+    except BaseException:
+        library.close()
+        raise
     report_skipped(result.unreadable)
     return library, result
 
@@ -144,9 +161,9 @@ def main(
 
 
 @command
-def scan(folder: Folder) -> None:
+def scan(folder: Folder, store: Store = None) -> None:
     """Find the images in FOLDER (new, moved, missing, unreadable) and update its library."""
-    library, result = scanned(folder)
+    library, result = scanned(folder, store)
     with library:
         out.print(
             f"{result.present} images ({result.added} new, {result.changed} changed, "
@@ -157,6 +174,7 @@ def scan(folder: Folder) -> None:
 @command
 def rate(
     folder: Folder,
+    store: Store = None,
     choices: Annotated[int, typer.Option(help="Images per set, 2 to 4.")] = 2,
     batch: Annotated[int, typer.Option(help="Choices between batch reports.")] = 100,
     host: Annotated[str, typer.Option(help="Address to serve the page on.")] = "127.0.0.1",
@@ -233,7 +251,7 @@ def rate(
         controversy=controversy,
         repeats=repeats,
     )
-    library, result = scanned(folder)
+    library, result = scanned(folder, store)
     with library:
         out.print(f"{result.present} images in {library.root}")
         scores = None if no_model else model_in_the_loop(library, model)
@@ -254,6 +272,7 @@ def rate(
 @command
 def recompute(
     folder: Folder,
+    store: Store = None,
     weight_by_speed: Annotated[
         bool,
         typer.Option(
@@ -274,7 +293,7 @@ def recompute(
 
     if typical_seconds is not None:
         check_number("--typical-seconds", typical_seconds, 0, 3600, low_open=True)
-    library, _ = scanned(folder)
+    library, _ = scanned(folder, store)
     with library:
         typical = reweigh(
             library.store, weight_by_speed, typical_seconds * 1000 if typical_seconds else None
@@ -303,6 +322,7 @@ def model_in_the_loop(library: Library, path: Path | None) -> dict[int, float] |
 @command
 def stats(
     folder: Folder,
+    store: Store = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ratings: Annotated[str, RatingsOption] = "elo",
     plot: Annotated[
@@ -314,7 +334,12 @@ def stats(
     ] = None,
 ) -> None:
     """Progress and agreement of FOLDER's library: images, comparisons, batches."""
-    library, _ = scanned(folder)
+    if plot:
+        from tastemaker.plots import FORMATS
+
+        library, _ = scanned(folder, store, lambda lib: lib.check_output(plot, suffixes=FORMATS))
+    else:
+        library, _ = scanned(folder, store)
     with library:
         result = library_stats(library, ratings)
         if plot:
@@ -341,11 +366,12 @@ def export(
         typer.Option("--comparisons", help="Export the raw choices (CSV) instead of scores."),
     ] = False,
     ratings: Annotated[str, RatingsOption] = "elo",
+    store: Store = None,
 ) -> None:
     """Export FOLDER's database scores (CSV or JSON), or its raw comparisons (CSV)."""
     from tastemaker.import_export import export_comparisons, export_scores
 
-    library, _ = scanned(folder)
+    library, _ = scanned(folder, store, lambda lib: lib.check_output(output))
     with library:
         if comparisons:
             n = export_comparisons(library, output)
@@ -362,11 +388,12 @@ def import_scores(
         Path,
         typer.Argument(help="score.json (either seed format) or a CSV with relative_path,score"),
     ],
+    store: Store = None,
 ) -> None:
     """Import starting scores from an older tool's score file into FOLDER's library."""
     from tastemaker.import_export import import_scores
 
-    library, _ = scanned(folder)
+    library, _ = scanned(folder, store)
     with library:
         report = import_scores(library, source)
     out.print(f"Imported {report.imported} scores from {source}")
@@ -383,6 +410,7 @@ def import_scores(
 @command
 def train(
     folder: Folder,
+    store: Store = None,
     extractor: Annotated[
         str | None,
         typer.Option(
@@ -425,7 +453,7 @@ def train(
         seed=seed,
         ratings=ratings,
     )
-    library, _ = scanned(folder)
+    library, _ = scanned(folder, store, lambda lib: output and lib.check_output(output))
     with library, progress_bar() as report:
         trained = train_library(library, settings, output, report)
     report_skipped(trained.embedded.failures)
@@ -438,7 +466,7 @@ def train(
     out.print(f"Model saved: {trained.path}")
     out.print(
         f"Search history ({trained.trials} trials): optuna-dashboard "
-        f"sqlite:///{library.root / '.tastemaker' / 'optuna.db'}",
+        f"sqlite:///{library.store_dir / 'optuna.db'}",
         highlight=False,
         soft_wrap=True,
     )
@@ -487,12 +515,17 @@ def score(
     """
     from tastemaker.model import load_model
     from tastemaker.score import copy_best, ranked, score_images, score_records, write_scores
-    from tastemaker.storage.library import image_files
+    from tastemaker.storage.library import check_output, image_files
 
     if top is not None and top < 1:
         raise TastemakerError(f"--top {top}: give how many of the best to keep, 1 or more")
     if minimum is not None and not math.isfinite(minimum):
         raise TastemakerError(f"--min must be a finite number, not {minimum}")
+    if output:
+        check_output(output)
+    for dest in (copy_to, link_to):
+        if dest:
+            check_output(dest, folder=True)
     skipped: list[tuple[str, str]] = []
     files = image_files(paths, skipped)
     report_skipped(skipped)
@@ -541,6 +574,7 @@ def prefer_probabilities(
 @command
 def prior(
     folder: Folder,
+    store: Store = None,
     model: Annotated[
         Path | None, typer.Option(help="Model file (default: the library's latest).")
     ] = None,
@@ -553,7 +587,7 @@ def prior(
     from tastemaker.model import load_model
     from tastemaker.prior import apply_model_prior
 
-    library, _ = scanned(folder)
+    library, _ = scanned(folder, store)
     with library:
         path = model or latest_model(library)
         with progress_bar() as report:
@@ -576,11 +610,11 @@ def latest_model(library: Library) -> Path:
 
 
 @command
-def models(folder: Folder) -> None:
+def models(folder: Folder, store: Store = None) -> None:
     """The models trained on FOLDER, with their held-out metrics."""
     from tastemaker.storage.library import open_library
 
-    with open_library(folder) as library:
+    with open_library(folder, store=store) as library:
         records = library.store.models()
     if not records:
         out.print("No models yet: tastemaker train " + folder)
@@ -617,6 +651,7 @@ def demo(
     generate_only: Annotated[
         bool, typer.Option("--generate-only", help="Make the images, do not start rating.")
     ] = False,
+    store: Store = None,
 ) -> None:
     """Make a sample library of generated images in FOLDER and rate it."""
     from tastemaker.demo_images import generate_demo_images
@@ -637,8 +672,10 @@ def demo(
                 report("Generating demo images", done, count)
 
             generate_demo_images(folder, count=count, seed=seed, on_image=one)
-        with open_library(folder) as library:  # it trains offline on the bundled backbone
+        with open_library(
+            folder, store=store
+        ) as library:  # it trains offline on the bundled backbone
             library.store.set_setting(EXTRACTOR_SETTING, OFFLINE_EXTRACTOR)
         out.print(f"Made {count} demo images in {folder}")
     if not generate_only:
-        rate(str(folder), port=port, no_browser=no_browser)
+        rate(str(folder), store, port=port, no_browser=no_browser)

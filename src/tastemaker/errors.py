@@ -7,3 +7,7 @@ class TastemakerError(Exception):
 
 class UnreadableImage(TastemakerError):
     """An image file that cannot be used; the message says why, the caller names the file."""
+
+
+class StoreUnavailable(TastemakerError):
+    """The store cannot take a write now (replaced, deleted, or the disk is full)."""

@@ -3,7 +3,9 @@
 Exports hand the database scores (CSV or JSON) and the raw choices (CSV) to other tools.
 The import takes starting scores from the seed's ``score.json`` (either of its forms) or a
 CSV, so a person who rated with the older tool does not start again: the scores become
-priors and the stored choices are replayed on top of them.
+priors and the stored choices are replayed on top of them. A library's own export carries
+each image's prior: imported where its choices are stored, it restores those priors, so
+importing it again and again changes nothing.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from tastemaker.storage.library import Library
 from tastemaker.storage.store import RatingRecord
 
 FORMATS = ("csv", "json")
-SCORE_COLUMNS = ("relative_path", "score", "comparisons", "hash", "prior")
-CSV_COLUMNS = ("relative_path", "score", "comparisons")  # what an imported CSV may give
+SCORE_COLUMNS = ("relative_path", "score", "comparisons", "hash", "prior", "prior_comparisons")
+# what an imported CSV may give
+CSV_COLUMNS = ("relative_path", "score", "comparisons", "prior", "prior_comparisons")
 COMPARISON_COLUMNS = ("comparison_id", "made_at", "winner", "loser", "response_ms", "session_id")
 SEED_META_KEY = "#meta#"  # the seed's score.json keeps its settings under this key
 # a billion choices is beyond any person; sums of such counts stay exact in a float64 and
@@ -58,6 +61,7 @@ class _Entry:
     path: str  # as written in the file
     score: float
     comparisons: int
+    start: tuple[float, int] | None = None  # a tastemaker export's prior and its comparisons
 
 
 # -- export ------------------------------------------------------------------------------
@@ -82,7 +86,16 @@ def export_scores(
             writer.writerow(SCORE_COLUMNS)
             for r in ratings:
                 count = r.comparisons + r.prior_comparisons
-                writer.writerow([safe_cell(r.path), r.elo, count, hashes[r.image_id], r.prior])
+                writer.writerow(
+                    [
+                        safe_cell(r.path),
+                        r.elo,
+                        count,
+                        hashes[r.image_id],
+                        r.prior,
+                        r.prior_comparisons,
+                    ]
+                )
         else:
             document = _score_document(library, ratings, hashes, ratings_kind)
             json.dump(document, f, indent=2, ensure_ascii=False)
@@ -153,6 +166,7 @@ def _score_document(
             "comparisons": r.comparisons + r.prior_comparisons,
             "hash": hashes[r.image_id],
             "prior": r.prior,
+            "prior_comparisons": r.prior_comparisons,
         }
         for r in ratings
     }
@@ -205,8 +219,10 @@ def import_scores(library: Library, source: Path) -> ImportReport:
     entries, chess_mean = _on_seed_scale(source, entries)
     priors, unmatched = _match(library, source, entries)
     store = library.store
+    current = {r.image_id: (r.prior, r.prior_comparisons) for r in store.ratings()}
+    changed = {i: start for i, start in priors.items() if current.get(i) != start}
     with store.atomic():
-        store.set_priors(priors, source=f"import:{source.name}")
+        store.set_priors(changed, source=f"import:{source.name}")
         recompute_elo(store)
     return ImportReport(source, len(priors), unmatched, chess_mean)
 
@@ -304,7 +320,9 @@ def _image_records(source: Path, records: object) -> list[_Entry]:
                 source, label, f'"relative_filepath" should be a string, found {_kind(path)}'
             )
         score = _score(source, label, record["score"])
-        entries.append(_Entry(label, path, score, _count(source, label, record.get("comparisons"))))
+        count = _count(source, label, record.get("comparisons"))
+        start = _start(source, label, record.get("prior"), record.get("prior_comparisons"))
+        entries.append(_Entry(label, path, score, count, start))
     return entries
 
 
@@ -330,13 +348,21 @@ def _parse_csv(source: Path, text: str) -> list[_Entry]:
             if not any(cell.strip() for cell in row):
                 continue  # blank lines, as spreadsheets leave them
 
-            path, score, count = (_cell(row, at.get(name)) for name in CSV_COLUMNS)
+            path, score, count, prior, prior_count = (
+                _cell(row, at.get(name)) for name in CSV_COLUMNS
+            )
             path = _unescape_cell(path)
             if not path:
                 raise _error(source, f"line {reader.line_num}", "has no relative_path")
             label = f"line {reader.line_num} ({_show(path)})"
             entries.append(
-                _Entry(label, path, _score(source, label, score), _count(source, label, count))
+                _Entry(
+                    label,
+                    path,
+                    _score(source, label, score),
+                    _count(source, label, count),
+                    _start(source, label, prior, prior_count),
+                )
             )
     except csv.Error as e:
         raise TastemakerError(
@@ -363,6 +389,24 @@ def _score(source: Path, label: str, value: object) -> float:
     if not math.isfinite(score):
         raise _error(source, label, f"has a score that is not finite ({_show(value)})")
     return score
+
+
+def _start(
+    source: Path, label: str, prior: object, comparisons: object
+) -> tuple[float, int] | None:
+    """A tastemaker export's prior and prior comparisons, if the entry gives both."""
+    if prior in (None, "") or comparisons in (None, ""):
+        return None
+    return _score(source, label, prior), _count(source, label, comparisons)
+
+
+def _starting(entry: _Entry, shown_here: int) -> tuple[float, int]:
+    """The starting score and count an entry gives: a tastemaker export's own prior where
+    this library holds the choices behind its score (at least as many of the image as the
+    export counted beyond its prior), so they are not counted twice; else its score."""
+    if entry.start is not None and shown_here >= entry.comparisons - entry.start[1]:
+        return entry.start
+    return entry.score, entry.comparisons
 
 
 def _count(source: Path, label: str, value: object) -> int:
@@ -403,6 +447,7 @@ def _match(
     store = library.store
     present = {image.id for image in store.images("present")}
     by_path = {path: f.image_id for path, f in store.files().items() if f.image_id in present}
+    shown = store.shown_counts()
     given: dict[str, str] = {}  # relative path -> the entry that named it
     found: dict[int, list[tuple[float, int]]] = {}
     unmatched: list[str] = []
@@ -424,7 +469,7 @@ def _match(
         if image_id is None:
             unmatched.append(relative)
         else:
-            found.setdefault(image_id, []).append((entry.score, entry.comparisons))
+            found.setdefault(image_id, []).append(_starting(entry, shown.get(image_id, 0)))
     priors = {
         image_id: (sum(s for s, _ in scores) / len(scores), sum(n for _, n in scores))
         for image_id, scores in found.items()

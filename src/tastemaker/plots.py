@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
@@ -16,6 +17,7 @@ from tastemaker.progress_data import Histogram, ProgressData
 
 SIZE = (12.0, 8.0)  # inches
 DPI = 100  # so the default image is 1200 x 800 pixels
+FORMATS = frozenset(f".{suffix}" for suffix in FigureCanvasBase.get_supported_filetypes())
 DATABASE, MODEL, CEILING = "#d08a2e", "#3d7fc1", "#3c9a48"
 
 

@@ -388,6 +388,7 @@ class RateSession:
             odd_one_out=_odd_one_out(self._batch) if self._model_scores else None,
         )
         self.library.store.add_batch(batch)
+        self.library.store.checkpoint()  # library.db alone now holds every choice so far
         self._batch.clear()
         self._batch_first_id = None
         self._batch_started = now

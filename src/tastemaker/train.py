@@ -19,7 +19,7 @@ from tastemaker.features.registry import DEFAULT_EXTRACTOR
 from tastemaker.model import TasteModel
 from tastemaker.progress import Progress, no_progress
 from tastemaker.replay import RATINGS, database_scores, outcomes
-from tastemaker.storage.library import STORE_DIR, Library
+from tastemaker.storage.library import Library
 from tastemaker.training.calibration import calibrate
 from tastemaker.training.data import TrainingData
 from tastemaker.training.loop import TrainParams
@@ -119,7 +119,7 @@ def train_library(
         },
         base=TrainParams(loss=settings.loss),
         sampler=settings.sampler,
-        storage=f"sqlite:///{library.root / STORE_DIR / 'optuna.db'}",
+        storage=f"sqlite:///{library.store_dir / 'optuna.db'}",
         study_name=study,
         seed=settings.seed,
         progress=progress,
@@ -130,7 +130,7 @@ def train_library(
     if output is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         slug = re.sub(r"[^A-Za-z0-9]+", "-", extractor.rsplit("/", 1)[-1]).strip("-")
-        output = library.root / STORE_DIR / "models" / f"{stamp}-{slug}-{settings.loss}.safetensors"
+        output = library.store_dir / "models" / f"{stamp}-{slug}-{settings.loss}.safetensors"
     output.parent.mkdir(parents=True, exist_ok=True)
     model.save(output)
     model_id = library.store.add_model(

@@ -1,4 +1,6 @@
-"""A library: a folder of images and its store in ``.tastemaker/library.db``.
+"""A library: a folder of images and its store in ``.tastemaker/library.db`` (or in the
+folder given by ``--store`` / ``TASTEMAKER_STORE``, for image folders the user cannot
+write to).
 
 Images are identified by the SHA-256 of their content, so a renamed or moved file
 keeps its history. A rescan hashes only files whose size or mtime changed; files no
@@ -10,17 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tastemaker.decode import open_image
-from tastemaker.errors import TastemakerError, UnreadableImage
+from tastemaker.errors import StoreUnavailable, TastemakerError, UnreadableImage
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.store import FileRecord, NewImage, Store
 
 STORE_DIR = ".tastemaker"
+STORE_ENV = "TASTEMAKER_STORE"  # a store folder for every command, as --store gives one
+STORE_HINT = f"keep the store elsewhere with --store DIR (or {STORE_ENV}=DIR)"
+ROOT_SETTING = "library_root"  # the folder a store kept outside it belongs to
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 )
@@ -45,9 +50,11 @@ class _Seen:
 class Library:
     """A folder of images with its store. Open one with :func:`open_library`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, store: str | os.PathLike[str] | None = None) -> None:
         self.root = root.resolve()
-        self.store = Store(self.root / STORE_DIR / "library.db")
+        given = store or os.environ.get(STORE_ENV)
+        self.store_dir = Path(given).expanduser().resolve() if given else self.root / STORE_DIR
+        self.store = _open_store(self.root, self.store_dir)
 
     def __enter__(self) -> Library:
         return self
@@ -60,7 +67,13 @@ class Library:
 
     @property
     def cache_dir(self) -> Path:
-        return self.root / STORE_DIR / "cache"
+        return self.store_dir / "cache"
+
+    def check_output(
+        self, path: Path, folder: bool = False, suffixes: Collection[str] = ()
+    ) -> Path:
+        """:func:`check_output` with this library's store refused too, wherever it is."""
+        return check_output(path, folder, suffixes, stores=[self.store_dir])
 
     def file(self, relative: str) -> Path:
         """The file at a stored relative path, refused if it resolves outside the library."""
@@ -117,17 +130,98 @@ class Library:
         )
 
 
-def open_library(folder: str | os.PathLike[str], scan: bool = False) -> Library:
-    """Open (creating its store if needed) the library in ``folder``."""
+def open_library(
+    folder: str | os.PathLike[str], scan: bool = False, store: str | os.PathLike[str] | None = None
+) -> Library:
+    """Open (creating its store if needed) the library in ``folder``; its store is kept in
+    ``store`` (a folder) if given, else ``$TASTEMAKER_STORE``, else ``folder/.tastemaker``."""
     if not str(folder).strip():
         raise TastemakerError("No folder given (an empty name); give the folder of your images")
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise TastemakerError(f"{root}: not a folder (give the folder that holds your images)")
-    library = Library(root)
+    library = Library(root, store)
     if scan:
         library.scan()
     return library
+
+
+def _open_store(root: Path, folder: Path) -> Store:
+    """The store in ``folder``, refused in one line if it cannot be written there or if it
+    belongs to another library (a store kept outside its folder records which)."""
+    if folder.exists() and not folder.is_dir():
+        raise TastemakerError(
+            f"{folder}: exists but is not a folder; move it away, or {STORE_HINT}"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        store = Store(folder / "library.db")
+    except (OSError, StoreUnavailable) as e:
+        reason = e.strerror if isinstance(e, OSError) else e.__cause__
+        raise TastemakerError(
+            f"{root}: cannot write the library's store in {folder} ({reason}); {STORE_HINT}"
+        ) from None
+    if folder != root / STORE_DIR:
+        owner = store.setting(ROOT_SETTING)
+        if owner is None:
+            store.set_setting(ROOT_SETTING, str(root))
+        elif owner != str(root):
+            store.close()
+            raise TastemakerError(
+                f"{folder} is the store of the library {owner}, not of {root}; give that "
+                "folder, or another --store"
+            )
+    return store
+
+
+def check_output(
+    path: Path, folder: bool = False, suffixes: Collection[str] = (), stores: Iterable[Path] = ()
+) -> Path:
+    """Refuse, before any long work, an output path that lies inside a library's store
+    (any ``.tastemaker`` folder, ``$TASTEMAKER_STORE`` or ``stores``; links and ``..``
+    resolved), or that plainly cannot be written: a name too long, a file where a folder
+    is wanted or the reverse, a suffix not in ``suffixes``. Returns the path as given."""
+    resolved = path.expanduser().resolve()
+    env = os.environ.get(STORE_ENV)
+    for store in [*stores, *([Path(env)] if env else [])]:
+        if resolved.is_relative_to(store.expanduser().resolve()):
+            raise TastemakerError(
+                f"{path}: inside the library's store {store}, where the choices are kept; "
+                "write it somewhere else"
+            )
+    if STORE_DIR in resolved.parts:
+        raise TastemakerError(
+            f"{path}: inside a library's store ({STORE_DIR}), where the choices are kept; "
+            "write it somewhere else"
+        )
+    if suffixes and resolved.suffix.lower() not in suffixes:
+        raise TastemakerError(f"{path}: give a file name ending in {', '.join(sorted(suffixes))}")
+    existing = next(p for p in [resolved, *resolved.parents] if _exists(p))
+    within = existing if existing.is_dir() else existing.parent
+    longest = os.pathconf(within, "PC_NAME_MAX")
+    for part in resolved.relative_to(existing).parts:
+        if len(os.fsencode(part)) > longest:
+            raise TastemakerError(
+                f"{path}: a name is too long ({len(os.fsencode(part))} bytes, at most {longest})"
+            )
+    if existing == resolved and existing.is_dir() != folder:
+        raise TastemakerError(
+            f"{path}: is a folder; give a file name"
+            if not folder
+            else f"{path}: is a file; give a folder"
+        )
+    if existing != resolved and not existing.is_dir():
+        raise TastemakerError(f"{path}: {existing} is a file, not a folder")
+    if not os.access(within, os.W_OK):
+        raise TastemakerError(f"{path}: cannot write in {within} (permission denied)")
+    return path
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long, say
+        return False
 
 
 def image_files(paths: Sequence[Path], skipped: list[tuple[str, str]]) -> list[Path]:

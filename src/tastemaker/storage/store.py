@@ -1,13 +1,19 @@
 """The library's SQLite store, and the only module that writes SQL.
 
 One connection, guarded by a lock, in WAL mode with ``synchronous=FULL``: a choice
-is on disk when :meth:`Store.record_choice` returns, so a killed server loses no
-acknowledged choice. Comparisons are append-only; undo marks one as withdrawn.
+is on disk when its transaction returns, so a killed server loses no acknowledged
+choice. Comparisons are append-only; undo marks one as withdrawn.
+
+Before each commit the store checks that the files at its path are still the ones it
+opened: a store deleted, replaced or robbed of its write-ahead log while in use refuses
+every write (:class:`StoreUnavailable`) after writing what it holds back to disk, and
+a full disk refuses the same way, so nothing is acknowledged that is not kept.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -19,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from tastemaker.errors import TastemakerError
+from tastemaker.errors import StoreUnavailable, TastemakerError
 
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = []
@@ -160,6 +166,32 @@ def m006_repeats(db: sqlite3.Connection) -> None:
 
 
 SCHEMA_VERSION = len(MIGRATIONS)
+# errors that say the file cannot take a write, as opposed to a mistake in the SQL
+_UNAVAILABLE = {
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_CANTOPEN,
+}
+
+
+@contextmanager
+def _unavailable_on_write_errors(path: Path) -> Iterator[None]:
+    """SQLite's "disk full", "read-only", "I/O error" as :class:`StoreUnavailable`."""
+    try:
+        yield
+    except sqlite3.OperationalError as e:
+        if (getattr(e, "sqlite_errorcode", 0) & 0xFF) not in _UNAVAILABLE:
+            raise
+        raise StoreUnavailable(f"{path}: cannot be written now ({e}).") from e
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 @dataclass(frozen=True)
@@ -250,44 +282,128 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.wal = path.with_name(path.name + "-wal")
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA busy_timeout = 30000")
-            self._db.execute("PRAGMA journal_mode = WAL")
+            with _unavailable_on_write_errors(path):
+                self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+                self._db.execute("PRAGMA busy_timeout = 30000")
+                self._db.execute("PRAGMA journal_mode = WAL")
         except sqlite3.DatabaseError as e:
             raise TastemakerError(f"{path}: not a tastemaker library database ({e}).") from e
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.execute("PRAGMA foreign_keys = ON")
         self._lock = threading.RLock()
         self._depth = 0
-        self._migrate()
+        self._lost: str | None = None  # why writes are refused, once the files changed
+        # the database and the write-ahead log this connection writes (the log exists once
+        # the database was read, as long as any connection to it is open)
+        self._db_id, self._wal_id = _identity(path), None
+        with _unavailable_on_write_errors(path):
+            self._migrate()
+        self._wal_id = _identity(self.wal)
 
     def close(self) -> None:
+        """Fold the write-ahead log into ``library.db`` (a complete copy alone), then close;
+        a store deleted or replaced meanwhile is saved first, as a refused write would."""
         with self._lock:
+            try:
+                self._refuse_if_lost()
+                self.checkpoint()
+            except StoreUnavailable:
+                pass  # what it held is saved; the message was given to the write refused
             self._db.close()
+
+    def checkpoint(self) -> bool:
+        """Copy every committed write from the write-ahead log into ``library.db``; False
+        if the file could not take them now (the log still holds them)."""
+        with self._lock:
+            try:
+                busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.OperationalError:
+                return False
+            return not busy
 
     # -- transactions and schema -------------------------------------------------------
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
-        """One write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints."""
-        with self._lock:
+        """One write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints.
+        The outermost commits only if the store's files are still the ones opened."""
+        with self._lock, _unavailable_on_write_errors(self.path):
             name = f"sp{self._depth}"
             self._db.execute("BEGIN IMMEDIATE" if self._depth == 0 else f"SAVEPOINT {name}")
             self._depth += 1
             try:
                 yield
+                if self._depth == 1:
+                    self._refuse_if_lost()
             except BaseException:
                 self._depth -= 1
                 if self._depth == 0:
-                    self._db.execute("ROLLBACK")
+                    self._rollback()
                 else:
                     self._db.execute(f"ROLLBACK TO {name}")
                     self._db.execute(f"RELEASE {name}")
                 raise
             self._depth -= 1
-            self._db.execute("COMMIT" if self._depth == 0 else f"RELEASE {name}")
+            try:
+                self._db.execute("COMMIT" if self._depth == 0 else f"RELEASE {name}")
+            except sqlite3.Error:
+                if self._depth == 0:
+                    self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    def _refuse_if_lost(self) -> None:
+        """Raise :class:`StoreUnavailable` if the database or its log at our path is not the
+        one this connection writes; the first time, save what this connection holds."""
+        if self._lost is None:
+            now_db, now_wal = _identity(self.path), _identity(self.wal)
+            if now_db != self._db_id:
+                self._rollback()
+                what = f"{self.path} was {'deleted' if now_db is None else 'replaced'}"
+                self._lost = f"{what} while in use; {self._save_copy(replace=now_db is None)}"
+            elif self._wal_id is not None and now_wal != self._wal_id:
+                self._rollback()
+                what = f"{self.wal} was {'deleted' if now_wal is None else 'replaced'}"
+                # the open log still holds every write: into the file, or else a copy
+                kept = (
+                    f"every choice it held is saved in {self.path}"
+                    if self.checkpoint()
+                    else self._save_copy(replace=False)
+                )
+                self._lost = f"{what} while in use; {kept}"
+        if self._lost is not None:
+            raise StoreUnavailable(
+                f"{self._lost}. Nothing more can be saved here: stop and start again."
+            )
+
+    def _save_copy(self, replace: bool) -> str:
+        """Save what this connection holds: at its path if that is free (``replace``), else
+        beside it under a new name; says where (or why it could not)."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        copy = self.path.with_name(f"{self.path.stem}-saved-{stamp}-{os.getpid()}.db")
+        try:
+            self.path.parent.mkdir(exist_ok=True)  # the store's folder, not a moved library
+            target = sqlite3.connect(copy)
+            try:
+                self._db.backup(target)
+            finally:
+                target.close()
+            if replace:
+                try:
+                    os.link(copy, self.path)  # not over one another process made meanwhile
+                except FileExistsError:
+                    return f"every choice it held is saved in {copy}"
+                copy.unlink()
+                copy = self.path
+        except (OSError, sqlite3.Error) as e:
+            return f"its choices could not be saved ({e})"
+        return f"every choice it held is saved in {copy}"
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -501,6 +617,10 @@ class Store:
             zip(new_elo, shown, strict=True),
         )
         return comparison_id
+
+    def shown_counts(self) -> dict[int, int]:
+        """How many stored choices (withdrawn ones too) showed each image, by id."""
+        return dict(self._all("SELECT image_id, count(*) FROM comparison_images GROUP BY image_id"))
 
     def last_comparison(self, session_id: int | None = None) -> Comparison | None:
         """The newest choice not withdrawn (of one session, if given)."""

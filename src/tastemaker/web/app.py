@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from tastemaker import __version__
 from tastemaker.display import display_file
+from tastemaker.errors import StoreUnavailable
 from tastemaker.rate import Choice, NothingToUndo, NotInSet, RateSession, ShownSet, StaleSet
 from tastemaker.stats import library_stats
 from tastemaker.web import views
@@ -97,7 +98,7 @@ def create_app(session: RateSession, on_end: Callable[[], None] | None = None) -
         description="A/B-rate a library of images. Every choice is committed before the "
         "answer is sent.",
     )
-    errors = {400: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+    errors = {code: {"model": ErrorOut} for code in (400, 409, 422, 503)}
 
     @app.exception_handler(HTTPException)
     async def _error_shape(request: Request, exc: HTTPException) -> JSONResponse:
@@ -111,6 +112,10 @@ def create_app(session: RateSession, on_end: Callable[[], None] | None = None) -
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         return JSONResponse({"ok": False, "error": problems, "status": 422}, 422)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        return JSONResponse({"ok": False, "error": str(exc), "status": 503}, 503)
 
     def _fail(status: int, e: Exception) -> HTTPException:
         return HTTPException(status, str(e))
