@@ -75,7 +75,9 @@ def test_export_into_the_store_is_refused_and_the_store_kept(rated, tmp_path, fo
     assert snapshot(rated) == before
 
 
-def test_train_score_and_plot_into_the_store_are_refused(rated, tmp_path, tiny_clip, tiny_model):
+def test_train_score_plot_and_demo_into_the_store_are_refused(
+    rated, tmp_path, tiny_clip, tiny_model
+):
     before = snapshot(rated)
     store = rated / ".tastemaker"
     image = str(rated / "img000.png")
@@ -87,6 +89,7 @@ def test_train_score_and_plot_into_the_store_are_refused(rated, tmp_path, tiny_c
         ["score", str(tiny_model), image, "--copy-to", str(store)],
         ["score", str(tiny_model), image, "--link-to", str(rated / "sub" / ".." / ".tastemaker")],
         ["stats", str(rated), "--plot", str(store / "library.png")],
+        ["demo", str(store / "demo"), "--generate-only", "--count", "2"],
     ]
     for args in attempts:
         one_line_error(runner.invoke(app, args), "store")
@@ -137,9 +140,10 @@ def stored_choices(db: Path) -> set[int]:
 
 @pytest.mark.parametrize("mishap", ["deleted", "replaced", "wal-deleted"])
 def test_a_store_lost_under_the_server_refuses_choices_and_keeps_every_one(tmp_path, mishap):
-    """The server notices before acknowledging that its file is not the one at the path
-    any more: the choice gets 503 in the error shape, and every choice acknowledged
-    before is kept in a file (never a new empty store)."""
+    """The server notices before the next set and before acknowledging that its file is
+    not the one at the path any more: both get 503 in the error shape, and every choice
+    acknowledged before is kept in a file (never a new empty store), even if the server
+    is then killed."""
     lib = tmp_path / "lib"
     make_images(lib, 10)
     store = lib / ".tastemaker"
@@ -149,6 +153,7 @@ def test_a_store_lost_under_the_server_refuses_choices_and_keeps_every_one(tmp_p
             backup = tmp_path / "backup.db"
             with sqlite3.connect(store / "library.db") as live, sqlite3.connect(backup) as copy:
                 live.backup(copy)  # an older copy, as a restore would put back
+            pending = client.get("/api/next").json()  # a set shown before the mishap
             acked = [choose(client).json()["choice"] for _ in range(6)]
             if mishap == "deleted":
                 shutil.rmtree(store)
@@ -156,16 +161,23 @@ def test_a_store_lost_under_the_server_refuses_choices_and_keeps_every_one(tmp_p
                 os.replace(backup, store / "library.db")
             else:
                 (store / "library.db-wal").unlink()
-            for _ in range(2):  # refused, and refused again
-                r = choose(client)
+            winner = pending["images"][0]["id"]
+            for r in (
+                client.get("/api/next"),
+                client.post("/api/choose", json={"pair": pending["pair"], "winner": winner}),
+            ):
                 assert r.status_code == 503, r.text
                 body = r.json()
                 assert body["ok"] is False and body["status"] == 503
                 assert "library.db" in body["error"]
+        server.process.kill()  # no clean exit: what was kept is kept by now
+        server.process.wait()
     finally:
         server.stop()
     saved = [store / "library.db"] if mishap != "replaced" else list(store.glob("*saved*.db"))
     assert len(saved) == 1 and stored_choices(saved[0]) == set(acked)
+    if mishap == "replaced":  # until the person chooses between the two, nothing opens it
+        one_line_error(runner.invoke(app, ["stats", str(lib)]), saved[0].name, "put it back")
 
 
 def test_a_store_deleted_under_the_server_is_written_back_when_it_stops(tmp_path):

@@ -656,6 +656,7 @@ def demo(
     """Make a sample library of generated images in FOLDER and rate it."""
     from tastemaker.demo_images import generate_demo_images
     from tastemaker.features.registry import OFFLINE_EXTRACTOR
+    from tastemaker.storage.library import check_output
     from tastemaker.train import EXTRACTOR_SETTING
 
     if count < 1:
@@ -663,6 +664,7 @@ def demo(
     check_port(port)
 
     if not (folder.is_dir() and any(folder.iterdir())):
+        check_output(folder, folder=True)
         with progress_bar() as report:
             done = 0
 
@@ -672,9 +674,8 @@ def demo(
                 report("Generating demo images", done, count)
 
             generate_demo_images(folder, count=count, seed=seed, on_image=one)
-        with open_library(
-            folder, store=store
-        ) as library:  # it trains offline on the bundled backbone
+        # it trains offline on the bundled backbone
+        with open_library(folder, store=store) as library:
             library.store.set_setting(EXTRACTOR_SETTING, OFFLINE_EXTRACTOR)
         out.print(f"Made {count} demo images in {folder}")
     if not generate_only:

@@ -210,7 +210,9 @@ class RateSession:
 
     def _follow_store(self) -> None:
         """Take in what other processes committed (a rescan: images added, deleted or
-        moved; another session's choices), so no set shows a deleted image."""
+        moved; another session's choices), so no set shows a deleted image; refuse if the
+        store itself was deleted or replaced, so the page learns before the next choice."""
+        self.library.store.check()
         if self.library.store.data_version() != self._data_version:
             self._load_images()
 

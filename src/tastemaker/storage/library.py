@@ -20,7 +20,7 @@ from pathlib import Path
 from tastemaker.decode import open_image
 from tastemaker.errors import StoreUnavailable, TastemakerError, UnreadableImage
 from tastemaker.progress import Progress, no_progress
-from tastemaker.storage.store import FileRecord, NewImage, Store
+from tastemaker.storage.store import SAVED_MARK, FileRecord, NewImage, Store
 
 STORE_DIR = ".tastemaker"
 STORE_ENV = "TASTEMAKER_STORE"  # a store folder for every command, as --store gives one
@@ -152,6 +152,12 @@ def _open_store(root: Path, folder: Path) -> Store:
     if folder.exists() and not folder.is_dir():
         raise TastemakerError(
             f"{folder}: exists but is not a folder; move it away, or {STORE_HINT}"
+        )
+    saved = sorted(folder.glob(f"*{SAVED_MARK}*.db"))
+    if saved:
+        raise TastemakerError(
+            f"{saved[-1]}: saved by a command whose store was deleted or replaced while it "
+            f"ran; put it back as {folder / 'library.db'}, or move it away, to go on"
         )
     try:
         folder.mkdir(parents=True, exist_ok=True)

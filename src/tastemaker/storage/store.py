@@ -166,6 +166,7 @@ def m006_repeats(db: sqlite3.Connection) -> None:
 
 
 SCHEMA_VERSION = len(MIGRATIONS)
+SAVED_MARK = "-saved-"  # in the name of a copy saved beside a store replaced while open
 # errors that say the file cannot take a write, as opposed to a mistake in the SQL
 _UNAVAILABLE = {
     sqlite3.SQLITE_FULL,
@@ -358,6 +359,12 @@ class Store:
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
 
+    def check(self) -> None:
+        """Raise :class:`StoreUnavailable` if the store's files were deleted or replaced
+        (saving what this connection holds, the first time)."""
+        with self._lock:
+            self._refuse_if_lost()
+
     def _refuse_if_lost(self) -> None:
         """Raise :class:`StoreUnavailable` if the database or its log at our path is not the
         one this connection writes; the first time, save what this connection holds."""
@@ -386,7 +393,7 @@ class Store:
         """Save what this connection holds: at its path if that is free (``replace``), else
         beside it under a new name; says where (or why it could not)."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        copy = self.path.with_name(f"{self.path.stem}-saved-{stamp}-{os.getpid()}.db")
+        copy = self.path.with_name(f"{self.path.stem}{SAVED_MARK}{stamp}-{os.getpid()}.db")
         try:
             self.path.parent.mkdir(exist_ok=True)  # the store's folder, not a moved library
             target = sqlite3.connect(copy)
