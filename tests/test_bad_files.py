@@ -265,3 +265,30 @@ def test_a_jpeg_over_the_pixel_limit_is_decoded_reduced(tmp_path, monkeypatch):
     monkeypatch.setenv("TASTEMAKER_MAX_PIXELS", "lots")
     with pytest.raises(TastemakerError, match="TASTEMAKER_MAX_PIXELS='lots'"):
         decode(tmp_path / "bomb.png")
+
+
+def test_an_image_that_became_unreadable_is_a_clear_404(tmp_path):
+    """A file made unreadable after its scan stays in the library (a rescan sees the same
+    size and time); the server answers for it in the one error shape, naming it."""
+    make_images(tmp_path / "lib", 3)
+    Image.fromarray(gradient16()).save(tmp_path / "lib" / "deep.png")
+    with open_library(tmp_path / "lib") as library:
+        library.scan()
+        ids = {im.path: im.id for im in library.store.images("present")}
+    for name in ("img001.png", "deep.png"):
+        (tmp_path / "lib" / name).chmod(0)
+    tmp_path.chmod(0o755)
+    server = Server(tmp_path / "lib", **as_user())
+    try:
+        answers = [
+            fetch(f"{server.url}api/{kind}/{ids[name]}")
+            for name in ("img001.png", "deep.png")
+            for kind in ("image", "thumb")
+        ]
+        assert fetch(f"{server.url}api/image/{ids['img000.png']}")[0] == 200
+    finally:
+        server.stop()
+    for (status, body), name in zip(answers, ["img001.png"] * 2 + ["deep.png"] * 2, strict=True):
+        error = json.loads(body)
+        assert status == 404 and error["ok"] is False and name in error["error"], body
+    assert "Traceback" not in server.output()[1]

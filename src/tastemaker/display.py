@@ -43,7 +43,8 @@ def fitted_file(library: Library, image: ImageRecord, side: int, max_bytes: int,
     original = library.file(image.path)
     small = (image.width or side + 1) <= side and (image.height or 0) <= side
     if original.suffix.lower() in BROWSER_SUFFIXES and small and image.bytes <= max_bytes:
-        return original
+        with open(original, "rb"):  # unreadable: an error the route reports, not a cut response
+            return original
     cache = library.cache_dir / f"{kind}-{side}"
     for suffix in (".jpg", ".png"):
         cached = cache / f"{image.hash}{suffix}"
