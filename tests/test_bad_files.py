@@ -18,7 +18,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import urllib.request
 import zlib
 from collections.abc import Iterator
@@ -83,10 +82,9 @@ def unusual_modes(root: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def bad_folder() -> Iterator[Path]:
+def bad_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A rated library whose folder then gains every bad file kind."""
-    top = Path(tempfile.mkdtemp(prefix="tastemaker-bad-"))
-    root = top / "lib"
+    root = tmp_path_factory.mktemp("bad") / "lib"
     make_images(root, 8)
     make_images(root / "sub", 4, prefix="sub")
     with open_library(root) as library:
@@ -109,7 +107,6 @@ def bad_folder() -> Iterator[Path]:
     (root / "locked").chmod(0)
     yield root
     (root / "locked").chmod(0o755)
-    shutil.rmtree(top)
 
 
 def without_root_reads() -> None:
@@ -277,7 +274,6 @@ def test_an_image_that_became_unreadable_is_a_clear_404(tmp_path):
         ids = {im.path: im.id for im in library.store.images("present")}
     for name in ("img001.png", "deep.png"):
         (tmp_path / "lib" / name).chmod(0)
-    tmp_path.chmod(0o755)
     server = Server(tmp_path / "lib", **as_user())
     try:
         answers = [
@@ -292,3 +288,11 @@ def test_an_image_that_became_unreadable_is_a_clear_404(tmp_path):
         error = json.loads(body)
         assert status == 404 and error["ok"] is False and name in error["error"], body
     assert "Traceback" not in server.output()[1]
+
+
+def test_a_jpeg_too_big_even_at_one_eighth_is_refused(tmp_path, monkeypatch):
+    Image.new("L", (800, 800)).save(tmp_path / "wide.jpg")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # put back after
+    monkeypatch.setenv("TASTEMAKER_MAX_PIXELS", "9000")  # 1/8 scale is 100 × 100
+    with pytest.raises(UnreadableImage, match="TASTEMAKER_MAX_PIXELS=640000"):
+        open_image(tmp_path / "wide.jpg")

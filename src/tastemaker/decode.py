@@ -65,7 +65,11 @@ def open_image(path: Path) -> Image.Image:
             im = JpegImagePlugin.JpegImageFile(path)  # Pillow's check is at Image.open only
         except (OSError, SyntaxError):
             raise UnreadableImage(_over_limit(pixels, limit)) from None
-        _reduction(im, limit)
+        try:
+            _reduction(im, limit)
+        except UnreadableImage:
+            im.close()
+            raise
         return im
     except (OSError, SyntaxError, ValueError) as e:  # UnidentifiedImageError is an OSError
         raise UnreadableImage(f"cannot be read as an image ({e})") from None
