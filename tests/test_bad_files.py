@@ -109,11 +109,13 @@ def bad_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     (root / "locked").chmod(0o755)
 
 
+LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the forked child only calls it
+
+
 def without_root_reads() -> None:
     """Drop root's power to read past permission bits (PR_CAPBSET_DROP, before exec)."""
-    libc = ctypes.CDLL(None, use_errno=True)
     for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
-        if libc.prctl(24, capability, 0, 0, 0) != 0:
+        if LIBC.prctl(24, capability, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
