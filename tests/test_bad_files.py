@@ -266,9 +266,10 @@ def test_a_jpeg_over_the_pixel_limit_is_decoded_reduced(tmp_path, monkeypatch):
         decode(tmp_path / "bomb.png")
 
 
-def test_an_image_that_became_unreadable_is_a_clear_404(tmp_path):
+def test_an_image_that_became_unreadable_is_named_where_it_is_read(tmp_path, tiny_model):
     """A file made unreadable after its scan stays in the library (a rescan sees the same
-    size and time); the server answers for it in the one error shape, naming it."""
+    size and time); the server answers for it in the one error shape, and the commands
+    that embed it name it."""
     make_images(tmp_path / "lib", 3)
     Image.fromarray(gradient16()).save(tmp_path / "lib" / "deep.png")
     with open_library(tmp_path / "lib") as library:
@@ -276,7 +277,7 @@ def test_an_image_that_became_unreadable_is_a_clear_404(tmp_path):
         ids = {im.path: im.id for im in library.store.images("present")}
     for name in ("img001.png", "deep.png"):
         (tmp_path / "lib" / name).chmod(0)
-    server = Server(tmp_path / "lib", **as_user())
+    server = Server(tmp_path / "lib", "--model", str(tiny_model), **as_user())
     try:
         answers = [
             fetch(f"{server.url}api/{kind}/{ids[name]}")
@@ -289,7 +290,13 @@ def test_an_image_that_became_unreadable_is_a_clear_404(tmp_path):
     for (status, body), name in zip(answers, ["img001.png"] * 2 + ["deep.png"] * 2, strict=True):
         error = json.loads(body)
         assert status == 404 and error["ok"] is False and name in error["error"], body
-    assert "Traceback" not in server.output()[1]
+    err = server.output()[1]
+    assert "Traceback" not in err
+    named = sorted(line.split(":")[0] for line in err.splitlines() if "Permission denied" in line)
+    assert named == ["Skipped deep.png", "Skipped img001.png"]  # by the model in the loop
+    prior = tastemaker("prior", str(tmp_path / "lib"), "--model", str(tiny_model))
+    skipped = [line for line in prior.stderr.splitlines() if line.startswith("Skipped ")]
+    assert len(skipped) == 2 and "Permission denied" in skipped[0], prior.stderr
 
 
 def test_a_jpeg_too_big_even_at_one_eighth_is_refused(tmp_path, monkeypatch):
