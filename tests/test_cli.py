@@ -241,6 +241,7 @@ def test_prob_vs_gives_calibrated_preferences(tmp_path, tiny_model):
         (["recompute", "--typical-seconds", "nan"], "--typical-seconds must be a finite number"),
         (["train", "--seed", "-1"], "--seed must be from 0 to"),
         (["train", "--heldout", "nan"], "--heldout is a share from 0.05 to 0.5"),
+        (["train", "--sampler", "foo"], "--sampler is one of tpe, cmaes, random, qmc, not 'foo'"),
     ],
 )
 def test_a_number_out_of_range_is_one_line_naming_the_option(tmp_path, args, message):

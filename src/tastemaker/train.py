@@ -23,7 +23,7 @@ from tastemaker.storage.library import Library
 from tastemaker.training.calibration import calibrate
 from tastemaker.training.data import TrainingData
 from tastemaker.training.loop import TrainParams
-from tastemaker.training.search import search
+from tastemaker.training.search import SAMPLERS, search
 from tastemaker.training.split import heldout_mask
 
 EXTRACTOR_SETTING = "extractor"  # a library's own default extractor (the demo's)
@@ -47,6 +47,10 @@ class TrainSettings:
             raise TastemakerError(f"--loss is one of {', '.join(LOSSES)}, not {self.loss!r}")
         if self.ratings not in RATINGS:
             raise TastemakerError(f"--ratings is one of {', '.join(RATINGS)}, not {self.ratings!r}")
+        if self.sampler not in SAMPLERS:
+            raise TastemakerError(
+                f"--sampler is one of {', '.join(SAMPLERS)}, not {self.sampler!r}"
+            )
         if self.trials < 1:
             raise TastemakerError(f"--trials must be at least 1, not {self.trials}")
         if not 0.05 <= self.heldout <= 0.5:
