@@ -138,7 +138,7 @@ def stored_choices(db: Path) -> set[int]:
         return {row[0] for row in conn.execute("SELECT id FROM comparisons")}
 
 
-@pytest.mark.parametrize("mishap", ["deleted", "replaced", "wal-deleted"])
+@pytest.mark.parametrize("mishap", ["deleted", "replaced", "wal-deleted", "shm-deleted"])
 def test_a_store_lost_under_the_server_refuses_choices_and_keeps_every_one(tmp_path, mishap):
     """The server notices before the next set and before acknowledging that its file is
     not the one at the path any more: both get 503 in the error shape, and every choice
@@ -160,7 +160,7 @@ def test_a_store_lost_under_the_server_refuses_choices_and_keeps_every_one(tmp_p
             elif mishap == "replaced":
                 os.replace(backup, store / "library.db")
             else:
-                (store / "library.db-wal").unlink()
+                (store / f"library.db-{mishap[:3]}").unlink()
             winner = pending["images"][0]["id"]
             for r in (
                 client.get("/api/next"),

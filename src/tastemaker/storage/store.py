@@ -5,9 +5,10 @@ is on disk when its transaction returns, so a killed server loses no acknowledge
 choice. Comparisons are append-only; undo marks one as withdrawn.
 
 Before each commit the store checks that the files at its path are still the ones it
-opened: a store deleted, replaced or robbed of its write-ahead log while in use refuses
-every write (:class:`StoreUnavailable`) after writing what it holds back to disk, and
-a full disk refuses the same way, so nothing is acknowledged that is not kept.
+opened: a store deleted, replaced or robbed of its write-ahead log (or the log's index)
+while in use refuses every write (:class:`StoreUnavailable`) after writing what it holds
+back to disk, and a full disk refuses the same way, so nothing is acknowledged that is
+not kept.
 """
 
 from __future__ import annotations
@@ -283,7 +284,9 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.wal = path.with_name(path.name + "-wal")
+        # the write-ahead log and its index, which exist once the database was read and
+        # as long as any connection to it is open
+        self._logs = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with _unavailable_on_write_errors(path):
@@ -297,12 +300,11 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
         self._lost: str | None = None  # why writes are refused, once the files changed
-        # the database and the write-ahead log this connection writes (the log exists once
-        # the database was read, as long as any connection to it is open)
-        self._db_id, self._wal_id = _identity(path), None
+        self._db_id = _identity(path)  # the files this connection writes
+        self._log_ids: dict[Path, tuple[int, int] | None] = {}
         with _unavailable_on_write_errors(path):
             self._migrate()
-        self._wal_id = _identity(self.wal)
+        self._log_ids = {log: _identity(log) for log in self._logs}
 
     def close(self) -> None:
         """Fold the write-ahead log into ``library.db`` (a complete copy alone), then close;
@@ -369,15 +371,21 @@ class Store:
         """Raise :class:`StoreUnavailable` if the database or its log at our path is not the
         one this connection writes; the first time, save what this connection holds."""
         if self._lost is None:
-            now_db, now_wal = _identity(self.path), _identity(self.wal)
+            now_db = _identity(self.path)
+            moved = [
+                (log, now)
+                for log, opened in self._log_ids.items()
+                if opened is not None and (now := _identity(log)) != opened
+            ]
             if now_db != self._db_id:
                 self._rollback()
                 what = f"{self.path} was {'deleted' if now_db is None else 'replaced'}"
                 self._lost = f"{what} while in use; {self._save_copy(replace=now_db is None)}"
-            elif self._wal_id is not None and now_wal != self._wal_id:
+            elif moved:
                 self._rollback()
-                what = f"{self.wal} was {'deleted' if now_wal is None else 'replaced'}"
-                # the open log still holds every write: into the file, or else a copy
+                log, now = moved[0]
+                what = f"{log} was {'deleted' if now is None else 'replaced'}"
+                # this connection's log still holds every write: into the file, or a copy
                 kept = (
                     f"every choice it held is saved in {self.path}"
                     if self.checkpoint()
