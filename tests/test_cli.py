@@ -307,3 +307,17 @@ def test_an_extractor_that_cannot_be_downloaded_fails_at_once(tmp_path):
         assert "--extractor efficientnet-lite0" in lines[0]
         assert "hf download someone/no-such-model" in lines[0]
         assert "--extractor /path/to/folder" in lines[0]
+
+
+def test_a_bad_pixel_limit_setting_is_one_line(tmp_path, tiny_model, monkeypatch):
+    make_images(tmp_path / "imgs", 2)
+    monkeypatch.setenv("TASTEMAKER_MAX_PIXELS", "lots")
+    for args in (
+        ["scan", str(tmp_path / "imgs")],
+        ["score", str(tiny_model), str(tmp_path / "imgs")],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, result.output
+        assert one_line(result) == (
+            "Error: TASTEMAKER_MAX_PIXELS='lots': give a whole number of pixels, e.g. 400000000"
+        )

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from tastemaker.decode import decode, to_rgb
+from tastemaker.decode import decode, pixel_limit, to_rgb
 from tastemaker.errors import UnreadableImage
 from tastemaker.features.loaders import Extractor, LayerChoice, Preprocess
 from tastemaker.progress import Progress, no_progress
@@ -74,6 +74,7 @@ def extract(
     """Embed ``images`` (paths or PIL images) batch by batch, in order."""
     if not images:
         return
+    pixel_limit()  # a bad TASTEMAKER_MAX_PIXELS is one error here, not one per worker
     in_memory = any(isinstance(im, Image.Image) for im in images)
     workers = 0 if in_memory else default_workers() if workers is None else workers
     loader = DataLoader(
