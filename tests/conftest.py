@@ -12,9 +12,12 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"  # no test reaches the network, even by mistake
 
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image
 
+from tastemaker.rate import RateSession
 from tastemaker.storage.library import Library, open_library
+from tastemaker.web.app import create_app
 
 
 def make_images(
@@ -81,6 +84,12 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny_backbone("clip", tmp_path_factory.mktemp("tiny-clip"))
 
 
+def local_client(session: RateSession, **kwargs: object) -> TestClient:
+    """The app over ``session`` in process, addressed as the person's browser would: the
+    server refuses any other Host (such as TestClient's own ``testserver``)."""
+    return TestClient(create_app(session), base_url="http://127.0.0.1:8765", **kwargs)
+
+
 @pytest.fixture
 def library(tmp_path: Path) -> Library:
     """A scanned library of 10 images, 4 of them in a sub-folder."""
@@ -113,11 +122,12 @@ class Server:
             text=True,
             **popen,
         )
+        self.printed: list[str] = []  # what it printed up to its URL
         self.url = self._wait_for_url()
 
     def _wait_for_url(self) -> str:
         # readline blocks until the server prints its URL, which it does once listening
-        lines = []
+        lines = self.printed
         for line in self.process.stdout:
             lines.append(line)
             if line.startswith("http://"):

@@ -385,13 +385,11 @@ def test_a_header_cannot_name_a_hub_model_to_download(tmp_path: Path, monkeypatc
 
 
 def test_an_image_the_model_gives_no_finite_score_is_skipped_by_name(tmp_path: Path, tiny_model):
-    from conftest import make_images
-    from fastapi.testclient import TestClient
+    from conftest import local_client, make_images
 
     from tastemaker.rate import RateSession, RateSettings
     from tastemaker.score import layer_choice, library_model_scores, score_images
     from tastemaker.storage.library import open_library
-    from tastemaker.web.app import create_app
 
     model = load_model(tiny_model, device="cpu")
     make_images(tmp_path / "lib", 6)
@@ -412,7 +410,7 @@ def test_an_image_the_model_gives_no_finite_score_is_skipped_by_name(tmp_path: P
         session = RateSession(
             library, RateSettings(controversy=1.0), seed=0, model_scores=scored.scores
         )
-        with TestClient(create_app(session)) as client:
+        with local_client(session) as client:
             for _ in range(10):
                 s = client.get("/api/next").json()
                 winner = s["images"][0]["id"]

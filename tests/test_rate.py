@@ -340,9 +340,7 @@ def test_a_rescan_elsewhere_is_followed_by_image_id(library, pairing):
 
 
 def test_a_choice_an_older_version_stored_with_k_inf_is_replayed_with_the_seeds_k(library):
-    from fastapi.testclient import TestClient
-
-    from tastemaker.web.app import create_app
+    from conftest import local_client
 
     a, b = (im.id for im in library.store.images("present")[:2])
     store = library.store
@@ -355,5 +353,28 @@ def test_a_choice_an_older_version_stored_with_k_inf_is_replayed_with_the_seeds_
     assert stored_elo(library)[b] == pytest.approx(-0.4)
     play(session, 3)
     assert stored_elo(library) == replay_elo(library.store)[0]
-    with TestClient(create_app(session)) as client:
+    with local_client(session) as client:
         assert client.get("/api/progress").status_code == 200
+
+
+def test_no_other_page_can_crowd_a_pages_open_sets_out(library):
+    """Issue #10: spamming /api/next made the person's next choice a 409. Open sets are
+    kept per page, a bounded number of pages, the one unheard from longest going first."""
+    from tastemaker.rate import OPEN_SETS, PAGES
+
+    session = RateSession(library, RateSettings(repeats=0), seed=0)
+    mine = session.next_set("tab-1")
+    for _ in range(OPEN_SETS + 10):  # a flood of sets for every page but this one
+        session.next_set()
+    for page in range(PAGES - 2):
+        session.next_set(f"other-{page}")
+    undone = session.choose(mine.token, mine.images[0].id, 300, "tab-1")
+    with pytest.raises(StaleSet):  # a set is the page's own: another page cannot answer it
+        session.choose(session.next_set("tab-1").token, mine.images[0].id, 300, "tab-2")
+    _, again = session.undo(undone.id, "tab-1")
+    assert session.choose(again.token, again.images[1].id, 300, "tab-1")
+    oldest = session.next_set("tab-1")
+    for page in range(PAGES):  # as many pages as are kept, all newer
+        session.next_set(f"newer-{page}")
+    with pytest.raises(StaleSet):
+        session.choose(oldest.token, oldest.images[0].id, 300, "tab-1")

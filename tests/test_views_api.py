@@ -2,13 +2,12 @@ import os
 from io import BytesIO
 
 import pytest
-from fastapi.testclient import TestClient
+from conftest import local_client
 from PIL import Image
 from rated import rate
 
 from tastemaker.display import THUMB_SIDE
 from tastemaker.rate import RateSession, RateSettings
-from tastemaker.web.app import create_app
 
 
 @pytest.fixture
@@ -19,14 +18,14 @@ def rated(library):
 
 @pytest.fixture
 def client(rated):
-    with TestClient(create_app(RateSession(rated, RateSettings(), seed=0))) as c:
+    with local_client(RateSession(rated, RateSettings(), seed=0)) as c:
         yield c
 
 
 @pytest.fixture
 def model_client(rated):
     model = {im.id: -float(im.id) for im in rated.store.images()}  # lower id is better
-    with TestClient(create_app(RateSession(rated, seed=0, model_scores=model))) as c:
+    with local_client(RateSession(rated, seed=0, model_scores=model)) as c:
         yield c
 
 
@@ -142,7 +141,7 @@ def test_thumbnails_are_small_cached_and_served_by_id_only(tmp_path):
     with open_library(root) as lib:
         lib.scan()
         ids = {im.path: im.id for im in lib.store.images()}
-        with TestClient(create_app(RateSession(lib, seed=0))) as c:
+        with local_client(RateSession(lib, seed=0)) as c:
             big = c.get(f"/api/thumb/{ids['big.jpg']}")
             assert big.status_code == 200 and big.headers["content-type"] == "image/jpeg"
             assert Image.open(BytesIO(big.content)).size == (THUMB_SIDE, 144)

@@ -1,16 +1,15 @@
 import os
 
 import pytest
-from fastapi.testclient import TestClient
+from conftest import local_client
 from PIL import Image
 
 from tastemaker.rate import RateSession, RateSettings
-from tastemaker.web.app import create_app
 
 
 @pytest.fixture
 def client(library):
-    with TestClient(create_app(RateSession(library, RateSettings(batch=3), seed=0))) as c:
+    with local_client(RateSession(library, RateSettings(batch=3), seed=0)) as c:
         yield c
 
 
@@ -57,7 +56,7 @@ def test_errors_have_one_shape_and_change_nothing(client, library):
     assert r.status_code == 422
     r = client.post("/api/choose", json={"winner": s["images"][0]["id"]})
     assert r.status_code == 422 and "pair" in r.json()["error"]
-    r = client.post("/api/undo")
+    r = client.post("/api/undo", json={})
     assert r.status_code == 409 and r.json()["error"] == "There is no choice to undo."
     assert library.store.comparisons(include_withdrawn=True) == []
 
@@ -121,7 +120,7 @@ def test_large_images_are_served_downscaled_and_cached(tmp_path):
     with open_library(root) as lib:
         lib.scan()
         ids = {im.path: im.id for im in lib.store.images()}
-        with TestClient(create_app(RateSession(lib, seed=0))) as c:
+        with local_client(RateSession(lib, seed=0)) as c:
             huge = c.get(f"/api/image/{ids['huge.jpg']}")
             assert huge.headers["content-type"] == "image/jpeg"
             from io import BytesIO

@@ -2,7 +2,8 @@
 
 Each choice is committed (with the Elo update it causes) before :meth:`RateSession.choose`
 returns, so whatever the page was told is on disk. Sets are handed out with a one-use
-token; a choice must name a token still open and an image of that set.
+token; a choice must name a token still open and an image of that set. Open sets are kept
+per page (a browser tab's own id), so no other client can crowd a page's sets out.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from tastemaker.stats import Agreement, LibraryStats
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import Batch, ImageRecord
 
-OPEN_SETS = 256  # sets handed out and not yet answered, per session
+OPEN_SETS = 256  # sets handed out and not yet answered, per page
+PAGES = 64  # pages whose open sets are kept; the one unheard from longest goes first
 PAIRINGS = ("seed", "active")
 
 
@@ -156,7 +158,7 @@ class RateSession:
         if not np.isfinite(self._elo).all():  # left by an older version's `--k inf`
             recompute_elo(store)
             self._load_images()
-        self._open: OrderedDict[str, tuple[int, ...]] = OrderedDict()
+        self._open: OrderedDict[str, OrderedDict[str, tuple[int, ...]]] = OrderedDict()
         self._repeats: dict[str, int] = {}  # token -> the choice that set repeats
         self.consistency = Consistency.from_outcomes(store.repeat_outcomes())
         # choices by (database prediction, model prediction or None)
@@ -218,11 +220,12 @@ class RateSession:
 
     # -- sets ----------------------------------------------------------------------------
 
-    def next_set(self) -> ShownSet:
-        """A new set of distinct present images, the less compared ones favoured."""
+    def next_set(self, page: str = "") -> ShownSet:
+        """A new set of distinct present images, the less compared ones favoured, open for
+        ``page`` (a tab's own id; every client that names none shares one)."""
         with self._lock:
             self._follow_store()
-            repeat = self._repeat()
+            repeat = self._repeat(page)
             if repeat is not None:
                 return repeat
             k, lcw = self.settings.choices, self.settings.lcw
@@ -237,18 +240,23 @@ class RateSession:
                         self._model_array, self._elo, self.settings.controversy
                     )
                 picked = pairing.pick(log_w, k, self._rng)
-            return self._issue(tuple(int(self._ids[i]) for i in picked))
+            return self._issue(page, tuple(int(self._ids[i]) for i in picked))
 
-    def _issue(self, ids: tuple[int, ...], repeat_of: int | None = None) -> ShownSet:
+    def _issue(self, page: str, ids: tuple[int, ...], repeat_of: int | None = None) -> ShownSet:
         token = secrets.token_urlsafe(9)
-        self._open[token] = ids
+        sets = self._open.setdefault(page, OrderedDict())
+        self._open.move_to_end(page)
+        sets[token] = ids
         if repeat_of is not None:
             self._repeats[token] = repeat_of
-        while len(self._open) > OPEN_SETS:
-            self._repeats.pop(self._open.popitem(last=False)[0], None)
+        while len(sets) > OPEN_SETS:
+            self._repeats.pop(sets.popitem(last=False)[0], None)
+        while len(self._open) > PAGES:
+            for gone in self._open.popitem(last=False)[1]:
+                self._repeats.pop(gone, None)
         return ShownSet(token, tuple(self._images[i] for i in ids))
 
-    def _repeat(self) -> ShownSet | None:
+    def _repeat(self, page: str) -> ShownSet | None:
         """Now and then (``repeats`` of the sets) a pair judged at least ``repeat_after``
         seconds ago, sides swapped: the person's own consistency."""
         s = self.settings
@@ -259,14 +267,17 @@ class RateSession:
         )
         if earlier is None or not all(i in self._images for i in earlier.shown):
             return None
-        return self._issue(tuple(reversed(earlier.shown)), repeat_of=earlier.id)
+        return self._issue(page, tuple(reversed(earlier.shown)), repeat_of=earlier.id)
 
     # -- choices -------------------------------------------------------------------------
 
-    def choose(self, token: str, winner_id: int, response_ms: int | None = None) -> Choice:
-        """Record a choice; it is on disk when this returns."""
+    def choose(
+        self, token: str, winner_id: int, response_ms: int | None = None, page: str = ""
+    ) -> Choice:
+        """Record a choice from a set open for ``page``; it is on disk when this returns."""
         with self._lock:
-            shown = self._open.get(token)
+            sets = self._open.get(page, {})
+            shown = sets.get(token)
             if shown is None:
                 raise StaleSet(
                     "This set is unknown or was already answered; fetch a new one (GET /api/next)."
@@ -296,7 +307,7 @@ class RateSession:
                     weight,
                     self._repeats.get(token),
                 )
-            del self._open[token]
+            del sets[token]
             if self._repeats.pop(token, None) is not None:
                 self.consistency = Consistency.from_outcomes(store.repeat_outcomes())
             for image_id, rating in zip(shown, new, strict=True):
@@ -311,8 +322,9 @@ class RateSession:
             batch = self._close_batch(choice_id)
             return Choice(choice_id, prediction, self.session_stats(), self.quick_stats(), batch)
 
-    def undo(self, choice_id: int | None = None) -> tuple[int, ShownSet]:
-        """Withdraw a choice (this session's last by default) and hand its set out again."""
+    def undo(self, choice_id: int | None = None, page: str = "") -> tuple[int, ShownSet]:
+        """Withdraw a choice (this session's last by default) and hand its set out again,
+        to ``page``."""
         with self._lock:
             store = self.library.store
             target = (
@@ -341,7 +353,11 @@ class RateSession:
             if target.repeat_of is not None:
                 self.consistency = Consistency.from_outcomes(store.repeat_outcomes())
             present = all(i in self._images for i in target.shown)
-            reissued = self._issue(target.shown, target.repeat_of) if present else self.next_set()
+            reissued = (
+                self._issue(page, target.shown, target.repeat_of)
+                if present
+                else self.next_set(page)
+            )
             return target.id, reissued
 
     def _speed_weight(self, response_ms: int | None) -> float:

@@ -1,28 +1,42 @@
 """The JSON API the rating page uses (and scripts may): see ``/docs`` for its OpenAPI page.
 
 Routes only translate: every decision is the :class:`~tastemaker.rate.RateSession`'s.
-Images are served by id only, so no path in a request can reach a file.
+Images are served by id only, so no path in a request can reach a file. Every request
+passes the :class:`~tastemaker.web.guard.Guard` first; every error has one shape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from tastemaker import __version__
 from tastemaker.display import display_file
-from tastemaker.errors import StoreUnavailable
+from tastemaker.errors import StoreUnavailable, TastemakerError
 from tastemaker.rate import Choice, NothingToUndo, NotInSet, RateSession, ShownSet, StaleSet
 from tastemaker.stats import library_stats
 from tastemaker.web import views
+from tastemaker.web.guard import PAGE_HEADER, Door, Guard, error_response
 
 STATIC = Path(__file__).parent / "static"
+
+Page = Annotated[
+    str,
+    Header(
+        alias=PAGE_HEADER,
+        max_length=64,
+        description="The tab's own random id: its sets are its own (none: one shared set)",
+    ),
+]
 
 
 class ImageOut(BaseModel):
@@ -41,11 +55,16 @@ class SetOut(BaseModel):
 class ChooseIn(BaseModel):
     pair: str
     winner: str = Field(description="The id of the chosen image")
-    ms: int | None = Field(None, ge=0, description="Response time in milliseconds")
+    ms: int | None = Field(None, ge=0, le=views.MAX_ID, description="Response time in milliseconds")
 
 
 class UndoIn(BaseModel):
-    choice: int | None = Field(None, description="Choice to withdraw; this session's last if none")
+    choice: int | None = Field(
+        None,
+        ge=-views.MAX_ID - 1,
+        le=views.MAX_ID,
+        description="Choice to withdraw; this session's last if none",
+    )
 
 
 class ErrorOut(BaseModel):
@@ -90,57 +109,67 @@ def _choice_out(choice: Choice) -> dict[str, object]:
     }
 
 
-def create_app(session: RateSession, on_end: Callable[[], None] | None = None) -> FastAPI:
-    """The rating page and its API over ``session``; ``on_end`` runs when the person quits."""
+def create_app(
+    session: RateSession, on_end: Callable[[], None] | None = None, door: Door | None = None
+) -> ASGIApp:
+    """The rating page and its API over ``session``, behind ``door`` (default: this machine
+    only, no token); ``on_end`` runs when the person quits."""
     app = FastAPI(
         title="tastemaker",
         version=__version__,
         description="A/B-rate a library of images. Every choice is committed before the "
-        "answer is sent.",
+        "answer is sent. POST bodies are JSON; errors are `{ok: false, error, status}`.",
+        docs_url=None,  # served from the package below: nothing from a CDN
+        redoc_url=None,
     )
     errors = {code: {"model": ErrorOut} for code in (400, 409, 422, 503)}
 
-    @app.exception_handler(HTTPException)
-    async def _error_shape(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"ok": False, "error": exc.detail, "status": exc.status_code}, exc.status_code
-        )
+    @app.exception_handler(StarletteHTTPException)
+    async def _error_shape(request: Request, exc: StarletteHTTPException) -> Response:
+        return error_response(exc.status_code, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
-        return JSONResponse({"ok": False, "error": problems, "status": 422}, 422)
+        return error_response(422, problems)
 
-    @app.exception_handler(StoreUnavailable)
-    async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
-        return JSONResponse({"ok": False, "error": str(exc), "status": 503}, 503)
+    @app.exception_handler(TastemakerError)
+    async def _refused(request: Request, exc: TastemakerError) -> Response:
+        return error_response(503 if isinstance(exc, StoreUnavailable) else 400, str(exc))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # still logged with its traceback on the server's console
+        return error_response(
+            500, f"Unexpected error in the server ({type(exc).__name__}); see its output."
+        )
 
     def _fail(status: int, e: Exception) -> HTTPException:
         return HTTPException(status, str(e))
 
     @app.get("/api/next", response_model=SetOut, summary="The next set of images to compare")
-    def next_set() -> SetOut:
-        return _set_out(session.next_set())
+    def next_set(page: Page = "") -> SetOut:
+        return _set_out(session.next_set(page))
 
     @app.post("/api/choose", responses=errors, summary="Record a choice (committed on return)")
-    def choose(body: ChooseIn) -> dict[str, object]:
+    def choose(body: ChooseIn, page: Page = "") -> dict[str, object]:
         try:
             winner = int(body.winner)
         except ValueError:
             raise _fail(422, NotInSet(f"{body.winner!r} is not an image id.")) from None
         try:
-            return _choice_out(session.choose(body.pair, winner, body.ms))
+            return _choice_out(session.choose(body.pair, winner, body.ms, page))
         except StaleSet as e:
             raise _fail(409, e) from None
         except NotInSet as e:
             raise _fail(422, e) from None
 
     @app.post("/api/undo", responses=errors, summary="Withdraw a choice; its set comes back")
-    def undo(body: UndoIn | None = None) -> dict[str, object]:
+    def undo(body: UndoIn | None = None, page: Page = "") -> dict[str, object]:
         try:
-            withdrawn, again = session.undo(body.choice if body else None)
+            withdrawn, again = session.undo(body.choice if body else None, page)
         except NothingToUndo as e:
             raise _fail(409, e) from None
         return {
@@ -166,13 +195,18 @@ def create_app(session: RateSession, on_end: Callable[[], None] | None = None) -
         return result
 
     @app.get("/api/image/{image_id}", summary="An image, by id, downscaled if large")
-    def image(image_id: int) -> FileResponse:
+    def image(image_id: views.Id) -> FileResponse:
         return views.image_response(session.library, image_id, display_file)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> FileResponse:
+        return FileResponse(STATIC / "docs.html", headers={"Cache-Control": "no-cache"})
+
     app.include_router(views.router(session))  # /stats, /gallery and their API
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    return app
+    app.mount("/docs-assets", StaticFiles(packages=[("fastapi_offline", "static")]))
+    return Guard(app, door or Door())

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
 from tastemaker.display import thumbnail_file
@@ -20,6 +21,9 @@ from tastemaker.storage.library import Library
 from tastemaker.storage.store import ImageRecord
 
 STATIC = Path(__file__).parent / "static"
+MAX_ID = 2**63 - 1  # SQLite's integers: a larger id would be a 500, not a 404
+
+Id = Annotated[int, PathParam(ge=-MAX_ID - 1, le=MAX_ID)]
 
 
 def image_response(
@@ -55,7 +59,7 @@ def router(session: RateSession) -> APIRouter:
         ] = "database",
         order: Annotated[Literal["desc", "asc"], Query(description="desc: best first")] = "desc",
         folder: Annotated[str, Query(description="Only this folder and its sub-folders")] = "",
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=GALLERY_LIMIT)] = 100,
     ) -> dict[str, object]:
         try:
@@ -72,7 +76,7 @@ def router(session: RateSession) -> APIRouter:
         return body
 
     @api.get("/api/thumb/{image_id}", summary="A small thumbnail of an image, by id")
-    def thumb(image_id: int) -> FileResponse:
+    def thumb(image_id: Id) -> FileResponse:
         return image_response(library, image_id, thumbnail_file)
 
     @api.get("/stats", include_in_schema=False)

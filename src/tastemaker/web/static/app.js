@@ -1,7 +1,7 @@
 // The rating page. The next sets are fetched and their images decoded while the person
 // looks at the current one; a choice is shown as made only after the server has
 // committed it, and then the next (already decoded) set appears at once.
-"use strict";
+import { api } from "./api.js";
 
 const QUEUE = 2;                    // sets kept ready beyond the one on screen
 const stage = document.getElementById("stage");
@@ -16,21 +16,6 @@ let busy = false;                   // a choice or undo is on its way
 let ended = false;
 const queue = [];                   // promises of ready sets
 const myChoices = [];               // this tab's choices, newest last, for undo
-
-async function api(method, url, body) {
-  const response = await fetch(url, {
-    method,
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const data = await response.json();
-  if (!response.ok) {
-    const error = new Error(data.error || response.statusText);
-    error.status = response.status;
-    throw error;
-  }
-  return data;
-}
 
 async function prepare(set) {
   const elements = await Promise.all(set.images.map(async (image) => {

@@ -1,8 +1,6 @@
 // Small SVG charts for the statistics page: no library, nothing from the network.
 // Every chart is drawn in a fixed viewBox and scales with its box; each data point is
 // an element (circle.point, rect.bar) with a <title> tooltip.
-"use strict";
-
 const SVG_NS = "http://www.w3.org/2000/svg";
 const W = 560;
 const M = { top: 16, right: 18, bottom: 42, left: 54 };
@@ -34,12 +32,12 @@ function ticks(lo, hi, n = 5, integer = false) {
   return out;
 }
 
-function number(v) {
+export function number(v) {
   if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString("en");
   return String(Number(v.toFixed(2)));
 }
 
-function percent(v) { return `${Math.round(100 * v)}%`; }
+export function percent(v) { return `${Math.round(100 * v)}%`; }
 
 // Axes, grid and labels; returns the scales of the plotting area.
 function frame(container, o) {
@@ -80,7 +78,7 @@ function frame(container, o) {
 
 // Points joined by a line (a null y leaves a gap), with dashed reference lines.
 // o: {points: [{x, y, tip}], x: [lo, hi], y: [lo, hi], refs: [{y, label, cls}], …labels}
-function lineChart(container, o) {
+export function lineChart(container, o) {
   const f = frame(container, o);
   for (const ref of o.refs || []) {
     const g = svgEl("g", { class: `ref ${ref.cls || ""}` }, f.svg);
@@ -107,7 +105,7 @@ function lineChart(container, o) {
 
 // A histogram: o.edges (n + 1) and o.counts (n). With o.integer, bin i holds the value
 // edges[i] (comparisons per image) and its bar is centred on it.
-function barChart(container, o) {
+export function barChart(container, o) {
   const off = o.integer ? 0.5 : 0;
   const edges = o.edges.map((e) => e - off);
   const top = Math.max(1, ...o.counts);

@@ -1,6 +1,6 @@
 // The gallery: the library's images sorted by the database's or the model's score, a
 // page at a time as the person scrolls; thumbnails load lazily; a click enlarges.
-"use strict";
+import { api } from "./api.js";
 
 const PAGE = 60;
 const grid = document.getElementById("grid");
@@ -122,9 +122,7 @@ async function load(reset = false) {
   more.textContent = "loading…";
   try {
     const q = new URLSearchParams({ ...query(), offset: images.length, limit: PAGE });
-    const response = await fetch(`/api/gallery?${q}`);
-    const data = await response.json();
-    if (!response.ok) throw new Error(data.error || response.statusText);
+    const data = await api("GET", `/api/gallery?${q}`);
     if (gen !== generation) return;
     hasModel = data.has_model;
     for (const value of ["model", "disagreement"]) {

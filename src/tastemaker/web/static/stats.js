@@ -1,5 +1,6 @@
 // The statistics page: everything is drawn from GET /api/progress.
-"use strict";
+import { api } from "./api.js";
+import { barChart, lineChart, number, percent } from "./charts.js";
 
 function pct(x) { return x === null || x === undefined ? "–" : `${Math.round(100 * x)}%`; }
 
@@ -122,10 +123,7 @@ function render(data) {
 async function refresh() {
   const message = document.getElementById("message");
   try {
-    const response = await fetch("/api/progress");
-    const data = await response.json();
-    if (!response.ok) throw new Error(data.error || response.statusText);
-    render(data);
+    render(await api("GET", "/api/progress"));
     message.textContent = "";
   } catch (error) {
     message.textContent = `Cannot load the statistics: ${error.message}`;

@@ -1,0 +1,21 @@
+// How every page talks to the server: JSON both ways, this tab's own id on each request
+// (the sets it is shown are its own), and the server's error message when one fails.
+
+const PAGE_ID = Array.from(crypto.getRandomValues(new Uint8Array(12)),
+  (b) => b.toString(16).padStart(2, "0")).join("");
+
+export async function api(method, url, body = {}) {
+  const post = method !== "GET";
+  const response = await fetch(url, {
+    method,
+    headers: { "X-Tastemaker-Page": PAGE_ID, ...(post ? { "Content-Type": "application/json" } : {}) },
+    body: post ? JSON.stringify(body) : undefined,
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = new Error(data.error || response.statusText);
+    error.status = response.status;
+    throw error;
+  }
+  return data;
+}
