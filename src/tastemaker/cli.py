@@ -258,7 +258,7 @@ def rate(
         session = RateSession(library, settings, seed=seed, model_scores=scores)
         out.print("Rating page (Ctrl-C to stop):")
         try:
-            serve(session, host, port, open_browser=not no_browser, announce=out.print)
+            serve(session, host, port, not no_browser, lambda line: out.print(line, soft_wrap=True))
         finally:
             session.close()
         s = session.session_stats()
