@@ -177,7 +177,13 @@ def rate(
     store: Store = None,
     choices: Annotated[int, typer.Option(help="Images per set, 2 to 4.")] = 2,
     batch: Annotated[int, typer.Option(help="Choices between batch reports.")] = 100,
-    host: Annotated[str, typer.Option(help="Address to serve the page on.")] = "127.0.0.1",
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to serve the page on; 0.0.0.0 lets the network in (plain HTTP), "
+            "with a token in the printed URL."
+        ),
+    ] = "127.0.0.1",
     port: Annotated[
         int | None, typer.Option(help="Port; default 8765, or a free one if that is taken.")
     ] = None,
