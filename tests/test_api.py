@@ -65,3 +65,15 @@ def test_bad_inputs_are_clear_errors(tiny_model, tmp_path):
         model.score([42])
     with pytest.raises(TastemakerError, match="no such model file"):
         tastemaker.load_model(tmp_path / "missing.safetensors")
+
+
+def test_a_library_folder_finds_its_model_in_a_store_kept_elsewhere(
+    tiny_model, tmp_path, monkeypatch
+):
+    images, store = tmp_path / "images", tmp_path / "store"
+    make_images(images, 2)
+    monkeypatch.setenv("TASTEMAKER_STORE", str(store))
+    with tastemaker.open_library(images) as library:
+        library.store.add_model(str(tiny_model), "tiny", "final", {})
+    assert not (images / ".tastemaker").exists()
+    assert tastemaker.load_model(images).source == tiny_model.resolve()

@@ -19,7 +19,7 @@ from tastemaker.errors import TastemakerError
 from tastemaker.model import TasteModel
 from tastemaker.model import load_model as load_model_file
 from tastemaker.score import score_images
-from tastemaker.storage.library import STORE_DIR, Library
+from tastemaker.storage.library import Library, store_dir
 from tastemaker.training.calibration import prob_prefer
 
 ImageLike = str | os.PathLike[str] | Image.Image | np.ndarray | torch.Tensor
@@ -78,7 +78,7 @@ def resolve_model_path(path_or_name: str | os.PathLike[str]) -> Path:
     path = Path(path_or_name).expanduser()
     if path.is_file():
         return path.resolve()
-    if (path / STORE_DIR / "library.db").is_file():
+    if path.is_dir() and (store_dir(path) / "library.db").is_file():
         with Library(path) as library:
             models = library.store.models()
         if models:

@@ -52,8 +52,7 @@ class Library:
 
     def __init__(self, root: Path, store: str | os.PathLike[str] | None = None) -> None:
         self.root = root.resolve()
-        given = store or os.environ.get(STORE_ENV)
-        self.store_dir = Path(given).expanduser().resolve() if given else self.root / STORE_DIR
+        self.store_dir = store_dir(self.root, store)
         self.store = _open_store(self.root, self.store_dir)
 
     def __enter__(self) -> Library:
@@ -128,6 +127,13 @@ class Library:
             missing=after.get("missing", 0),
             unreadable=unreadable,
         )
+
+
+def store_dir(root: Path, store: str | os.PathLike[str] | None = None) -> Path:
+    """Where the store of the library in ``root`` lives: ``store`` if given, else
+    ``$TASTEMAKER_STORE``, else ``root/.tastemaker``."""
+    given = store or os.environ.get(STORE_ENV)
+    return Path(given).expanduser().resolve() if given else root.resolve() / STORE_DIR
 
 
 def open_library(
