@@ -119,6 +119,9 @@ def test_every_registered_extractor_resolves():
 def test_bad_names_fail_with_one_sentence_that_says_the_fix(tmp_path):
     with pytest.raises(TastemakerError, match="Unknown extractor 'not a model'"):
         resolve("not a model")
+    for too_long in ("x" * 5000, "/" + "x" * 5000, "a\x00b"):
+        with pytest.raises(TastemakerError):
+            resolve(too_long)
     with pytest.raises(TastemakerError, match=r"no config\.json there"):
         resolve(str(tmp_path))
     with pytest.raises(TastemakerError, match="offline") as offline:  # HF_HUB_OFFLINE here

@@ -132,7 +132,7 @@ def resolve(name: str) -> ExtractorSpec:
             )
         return ExtractorSpec(name, "open_clip", f"{arch}/{pretrained}", None, "open_clip model")
     path = Path(name).expanduser()
-    if path.exists() or name.startswith((".", "/", "~")):
+    if _exists(path) or name.startswith((".", "/", "~")):
         return _local(name, path)
     if name.count("/") == 1 and " " not in name:
         return ExtractorSpec(name, "transformers", name, None, "Hugging Face hub model")
@@ -141,6 +141,15 @@ def resolve(name: str) -> ExtractorSpec:
         f"local folder saved with save_pretrained, or {OFFLINE_EXTRACTOR}; "
         "see `tastemaker extractors`."
     )
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; a name the system cannot take as a path (too long, a NUL)
+    is no local folder."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 ALLOW_ENV = "TASTEMAKER_ALLOW_EXTRACTORS"  # comma-separated hub ids a model file may name
@@ -165,7 +174,7 @@ def needs_consent(name: str) -> bool:
 
 def _local(name: str, path: Path) -> ExtractorSpec:
     config = path / "config.json"
-    if not config.is_file():
+    if not _exists(config):
         raise TastemakerError(
             f"{path}: no config.json there; give a folder saved with save_pretrained "
             "(a CLIP, SigLIP or DINOv2 model)."
