@@ -10,7 +10,7 @@ rates two data sets:
                (sd ``--noise``); the utility is a cluster offset plus a hidden direction
                within each cluster (each cluster its own direction, correlated 0.7 with a
                shared one), standardised. One new data set per seed.
-``real``       ``--images`` (600) generated demo images (``tastemaker.demo_images``) whose
+``real``       ``--images`` (600) generated demo images (``tastemaker.workflows.demo_images``) whose
                hidden taste ``demo_taste`` is a function of what they show (colour
                warmth, roundness, complexity), standardised, embedded with the bundled
                EfficientNet-Lite0 (1280 dimensions, offline; generated and embedded once
@@ -148,10 +148,10 @@ def synthetic_set(config: Config, rng: np.random.Generator) -> DataSet:
 
 def real_set(config: Config, folder: Path) -> tuple[DataSet | None, dict]:
     """Generated demo images embedded with the extractor; None (and why) if it won't load."""
-    from tastemaker.demo_images import demo_taste, generate_demo_images
     from tastemaker.errors import TastemakerError
     from tastemaker.features.extract import extract
     from tastemaker.features.loaders import LayerChoice, load_extractor
+    from tastemaker.workflows.demo_images import demo_taste, generate_demo_images
 
     try:
         extractor = load_extractor(config.extractor, device="cpu")

@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tastemaker.rate import RateSession
 from tastemaker.storage.library import Library, open_library
 from tastemaker.web.app import create_app
+from tastemaker.workflows.rate import RateSession
 
 
 def make_images(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tastemaker.rate import RateSession, RateSettings
 from tastemaker.storage.library import Library
+from tastemaker.workflows.rate import RateSession, RateSettings
 
 
 def rate(

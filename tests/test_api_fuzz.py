@@ -7,8 +7,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from tastemaker.rate import RateSession, RateSettings
 from tastemaker.web.app import create_app
+from tastemaker.workflows.rate import RateSession, RateSettings
 
 EXAMPLES = 25  # per operation and mode: a few hundred requests in all
 

@@ -29,8 +29,8 @@ from conftest import Server, make_images
 from PIL import Image
 from rated import rate
 
-from tastemaker.decode import decode, open_image, to_rgb
 from tastemaker.errors import TastemakerError, UnreadableImage
+from tastemaker.storage.decode import decode, open_image, to_rgb
 from tastemaker.storage.library import open_library
 
 LIMIT = 1_000_000  # TASTEMAKER_MAX_PIXELS for the commands: the panorama is over it

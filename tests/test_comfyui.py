@@ -18,10 +18,10 @@ from PIL import Image
 
 import tastemaker
 from tastemaker.errors import TastemakerError
-from tastemaker.library_import import save_to_library
-from tastemaker.prior import prior_scores
-from tastemaker.replay import recompute_elo
 from tastemaker.storage.library import open_library
+from tastemaker.workflows.priors import prior_scores
+from tastemaker.workflows.ratings import recompute_elo
+from tastemaker.workflows.save_images import save_to_library
 
 PACK = Path(tastemaker.__file__).parent / "comfyui"
 NODES = {

@@ -18,9 +18,9 @@ import httpx
 from conftest import Server, make_images
 
 from tastemaker.model import load_model
-from tastemaker.rate import RateSession
-from tastemaker.replay import replay_elo
 from tastemaker.storage.library import open_library
+from tastemaker.workflows.rate import RateSession
+from tastemaker.workflows.ratings import replay_elo
 
 ROUNDS = int(os.environ.get("TASTEMAKER_SOAK_ROUNDS", "3"))
 

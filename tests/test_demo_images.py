@@ -1,4 +1,4 @@
-"""Tests for the synthetic demo library (tastemaker.demo_images)."""
+"""Tests for the synthetic demo library (tastemaker.workflows.demo_images)."""
 
 from dataclasses import FrozenInstanceError
 from pathlib import Path
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tastemaker.demo_images import CATEGORIES, DemoImage, demo_taste, generate_demo_images
+from tastemaker.workflows.demo_images import CATEGORIES, DemoImage, demo_taste, generate_demo_images
 
 COUNT = 24
 

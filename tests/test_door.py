@@ -8,10 +8,10 @@ import pytest
 from conftest import local_client, make_images
 from fastapi.testclient import TestClient
 
-from tastemaker.rate import RateSession, RateSettings
 from tastemaker.storage.library import open_library
 from tastemaker.web.app import create_app
 from tastemaker.web.guard import MAX_BODY, Door
+from tastemaker.workflows.rate import RateSession, RateSettings
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from conftest import make_images, save_tiny_backbone
 from PIL import Image
 
 from tastemaker.device import pick_device
-from tastemaker.embed import library_embeddings
 from tastemaker.errors import TastemakerError
 from tastemaker.features.extract import extract
 from tastemaker.features.loaders import LayerChoice, load_extractor
 from tastemaker.features.registry import list_extractors, resolve
+from tastemaker.workflows.embeddings import library_embeddings
 
 
 @pytest.fixture(scope="module", params=["clip", "clip-full", "siglip", "siglip-full", "dinov2"])
@@ -143,7 +143,7 @@ def test_library_embeddings_are_cached(library, tiny_clip, monkeypatch):
     def no_loading(*args, **kwargs):
         raise AssertionError("the cache should have answered")
 
-    monkeypatch.setattr("tastemaker.embed.load_extractor", no_loading)
+    monkeypatch.setattr("tastemaker.workflows.embeddings.load_extractor", no_loading)
     second = library_embeddings(library, str(tiny_clip), LayerChoice())
     assert second.extracted == 0
     assert second.x == pytest.approx(first.x)

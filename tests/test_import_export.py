@@ -16,15 +16,15 @@ from PIL import Image
 
 from tastemaker import __version__
 from tastemaker.errors import TastemakerError
-from tastemaker.import_export import (
+from tastemaker.storage.library import Library, open_library
+from tastemaker.workflows.rate import RateSession, RateSettings
+from tastemaker.workflows.ratings import recompute_elo, replay_elo
+from tastemaker.workflows.scores_file import (
     ImportReport,
     export_comparisons,
     export_scores,
     import_scores,
 )
-from tastemaker.rate import RateSession, RateSettings
-from tastemaker.replay import recompute_elo, replay_elo
-from tastemaker.storage.library import Library, open_library
 
 COLOURS = {
     "a.png": (255, 0, 0),
@@ -498,8 +498,8 @@ def test_unreadable_source(rated: Library, tmp_path: Path) -> None:
 def test_a_chess_scale_is_rescaled_and_everything_downstream_works(
     library: Library, tmp_path: Path
 ) -> None:
-    from tastemaker.replay import fit_bt
-    from tastemaker.stats import library_stats
+    from tastemaker.workflows.ratings import fit_bt
+    from tastemaker.workflows.reports import library_stats
 
     source = write(
         tmp_path / "chess.csv",
@@ -535,7 +535,7 @@ FORMULA_NAMES = ["=1+1.png", "+a.png", "-b.png", "@c.png", "\tt.png", "\rr.png",
 
 
 def test_exported_csv_cells_never_start_a_formula_and_import_back(tmp_path: Path) -> None:
-    from tastemaker.score import write_scores
+    from tastemaker.workflows.score import write_scores
 
     folder = tmp_path / "images"
     folder.mkdir()

@@ -7,10 +7,10 @@ from conftest import make_images
 from PIL import Image, features
 
 from tastemaker.errors import TastemakerError
-from tastemaker.rate import RateSession
 from tastemaker.storage import library as library_module
 from tastemaker.storage.library import open_library
 from tastemaker.storage.store import SCHEMA_VERSION, Store
+from tastemaker.workflows.rate import RateSession
 
 
 def paths(lib, status="present"):

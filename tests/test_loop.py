@@ -8,14 +8,14 @@ import pytest
 from typer.testing import CliRunner
 
 from tastemaker.cli import app
-from tastemaker.demo_images import demo_taste, generate_demo_images
 from tastemaker.model import load_model
-from tastemaker.prior import prior_scores
-from tastemaker.rate import RateSession
-from tastemaker.score import library_model_scores
 from tastemaker.storage.library import open_library
 from tastemaker.training.metrics import spearman
 from tastemaker.training.split import heldout_mask
+from tastemaker.workflows.demo_images import demo_taste, generate_demo_images
+from tastemaker.workflows.priors import prior_scores
+from tastemaker.workflows.rate import RateSession
+from tastemaker.workflows.score import library_model_scores
 
 runner = CliRunner()
 

@@ -387,9 +387,9 @@ def test_a_header_cannot_name_a_hub_model_to_download(tmp_path: Path, monkeypatc
 def test_an_image_the_model_gives_no_finite_score_is_skipped_by_name(tmp_path: Path, tiny_model):
     from conftest import local_client, make_images
 
-    from tastemaker.rate import RateSession, RateSettings
-    from tastemaker.score import layer_choice, library_model_scores, score_images
     from tastemaker.storage.library import open_library
+    from tastemaker.workflows.rate import RateSession, RateSettings
+    from tastemaker.workflows.score import layer_choice, library_model_scores, score_images
 
     model = load_model(tiny_model, device="cpu")
     make_images(tmp_path / "lib", 6)

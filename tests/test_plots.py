@@ -4,9 +4,9 @@ from rated import rate
 from typer.testing import CliRunner
 
 from tastemaker.cli import app
-from tastemaker.plots import plot_progress
-from tastemaker.progress_data import progress_data
+from tastemaker.cli.plots import plot_progress
 from tastemaker.storage.library import open_library
+from tastemaker.workflows.reports import progress_data
 
 
 def test_the_four_plots_are_one_png_of_the_expected_size(library, tmp_path):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tastemaker.prior import SD_WITHOUT_DATA, prior_scores
+from tastemaker.workflows.priors import SD_WITHOUT_DATA, prior_scores
 
 
 def test_the_seeds_rule_on_hand_computed_numbers():

@@ -5,18 +5,18 @@ import pytest
 from rated import rate
 
 from tastemaker.errors import TastemakerError
-from tastemaker.import_export import import_scores
-from tastemaker.progress_data import (
+from tastemaker.rating import elo
+from tastemaker.rating.consistency import Consistency
+from tastemaker.rating.simulate import spearman
+from tastemaker.workflows.ratings import outcomes
+from tastemaker.workflows.reports import (
     convergence,
     count_histogram,
     gallery,
     histogram,
     progress_data,
 )
-from tastemaker.rating import elo
-from tastemaker.rating.consistency import Consistency
-from tastemaker.rating.simulate import spearman
-from tastemaker.replay import outcomes
+from tastemaker.workflows.scores_file import import_scores
 
 
 def test_convergence_by_hand():

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tastemaker.errors import TastemakerError
-from tastemaker.import_export import import_scores
 from tastemaker.model import ModelMeta, TasteModel, build_module, encode_meta, load_model_file
-from tastemaker.stats import library_stats
 from tastemaker.storage.library import Library, open_library
+from tastemaker.workflows.reports import library_stats
+from tastemaker.workflows.scores_file import import_scores
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from tastemaker.errors import TastemakerError
-from tastemaker.rate import NothingToUndo, NotInSet, RateSession, RateSettings, StaleSet
 from tastemaker.rating import elo
-from tastemaker.replay import replay_elo
-from tastemaker.stats import library_stats
+from tastemaker.workflows.rate import NothingToUndo, NotInSet, RateSession, RateSettings, StaleSet
+from tastemaker.workflows.ratings import replay_elo
+from tastemaker.workflows.reports import library_stats
 
 
 def stored_elo(lib):
@@ -250,7 +250,7 @@ def test_weighting_by_speed_multiplies_k_and_replays_exactly(library):
 
 
 def test_weights_can_be_turned_on_later_and_off_again(library):
-    from tastemaker.replay import reweigh
+    from tastemaker.workflows.ratings import reweigh
 
     session = RateSession(library, seed=2)
     for ms in (300, 600, 900, 1200, 2400):
@@ -360,7 +360,7 @@ def test_a_choice_an_older_version_stored_with_k_inf_is_replayed_with_the_seeds_
 def test_no_other_page_can_crowd_a_pages_open_sets_out(library):
     """Issue #10: spamming /api/next made the person's next choice a 409. Open sets are
     kept per page, a bounded number of pages, the one unheard from longest going first."""
-    from tastemaker.rate import OPEN_SETS, PAGES
+    from tastemaker.workflows.rate import OPEN_SETS, PAGES
 
     session = RateSession(library, RateSettings(repeats=0), seed=0)
     mine = session.next_set("tab-1")

@@ -9,10 +9,10 @@ from conftest import make_images
 from typer.testing import CliRunner
 
 from tastemaker.cli import app
-from tastemaker.rate import RateSession
 from tastemaker.rating.simulate import spearman
-from tastemaker.replay import ELO_TO_BT, database_scores, fit_bt
 from tastemaker.storage.library import open_library
+from tastemaker.workflows.rate import RateSession
+from tastemaker.workflows.ratings import ELO_TO_BT, database_scores, fit_bt
 
 runner = CliRunner()
 

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from tastemaker.cli import app
 from tastemaker.errors import StoreUnavailable
-from tastemaker.import_export import export_scores, import_scores
-from tastemaker.replay import recompute_elo
 from tastemaker.storage.library import open_library
+from tastemaker.workflows.ratings import recompute_elo
+from tastemaker.workflows.scores_file import export_scores, import_scores
 
 runner = CliRunner()
 

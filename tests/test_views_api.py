@@ -6,8 +6,8 @@ from conftest import local_client
 from PIL import Image
 from rated import rate
 
-from tastemaker.display import THUMB_SIDE
-from tastemaker.rate import RateSession, RateSettings
+from tastemaker.storage.image_cache import THUMB_SIDE
+from tastemaker.workflows.rate import RateSession, RateSettings
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 from conftest import local_client
 from PIL import Image
 
-from tastemaker.rate import RateSession, RateSettings
+from tastemaker.workflows.rate import RateSession, RateSettings
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_images_are_served_only_by_id_from_inside_the_library(client, library, t
 
 
 def test_large_images_are_served_downscaled_and_cached(tmp_path):
-    from tastemaker.display import MAX_SIDE
+    from tastemaker.storage.image_cache import MAX_SIDE
     from tastemaker.storage.library import open_library
 
     root = tmp_path / "lib"

@@ -16,7 +16,7 @@ _LAZY = {  # imported on first use, so that `tastemaker stats` does not wait for
     "TasteScorer": "tastemaker.api",
     "load_model": "tastemaker.api",
     "open_library": "tastemaker.storage.library",
-    "save_to_library": "tastemaker.library_import",
+    "save_to_library": "tastemaker.workflows.save_images",
 }
 
 

@@ -18,9 +18,9 @@ from PIL import Image
 from tastemaker.errors import TastemakerError
 from tastemaker.model import TasteModel
 from tastemaker.model import load_model as load_model_file
-from tastemaker.score import score_images
 from tastemaker.storage.library import Library, store_dir
 from tastemaker.training.calibration import prob_prefer
+from tastemaker.workflows.score import score_images
 
 ImageLike = str | os.PathLike[str] | Image.Image | np.ndarray | torch.Tensor
 

@@ -8,8 +8,8 @@ from conftest import Server, make_images
 from playwright.sync_api import Page, expect
 from rated import rate
 
-from tastemaker.progress_data import progress_data
 from tastemaker.storage.library import open_library
+from tastemaker.workflows.reports import progress_data
 
 pytestmark = pytest.mark.e2e
 

@@ -1,6 +1,6 @@
 """The ComfyUI nodes: load a taste model, score, sort, filter and save ComfyUI's IMAGE
 batches (``[B, H, W, C]`` float tensors). Each node calls tastemaker's Python API
-(:mod:`tastemaker.api`, :mod:`tastemaker.score`, :mod:`tastemaker.library_import`).
+(:mod:`tastemaker.api`, :mod:`tastemaker.workflows.score`, :mod:`tastemaker.workflows.save_images`).
 
 Only this module knows ComfyUI, and only two parts of it, both imported when present:
 ``folder_paths`` (the ``models/tastemaker`` folder) and ``ExecutionBlocker`` (an empty
@@ -115,7 +115,7 @@ def _ranked(
     scores: list[float], top: int | None = None, minimum: float | None = None
 ) -> list[tuple[int, float]]:
     """(input position, score) best first, as ``tastemaker score`` ranks files."""
-    from tastemaker.score import Scored, ranked
+    from tastemaker.workflows.score import Scored, ranked
 
     return ranked(list(range(len(scores))), Scored(list(scores), []), top, minimum)  # type: ignore[arg-type]
 
@@ -354,7 +354,7 @@ class SaveToLibrary:
         filename_prefix: str = "tastemaker",
     ) -> dict[str, Any]:
         _api()
-        from tastemaker.library_import import save_to_library
+        from tastemaker.workflows.save_images import save_to_library
 
         if not library_folder.strip():
             raise RuntimeError("Give library_folder: the folder you rate with `tastemaker rate`.")

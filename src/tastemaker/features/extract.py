@@ -14,10 +14,10 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from tastemaker.decode import decode, pixel_limit, to_rgb
 from tastemaker.errors import UnreadableImage
 from tastemaker.features.loaders import Extractor, LayerChoice, Preprocess
 from tastemaker.progress import Progress, no_progress
+from tastemaker.storage.decode import decode, pixel_limit, to_rgb
 
 ImageInput = Path | Image.Image
 

@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tastemaker.decode import open_image
 from tastemaker.errors import StoreUnavailable, TastemakerError, UnreadableImage
 from tastemaker.progress import Progress, no_progress
+from tastemaker.storage.decode import open_image
 from tastemaker.storage.store import SAVED_MARK, FileRecord, NewImage, Store
 
 STORE_DIR = ".tastemaker"

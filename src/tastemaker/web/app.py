@@ -1,6 +1,6 @@
 """The JSON API the rating page uses (and scripts may): see ``/docs`` for its OpenAPI page.
 
-Routes only translate: every decision is the :class:`~tastemaker.rate.RateSession`'s.
+Routes only translate: every decision is the :class:`~tastemaker.workflows.rate.RateSession`'s.
 Images are served by id only, so no path in a request can reach a file. Every request
 passes the :class:`~tastemaker.web.guard.Guard` first; every error has one shape.
 """
@@ -20,12 +20,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
 from tastemaker import __version__
-from tastemaker.display import display_file
 from tastemaker.errors import StoreUnavailable, TastemakerError
-from tastemaker.rate import Choice, NothingToUndo, NotInSet, RateSession, ShownSet, StaleSet
-from tastemaker.stats import library_stats
-from tastemaker.web import views
+from tastemaker.storage.image_cache import display_file
+from tastemaker.web import view_routes as views
 from tastemaker.web.guard import PAGE_HEADER, Door, Guard, error_response
+from tastemaker.workflows.rate import (
+    Choice,
+    NothingToUndo,
+    NotInSet,
+    RateSession,
+    ShownSet,
+    StaleSet,
+)
+from tastemaker.workflows.reports import library_stats
 
 STATIC = Path(__file__).parent / "static"
 

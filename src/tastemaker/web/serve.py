@@ -17,9 +17,9 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from tastemaker.errors import TastemakerError
-from tastemaker.rate import RateSession
 from tastemaker.web.app import create_app
 from tastemaker.web.guard import WILDCARDS, Door, is_loopback
+from tastemaker.workflows.rate import RateSession
 
 DEFAULT_PORT = 8765
 REQUEST_SECONDS = 5.0  # to send a whole request (head and body) once its first byte is due

@@ -13,7 +13,7 @@ from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from tastemaker.progress_data import Histogram, ProgressData
+from tastemaker.workflows.reports import Histogram, ProgressData
 
 SIZE = (12.0, 8.0)  # inches
 DPI = 100  # so the default image is 1200 x 800 pixels

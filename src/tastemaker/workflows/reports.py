@@ -1,4 +1,6 @@
-"""Seeing progress: what the statistics page, the gallery and ``stats --plot`` show.
+"""What the library's state looks like: the seed's statistics (progress through the
+library, agreement with the database), and what the statistics page, the gallery and
+``stats --plot`` show.
 
 Everything here is read from the store (the authority, whichever process rated) and
 derived on the spot; nothing is written. The ranking convergence replays the seed's Elo
@@ -9,7 +11,7 @@ however many batches there are.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from posixpath import dirname
 
 import numpy as np
@@ -17,9 +19,12 @@ from numpy.typing import ArrayLike
 
 from tastemaker.errors import TastemakerError
 from tastemaker.rating import elo
+from tastemaker.rating import odd_one_out as odd
 from tastemaker.rating.consistency import GENERIC_CEILING, Consistency
-from tastemaker.replay import Outcomes, outcomes
-from tastemaker.storage.store import Comparison, Store
+from tastemaker.rating.elo import CONTRADICTED, MATCHED, UNPREDICTED
+from tastemaker.storage.library import Library
+from tastemaker.storage.store import Batch, Comparison, Store
+from tastemaker.workflows.ratings import Outcomes, database_scores, outcomes
 
 SCORE_BINS = 30
 GALLERY_SORTS = ("database", "model", "disagreement")
@@ -383,3 +388,96 @@ def _folder_counts(folders: list[str]) -> tuple[tuple[str, int], ...]:
             prefix = "/".join(parts[:n])
             counts[prefix] = counts.get(prefix, 0) + 1
     return tuple(sorted(counts.items()))
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How often the database's Elo foresaw the person's choice."""
+
+    matched: int = 0
+    contradicted: int = 0
+    unpredicted: int = 0
+
+    @classmethod
+    def from_counts(cls, counts: dict[int, int]) -> Agreement:
+        return cls(counts.get(MATCHED, 0), counts.get(CONTRADICTED, 0), counts.get(UNPREDICTED, 0))
+
+    @property
+    def choices(self) -> int:
+        return self.matched + self.contradicted + self.unpredicted
+
+    @property
+    def agreement(self) -> float | None:
+        """Matched share of the choices the database made a call on (the seed's figure,
+        ~50% at first, ~75% when the database has caught up with the person)."""
+        called = self.matched + self.contradicted
+        return self.matched / called if called else None
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "agreement": self.agreement}
+
+
+@dataclass(frozen=True)
+class LibraryStats:
+    images: int  # present images, the ones shown
+    missing: int
+    unreadable: int
+    comparisons: int  # choices made, withdrawn ones left out
+    uncompared: int  # present images never compared
+    agreement: Agreement
+    batches: list[Batch] = field(default_factory=list)
+    odd_one_out: dict[str, int] = field(default_factory=lambda: odd.count({}))
+    consistency: Consistency = field(default_factory=lambda: Consistency.from_outcomes([]))
+    ratings: str = "elo"  # which database scores `best` ranks by
+    best: list[tuple[str, float]] = field(default_factory=list)  # favourites so far
+
+    @property
+    def per_image(self) -> float:
+        return self.comparisons / self.images if self.images else 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "images": self.images,
+            "missing": self.missing,
+            "unreadable": self.unreadable,
+            "comparisons": self.comparisons,
+            "uncompared": self.uncompared,
+            "per_image": self.per_image,
+            **self.agreement.to_dict(),
+            "odd_one_out": self.odd_one_out,
+            "consistency": self.consistency.to_dict(),
+            "ratings": self.ratings,
+            "best": [{"path": p, "score": v} for p, v in self.best],
+            "advice": odd.advice(self.odd_one_out) if any(self.odd_one_out.values()) else None,
+            "batches": [
+                {**asdict(b), **Agreement(b.matched, b.contradicted, b.unpredicted).to_dict()}
+                for b in self.batches
+            ],
+        }
+
+
+def library_stats(library: Library, ratings: str = "elo", best: int = 5) -> LibraryStats:
+    """Statistics read from the store (the authority, whichever process rated), with the
+    ``best`` compared images by the chosen database scores (Elo or Bradley–Terry)."""
+    store = library.store
+    scores = database_scores(store, ratings)
+    favourites = sorted(
+        ((r.path, scores[r.image_id]) for r in store.ratings() if r.comparisons),
+        key=lambda row: -row[1],
+    )[:best]
+    statuses = store.status_counts()
+    _, _, counts = store.rating_arrays()
+    agreement = Agreement.from_counts(store.prediction_counts())
+    return LibraryStats(
+        images=statuses.get("present", 0),
+        missing=statuses.get("missing", 0),
+        unreadable=statuses.get("unreadable", 0),
+        comparisons=agreement.choices,
+        uncompared=int((counts == 0).sum()),
+        agreement=agreement,
+        batches=store.batches(),
+        odd_one_out=odd.count(store.model_prediction_counts()),
+        consistency=Consistency.from_outcomes(store.repeat_outcomes()),
+        ratings=ratings,
+        best=favourites,
+    )

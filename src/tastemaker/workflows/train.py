@@ -12,19 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
-from tastemaker.embed import LibraryEmbeddings, library_embeddings
 from tastemaker.errors import TastemakerError
 from tastemaker.features.loaders import LayerChoice
 from tastemaker.features.registry import DEFAULT_EXTRACTOR
 from tastemaker.model import TasteModel
 from tastemaker.progress import Progress, no_progress
-from tastemaker.replay import RATINGS, database_scores, outcomes
 from tastemaker.storage.library import Library
 from tastemaker.training.calibration import calibrate
 from tastemaker.training.data import TrainingData
 from tastemaker.training.loop import TrainParams
 from tastemaker.training.search import SAMPLERS, search
 from tastemaker.training.split import heldout_mask
+from tastemaker.workflows.embeddings import LibraryEmbeddings, library_embeddings
+from tastemaker.workflows.ratings import RATINGS, database_scores, outcomes
 
 EXTRACTOR_SETTING = "extractor"  # a library's own default extractor (the demo's)
 LOSSES = ("ranking", "mse", "choices")

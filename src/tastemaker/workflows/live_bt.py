@@ -9,7 +9,7 @@ import threading
 import numpy as np
 
 from tastemaker.rating import bradley_terry
-from tastemaker.replay import ELO_TO_BT, Outcomes
+from tastemaker.workflows.ratings import ELO_TO_BT, Outcomes
 
 
 class LiveBradleyTerry:

@@ -3,7 +3,7 @@ made tonight (in ComfyUI, say) are ready to be A/B rated tomorrow from where the
 thinks they belong.
 
 The starting score is the one ``tastemaker prior`` would give each saved image now (see
-:func:`tastemaker.prior.prior_scores`): the model scores of the library's present images
+:func:`tastemaker.workflows.priors.prior_scores`): the model scores of the library's present images
 shifted to mean zero, squashed with tanh, scaled to the spread of the compared images'
 database scores (0.5 when there are fewer than two). Only the images just saved get it:
 every other image keeps its own, and an image whose content was already compared keeps its
@@ -22,13 +22,13 @@ import numpy as np
 from PIL import Image
 
 from tastemaker.api import ImageLike, TasteScorer, load_model, to_images
-from tastemaker.decode import to_rgb
 from tastemaker.errors import TastemakerError
-from tastemaker.prior import prior_scores
 from tastemaker.progress import Progress, no_progress
-from tastemaker.replay import recompute_elo
-from tastemaker.score import library_model_scores
+from tastemaker.storage.decode import to_rgb
 from tastemaker.storage.library import Library, open_library
+from tastemaker.workflows.priors import prior_scores
+from tastemaker.workflows.ratings import recompute_elo
+from tastemaker.workflows.score import library_model_scores
 
 
 @dataclass(frozen=True)

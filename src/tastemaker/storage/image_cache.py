@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tastemaker.decode import decode
+from tastemaker.storage.decode import decode
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import ImageRecord
 

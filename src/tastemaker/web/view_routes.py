@@ -1,6 +1,6 @@
 """Seeing progress in the browser: the statistics page (``/stats``), the gallery
 (``/gallery``) and the JSON they draw from. Routes only translate; the numbers come from
-:mod:`tastemaker.progress_data`. Thumbnails, like images, are served by id only.
+:mod:`tastemaker.workflows.reports`. Thumbnails, like images, are served by id only.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
-from tastemaker.display import thumbnail_file
 from tastemaker.errors import TastemakerError
-from tastemaker.progress_data import GALLERY_LIMIT, gallery, progress_data
-from tastemaker.rate import RateSession
+from tastemaker.storage.image_cache import thumbnail_file
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import ImageRecord
+from tastemaker.workflows.rate import RateSession
+from tastemaker.workflows.reports import GALLERY_LIMIT, gallery, progress_data
 
 STATIC = Path(__file__).parent / "static"
 MAX_ID = 2**63 - 1  # SQLite's integers: a larger id would be a 500, not a 404

@@ -25,9 +25,9 @@ from typing import TextIO
 
 from tastemaker.errors import TastemakerError
 from tastemaker.rating import elo
-from tastemaker.replay import database_scores, recompute_elo
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import RatingRecord
+from tastemaker.workflows.ratings import database_scores, recompute_elo
 
 FORMATS = ("csv", "json")
 SCORE_COLUMNS = ("relative_path", "score", "comparisons", "hash", "prior", "prior_comparisons")

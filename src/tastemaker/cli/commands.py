@@ -1,163 +1,34 @@
-"""The ``tastemaker`` command. Each command opens the library, calls one workflow and
-turns a :class:`TastemakerError` into one line on stderr (exit code 1)."""
+"""The commands: each opens the library, calls one workflow and prints what it did."""
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
-from tastemaker import __version__
+from tastemaker.cli.main import (
+    Folder,
+    RatingsOption,
+    Store,
+    check_port,
+    command,
+    err,
+    out,
+    progress_bar,
+    report_skipped,
+    scanned,
+)
+from tastemaker.cli.output import describe, describe_agreement, describe_metrics
 from tastemaker.errors import TastemakerError
-from tastemaker.progress import Progress as ProgressFn
-from tastemaker.rate import RateSession, RateSettings, check_number
 from tastemaker.rating import elo, pairing
-from tastemaker.stats import describe, describe_agreement, library_stats
-from tastemaker.storage.library import Library, ScanReport, open_library
-
-app = typer.Typer(
-    help="Train a model of your own taste in images: A/B-rate them in the browser, "
-    "then train and score.",
-    no_args_is_help=True,
-    add_completion=False,
-)
-out = Console()
-err = Console(stderr=True)
-
-# text, not Path: Path("") is the current folder, and an empty name must not mean that
-Folder = Annotated[str, typer.Argument(help="The folder of images (sub-folders included).")]
-Store = Annotated[
-    Path | None,
-    typer.Option(
-        "--store",
-        help="Keep the library's store (choices, cache, models) in this folder instead of "
-        "FOLDER/.tastemaker, e.g. for a folder you cannot write to; or set TASTEMAKER_STORE.",
-    ),
-]
-RatingsOption = typer.Option(
-    help="Database scores: elo (the seed's) or bt (Bradley-Terry over all choices)."
-)
-
-
-def command(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
-    """Register a command whose TastemakerError becomes one line, not a traceback."""
-    if fn is None:
-        return functools.partial(command, name=name)
-
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except TastemakerError as e:
-            err.print(f"[bold red]Error:[/] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            err.print("Interrupted.")
-            raise typer.Exit(130) from None
-
-    return app.command(name)(run)
-
-
-class RateColumn(ProgressColumn):
-    """Items per second (images/s while embedding)."""
-
-    def render(self, task: Task) -> Text:
-        return Text(f"{task.speed:.1f}/s" if task.speed else "", style="progress.data.speed")
-
-
-@contextmanager
-def progress_bar() -> Iterator[ProgressFn]:
-    """A rich progress bar (on stderr) that library jobs drive through a callback; it
-    appears only once there is something to report."""
-    bar = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    )
-    tasks: dict[str, Any] = {}
-
-    def report(description: str, done: int, total: int) -> None:
-        # one bar per job; a job may change its description ("search: best 0.73 ...")
-        job = description.split(":")[0]
-        if not tasks:
-            bar.start()
-        if job not in tasks:
-            tasks[job] = bar.add_task(description, total=total)
-        bar.update(tasks[job], completed=done, total=total, description=description)
-
-    try:
-        yield report
-    finally:
-        if tasks:
-            bar.stop()
-
-
-def scanned(
-    folder: str, store: Path | None, check: Callable[[Library], object] | None = None
-) -> tuple[Library, ScanReport]:
-    """Open the library in ``folder``, run ``check`` (of its output paths, say) and bring
-    it up to date, telling what changed."""
-    library = open_library(folder, store=store)
-    try:
-        if check:
-            check(library)
-        with progress_bar() as report:
-            result = library.scan(report)
-    except BaseException:
-        library.close()
-        raise
-    report_skipped(result.unreadable)
-    return library, result
-
-
-def report_skipped(problems: Iterable[tuple[object, str]]) -> None:
-    """One line per file that could not be read, naming it; the job went on without it."""
-    for path, problem in problems:
-        line = f"[yellow]Skipped[/] {escape(str(path))}: {escape(problem)}"
-        err.print(line, highlight=False, soft_wrap=True)
-
-
-def check_port(port: int | None) -> None:
-    if port is not None and not 0 <= port <= 65535:
-        raise TastemakerError(f"--port {port}: give a port from 1 to 65535 (0: any free one)")
-
-
-def version_callback(value: bool) -> None:
-    if value:
-        out.print(f"tastemaker {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main(
-    version: Annotated[
-        bool, typer.Option("--version", callback=version_callback, help="Show the version.")
-    ] = False,
-) -> None:
-    """Train a model of your own taste in images."""
+from tastemaker.storage.library import Library, open_library
+from tastemaker.workflows.rate import RateSession, RateSettings, check_number
+from tastemaker.workflows.reports import library_stats
 
 
 @command
@@ -295,7 +166,7 @@ def recompute(
     With --weight-by-speed, a quick choice counts more than a slow one (weights from the
     stored response times); without, every choice counts the same (the seed's numbers).
     """
-    from tastemaker.replay import reweigh
+    from tastemaker.workflows.ratings import reweigh
 
     if typical_seconds is not None:
         check_number("--typical-seconds", typical_seconds, 0, 3600, low_open=True)
@@ -316,7 +187,7 @@ def model_in_the_loop(library: Library, path: Path | None) -> dict[int, float] |
             return None
         path = latest_model(library)
     from tastemaker.model import load_model
-    from tastemaker.score import library_model_scores
+    from tastemaker.workflows.score import library_model_scores
 
     with progress_bar() as report:
         scored = library_model_scores(library, load_model(path), report)
@@ -341,7 +212,7 @@ def stats(
 ) -> None:
     """Progress and agreement of FOLDER's library: images, comparisons, batches."""
     if plot:
-        from tastemaker.plots import FORMATS
+        from tastemaker.cli.plots import FORMATS
 
         library, _ = scanned(folder, store, lambda lib: lib.check_output(plot, suffixes=FORMATS))
     else:
@@ -349,8 +220,8 @@ def stats(
     with library:
         result = library_stats(library, ratings)
         if plot:
-            from tastemaker.plots import plot_progress
-            from tastemaker.progress_data import progress_data
+            from tastemaker.cli.plots import plot_progress
+            from tastemaker.workflows.reports import progress_data
 
             plot_progress(progress_data(library.store), plot)
             err.print(f"Wrote the progress plots to {plot}", highlight=False, soft_wrap=True)
@@ -375,7 +246,7 @@ def export(
     store: Store = None,
 ) -> None:
     """Export FOLDER's database scores (CSV or JSON), or its raw comparisons (CSV)."""
-    from tastemaker.import_export import export_comparisons, export_scores
+    from tastemaker.workflows.scores_file import export_comparisons, export_scores
 
     library, _ = scanned(folder, store, lambda lib: lib.check_output(output))
     with library:
@@ -397,7 +268,7 @@ def import_scores(
     store: Store = None,
 ) -> None:
     """Import starting scores from an older tool's score file into FOLDER's library."""
-    from tastemaker.import_export import import_scores
+    from tastemaker.workflows.scores_file import import_scores
 
     library, _ = scanned(folder, store)
     with library:
@@ -447,7 +318,7 @@ def train(
     in the library with its held-out metrics.
     """
     from tastemaker.features.loaders import LayerChoice
-    from tastemaker.train import TrainSettings, train_library
+    from tastemaker.workflows.train import TrainSettings, train_library
 
     settings = TrainSettings(
         extractor=extractor,
@@ -475,18 +346,6 @@ def train(
         f"sqlite:///{library.store_dir / 'optuna.db'}",
         highlight=False,
         soft_wrap=True,
-    )
-
-
-def describe_metrics(m: dict[str, float]) -> str:
-    def pct(key: str) -> str:
-        return f"{100 * m[key]:.1f}%" if key in m else "n/a"
-
-    return (
-        f"Held-out: agreement with your choices {pct('heldout_choice_agreement')}, "
-        f"pairwise order {pct('heldout_pairwise_accuracy')}, "
-        f"Spearman {m.get('heldout_spearman', float('nan')):.3f} "
-        f"(train: {pct('train_choice_agreement')}, {pct('train_pairwise_accuracy')})"
     )
 
 
@@ -520,8 +379,14 @@ def score(
     was trained on.
     """
     from tastemaker.model import load_model
-    from tastemaker.score import copy_best, ranked, score_images, score_records, write_scores
     from tastemaker.storage.library import check_output, image_files
+    from tastemaker.workflows.score import (
+        copy_best,
+        ranked,
+        score_images,
+        score_records,
+        write_scores,
+    )
 
     if top is not None and top < 1:
         raise TastemakerError(f"--top {top}: give how many of the best to keep, 1 or more")
@@ -565,8 +430,8 @@ def prefer_probabilities(
     taste: Any, rows: list[tuple[Path, float]], reference: Path
 ) -> list[float]:
     """P(the person prefers each ranked image over ``reference``)."""
-    from tastemaker.score import score_images
     from tastemaker.training.calibration import prob_prefer
+    from tastemaker.workflows.score import score_images
 
     scale = taste.meta.calibration
     if scale is None:
@@ -591,7 +456,7 @@ def prior(
     aesthetic_score_from_model).
     """
     from tastemaker.model import load_model
-    from tastemaker.prior import apply_model_prior
+    from tastemaker.workflows.priors import apply_model_prior
 
     library, _ = scanned(folder, store)
     with library:
@@ -660,10 +525,10 @@ def demo(
     store: Store = None,
 ) -> None:
     """Make a sample library of generated images in FOLDER and rate it."""
-    from tastemaker.demo_images import generate_demo_images
     from tastemaker.features.registry import OFFLINE_EXTRACTOR
     from tastemaker.storage.library import check_output
-    from tastemaker.train import EXTRACTOR_SETTING
+    from tastemaker.workflows.demo_images import generate_demo_images
+    from tastemaker.workflows.train import EXTRACTOR_SETTING
 
     if count < 1:
         raise TastemakerError(f"--count {count}: give how many images to make, 1 or more")

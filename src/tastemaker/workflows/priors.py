@@ -9,9 +9,9 @@ import numpy as np
 
 from tastemaker.model import TasteModel
 from tastemaker.progress import Progress, no_progress
-from tastemaker.replay import recompute_elo
-from tastemaker.score import library_model_scores
 from tastemaker.storage.library import Library
+from tastemaker.workflows.ratings import recompute_elo
+from tastemaker.workflows.score import library_model_scores
 
 SD_WITHOUT_DATA = 0.5
 

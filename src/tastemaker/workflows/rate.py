@@ -20,15 +20,15 @@ from types import MappingProxyType
 import numpy as np
 
 from tastemaker.errors import TastemakerError
-from tastemaker.live_bt import LiveBradleyTerry
 from tastemaker.rating import elo, pairing
 from tastemaker.rating import odd_one_out as odd
 from tastemaker.rating.consistency import Consistency
 from tastemaker.rating.speed import speed_weights, typical_ms
-from tastemaker.replay import outcomes, recompute_elo
-from tastemaker.stats import Agreement, LibraryStats
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import Batch, ImageRecord
+from tastemaker.workflows.live_bt import LiveBradleyTerry
+from tastemaker.workflows.ratings import outcomes, recompute_elo
+from tastemaker.workflows.reports import Agreement, LibraryStats
 
 OPEN_SETS = 256  # sets handed out and not yet answered, per page
 PAGES = 64  # pages whose open sets are kept; the one unheard from longest goes first

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tastemaker.embed import library_embeddings
 from tastemaker.errors import TastemakerError
 from tastemaker.features.extract import ImageInput, extract
 from tastemaker.features.loaders import LayerChoice, load_extractor
-from tastemaker.import_export import safe_cell
 from tastemaker.model import TasteModel
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.library import Library
+from tastemaker.workflows.embeddings import library_embeddings
+from tastemaker.workflows.scores_file import safe_cell
 
 
 @dataclass(frozen=True)

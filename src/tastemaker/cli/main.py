@@ -1,0 +1,153 @@
+"""The ``tastemaker`` app and what every command shares: a :class:`TastemakerError`
+becomes one line on stderr (exit code 1), long work shows a progress bar."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from tastemaker import __version__
+from tastemaker.errors import TastemakerError
+from tastemaker.progress import Progress as ProgressFn
+from tastemaker.storage.library import Library, ScanReport, open_library
+
+app = typer.Typer(
+    help="Train a model of your own taste in images: A/B-rate them in the browser, "
+    "then train and score.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+# text, not Path: Path("") is the current folder, and an empty name must not mean that
+Folder = Annotated[str, typer.Argument(help="The folder of images (sub-folders included).")]
+Store = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="Keep the library's store (choices, cache, models) in this folder instead of "
+        "FOLDER/.tastemaker, e.g. for a folder you cannot write to; or set TASTEMAKER_STORE.",
+    ),
+]
+RatingsOption = typer.Option(
+    help="Database scores: elo (the seed's) or bt (Bradley-Terry over all choices)."
+)
+
+
+def command(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
+    """Register a command whose TastemakerError becomes one line, not a traceback."""
+    if fn is None:
+        return functools.partial(command, name=name)
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TastemakerError as e:
+            err.print(f"[bold red]Error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("Interrupted.")
+            raise typer.Exit(130) from None
+
+    return app.command(name)(run)
+
+
+class RateColumn(ProgressColumn):
+    """Items per second (images/s while embedding)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:.1f}/s" if task.speed else "", style="progress.data.speed")
+
+
+@contextmanager
+def progress_bar() -> Iterator[ProgressFn]:
+    """A rich progress bar (on stderr) that library jobs drive through a callback; it
+    appears only once there is something to report."""
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+    tasks: dict[str, Any] = {}
+
+    def report(description: str, done: int, total: int) -> None:
+        # one bar per job; a job may change its description ("search: best 0.73 ...")
+        job = description.split(":")[0]
+        if not tasks:
+            bar.start()
+        if job not in tasks:
+            tasks[job] = bar.add_task(description, total=total)
+        bar.update(tasks[job], completed=done, total=total, description=description)
+
+    try:
+        yield report
+    finally:
+        if tasks:
+            bar.stop()
+
+
+def scanned(
+    folder: str, store: Path | None, check: Callable[[Library], object] | None = None
+) -> tuple[Library, ScanReport]:
+    """Open the library in ``folder``, run ``check`` (of its output paths, say) and bring
+    it up to date, telling what changed."""
+    library = open_library(folder, store=store)
+    try:
+        if check:
+            check(library)
+        with progress_bar() as report:
+            result = library.scan(report)
+    except BaseException:
+        library.close()
+        raise
+    report_skipped(result.unreadable)
+    return library, result
+
+
+def report_skipped(problems: Iterable[tuple[object, str]]) -> None:
+    """One line per file that could not be read, naming it; the job went on without it."""
+    for path, problem in problems:
+        line = f"[yellow]Skipped[/] {escape(str(path))}: {escape(problem)}"
+        err.print(line, highlight=False, soft_wrap=True)
+
+
+def check_port(port: int | None) -> None:
+    if port is not None and not 0 <= port <= 65535:
+        raise TastemakerError(f"--port {port}: give a port from 1 to 65535 (0: any free one)")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        out.print(f"tastemaker {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, help="Show the version.")
+    ] = False,
+) -> None:
+    """Train a model of your own taste in images."""

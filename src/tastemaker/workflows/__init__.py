@@ -1,0 +1,1 @@
+"""The workflows: the only code that joins the store and the core."""
