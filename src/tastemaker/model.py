@@ -153,7 +153,7 @@ def _whole(v: object, high: int) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= high
 
 
-def _list_of(check: Callable[[object], bool]) -> Callable[[object], bool]:
+def _list_of(check: Callable[[Any], bool]) -> Callable[[object], bool]:
     return lambda v: isinstance(v, list) and 0 < len(v) <= 64 and all(map(check, v))
 
 

@@ -117,7 +117,7 @@ def _ranked(
     """(input position, score) best first, as ``tastemaker score`` ranks files."""
     from tastemaker.workflows.score import Scored, ranked
 
-    return ranked(list(range(len(scores))), Scored(list(scores), []), top, minimum)  # type: ignore[arg-type]
+    return ranked(list(range(len(scores))), Scored(list(scores), []), top, minimum)
 
 
 def _pick(images: Any, rows: list[tuple[int, float]]) -> tuple[Any, list[float]]:

@@ -169,6 +169,7 @@ def _transformers(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype)
     processor = AutoImageProcessor.from_pretrained(spec.source)
     config = AutoConfig.from_pretrained(spec.source)
     vision = getattr(config, "vision_config", config)  # a whole two-tower model, or not
+    model: torch.nn.Module
     if family == "clip":
         if vision is not config:  # the projection's size is the whole model's setting
             vision.projection_dim = config.projection_dim

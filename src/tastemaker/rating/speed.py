@@ -5,20 +5,24 @@ person's own median response time unless given."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 LOWEST, HIGHEST = 0.5, 2.0
 
 
-def typical_ms(response_ms: ArrayLike) -> float | None:
+def typical_ms(response_ms: Sequence[float | None]) -> float | None:
     """The median of the known response times (None when there are none)."""
-    known = np.asarray([t for t in np.asarray(response_ms, dtype=object) if t], np.float64)
+    known = np.asarray([t for t in response_ms if t], np.float64)
     known = known[known > 0]
     return float(np.median(known)) if known.size else None
 
 
-def speed_weights(response_ms: ArrayLike, typical: float | None) -> NDArray[np.float64]:
+def speed_weights(
+    response_ms: Sequence[float | None], typical: float | None
+) -> NDArray[np.float64]:
     """One weight per choice; 1 where the time is unknown (or no typical time exists)."""
     times = np.array([t if t else np.nan for t in response_ms], np.float64)
     if typical is None:

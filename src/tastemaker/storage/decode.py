@@ -112,7 +112,7 @@ def _grey8(im: Image.Image) -> Image.Image:
     """8-bit greyscale from a 16-bit (full range 0..65535), 32-bit integer or float image
     (0..255 when its values fit in it, else 0..65535 for integers and 0..1 for floats)."""
     values = np.nan_to_num(np.asarray(im, np.float64))
-    top = _DEEP_GREY.get(im.mode)
+    top: float | None = _DEEP_GREY.get(im.mode)
     if top is None:
         biggest = float(values.max(initial=0))
         if im.mode == "F":

@@ -23,8 +23,9 @@ class TrainingData:
     scores: np.ndarray
     winners: np.ndarray
     losers: np.ndarray
-    weights: np.ndarray | None = None
-    heldout: np.ndarray | None = None
+    # None stands for the default above; __post_init__ always leaves an array
+    weights: np.ndarray = None  # type: ignore[assignment]
+    heldout: np.ndarray = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         # copies, made read-only: the data cannot change under a training run

@@ -88,7 +88,7 @@ class RankingLoss(Loss):
         self.target = torch.tensor(data.scores, dtype=torch.float32, device=device)
         self.units = torch.tensor(np.flatnonzero(data.train), device=device)
         rng = np.random.default_rng(0)
-        self.fixed = {}
+        self.fixed: dict[str, tuple[torch.Tensor, torch.Tensor] | None] = {}
         for key, mask in (("train", data.train), ("heldout", data.heldout)):
             idx = np.flatnonzero(mask)
             if len(idx) < 2:

@@ -363,8 +363,8 @@ def _pattern_field(
     if kind == "plasma":
         f = np.zeros((h, w), dtype=np.float32)
         for _ in range(4):
-            a = rng.uniform(0, 2 * math.pi)
-            u, _ = _rotate(y, x, a)
+            angle = rng.uniform(0, 2 * math.pi)
+            u = _rotate(y, x, angle)[0]
             p = period * rng.uniform(1.5, 4.0)
             f = f + np.sin(u * np.float32(2 * math.pi / p) + np.float32(rng.uniform(0, 6.3)))
         cy, cx = rng.uniform(-0.5, 0.5) * h, rng.uniform(-0.5, 0.5) * w
@@ -430,14 +430,14 @@ def _shape_geometry(
         theta = np.linspace(0, 2 * math.pi, 96, endpoint=False)
         if kind == "ellipse":
             rx, ry = r, r * rng.uniform(0.45, 0.8)
-            px, py = rx * np.cos(theta), ry * np.sin(theta)
+            xs, ys = rx * np.cos(theta), ry * np.sin(theta)
         else:
             radius = np.ones_like(theta)
             for k in (2, 3, 4):
                 radius += rng.uniform(0.04, 0.14) * np.sin(k * theta + rng.uniform(0, 6.3))
-            px, py = r * radius * np.cos(theta), r * radius * np.sin(theta)
+            xs, ys = r * radius * np.cos(theta), r * radius * np.sin(theta)
         c, s = math.cos(rot), math.sin(rot)
-        pts = [(cx + a * c - b * s, cy + a * s + b * c) for a, b in zip(px, py, strict=True)]
+        pts = [(cx + a * c - b * s, cy + a * s + b * c) for a, b in zip(xs, ys, strict=True)]
         return [("polygon", pts)]
     if kind == "star":
         n = int(rng.integers(5, 9))
@@ -460,7 +460,7 @@ def _shape_geometry(
 def _draw(
     draw: ImageDraw.ImageDraw,
     cmds: list,
-    fill: tuple,
+    fill: tuple | int,
     scale: float,
     dx: float = 0.0,
     dy: float = 0.0,

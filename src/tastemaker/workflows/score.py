@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -75,9 +76,12 @@ def score_images(
     return Scored(scores, failures)
 
 
+_Item = TypeVar("_Item")  # a path, or a position in a list of images
+
+
 def ranked(
-    paths: Sequence[Path], scored: Scored, top: int | None = None, minimum: float | None = None
-) -> list[tuple[Path, float]]:
+    paths: Sequence[_Item], scored: Scored, top: int | None = None, minimum: float | None = None
+) -> list[tuple[_Item, float]]:
     """(path, score) best first, keeping the ``top`` best and those at or above ``minimum``."""
     rows = sorted(
         ((p, s) for p, s in zip(paths, scored.scores, strict=True) if s is not None),
