@@ -168,9 +168,9 @@ def test_store_is_wal_with_foreign_keys_and_a_schema_version(library):
     db = sqlite3.connect(library.store.path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert library.store.schema_version() == SCHEMA_VERSION
-    assert library.store._one("PRAGMA foreign_keys")[0] == 1
+    assert library.store._writer.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     with pytest.raises(sqlite3.IntegrityError), library.store.atomic():
-        library.store._db.execute("INSERT INTO files VALUES ('x.png', 1, 1, 9999)")
+        library.store._writer.execute("INSERT INTO files VALUES ('x.png', 1, 1, 9999)")
     db.close()
 
 

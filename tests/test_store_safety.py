@@ -303,7 +303,7 @@ def test_a_full_disk_refuses_the_choice_and_the_session_goes_on(tmp_path):
     make_images(tmp_path / "lib", 6)
     with open_library(tmp_path / "lib", scan=True) as library:
         session = rate(library, 2, batch=100)
-        db = library.store._db
+        db = library.store._writer
         pages = db.execute("PRAGMA page_count").fetchone()[0]
         db.execute(f"PRAGMA max_page_count = {pages}")
         shown = session.next_set()

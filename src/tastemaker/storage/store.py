@@ -1,14 +1,17 @@
 """The library's SQLite store, and the only module that writes SQL.
 
-One connection, guarded by a lock, in WAL mode with ``synchronous=FULL``: a choice
-is on disk when its transaction returns, so a killed server loses no acknowledged
-choice. Comparisons are append-only; undo marks one as withdrawn.
+One writer connection, guarded by a lock, in WAL mode with ``synchronous=FULL``: a
+choice is on disk when its transaction returns, so a killed server loses no acknowledged
+choice. Reads go to read-only connections, one per thread, each read a snapshot, so they
+never wait for a write (datasette's pattern). Comparisons are append-only; undo marks
+one as withdrawn.
 
 Before each commit the store checks that the files at its path are still the ones it
 opened: a store deleted, replaced or robbed of its write-ahead log (or the log's index)
 while in use refuses every write (:class:`StoreUnavailable`) after writing what it holds
 back to disk, and a full disk refuses the same way, so nothing is acknowledged that is
-not kept.
+not kept. Reads make the same check, and once it fails read through the writer, which
+still holds the store's own files: no read sees whatever now lies at the path.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -279,8 +283,25 @@ class NewImage:
     problem: str | None
 
 
+class StoreMisuse(RuntimeError):
+    """A store method called where it cannot keep its promise (a write helper outside
+    :meth:`Store.atomic`, a write inside a read snapshot): a mistake in the calling code."""
+
+
+class _Reader(sqlite3.Connection):
+    """A read-only connection; a subclass only so that the store can hold it weakly and
+    it closes with the thread that used it."""
+
+
 class Store:
-    """An open ``library.db``. Thread-safe: one connection, one lock."""
+    """An open ``library.db``, safe to share between threads.
+
+    One writer connection behind a lock: every write is one transaction
+    (:meth:`atomic`), committed before it returns. Reads go to a read-only connection of
+    the reading thread, each read (or :meth:`snapshot` block) one transaction, so a read
+    sees one committed state and never waits for a write; a read by the thread inside
+    :meth:`atomic` goes to the writer and sees that transaction's own writes.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -290,17 +311,22 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with _unavailable_on_write_errors(path):
-                self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-                self._db.execute("PRAGMA busy_timeout = 30000")
-                self._db.execute("PRAGMA journal_mode = WAL")
+                self._writer = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+                self._writer.execute("PRAGMA busy_timeout = 30000")
+                self._writer.execute("PRAGMA journal_mode = WAL")
         except sqlite3.DatabaseError as e:
             raise TastemakerError(f"{path}: not a tastemaker library database ({e}).") from e
-        self._db.execute("PRAGMA synchronous = FULL")
-        self._db.execute("PRAGMA foreign_keys = ON")
+        self._writer.execute("PRAGMA synchronous = FULL")
+        self._writer.execute("PRAGMA foreign_keys = ON")
         self._lock = threading.RLock()
         self._depth = 0
+        self._writing: int | None = None  # the thread inside the write transaction
+        self._local = threading.local()  # each thread's reader and its open snapshot
+        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
+        self._readers_lock = threading.Lock()
+        self._reader_uri = path.absolute().as_uri() + "?mode=ro"
         self._lost: str | None = None  # why writes are refused, once the files changed
-        self._db_id = _identity(path)  # the files this connection writes
+        self._db_id = _identity(path)  # the files this store's connections use
         self._log_ids: dict[Path, tuple[int, int] | None] = {}
         with _unavailable_on_write_errors(path):
             self._migrate()
@@ -310,19 +336,23 @@ class Store:
         """Fold the write-ahead log into ``library.db`` (a complete copy alone), then close;
         a store deleted or replaced meanwhile is saved first, as a refused write would."""
         with self._lock:
+            with self._readers_lock:
+                readers = list(self._readers)
+            for reader in readers:  # a reader left open would keep the log from folding
+                reader.close()
             try:
                 self._refuse_if_lost()
                 self.checkpoint()
             except StoreUnavailable:
                 pass  # what it held is saved; the message was given to the write refused
-            self._db.close()
+            self._writer.close()
 
     def checkpoint(self) -> bool:
         """Copy every committed write from the write-ahead log into ``library.db``; False
         if the file could not take them now (the log still holds them)."""
         with self._lock:
             try:
-                busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                busy = self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             except sqlite3.OperationalError:
                 return False
             return not busy
@@ -333,33 +363,118 @@ class Store:
     def atomic(self) -> Iterator[None]:
         """One write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints.
         The outermost commits only if the store's files are still the ones opened."""
+        if getattr(self._local, "snapshot", None) is not None:
+            raise StoreMisuse("A write inside Store.snapshot() would be invisible to its reads.")
         with self._lock, _unavailable_on_write_errors(self.path):
             name = f"sp{self._depth}"
-            self._db.execute("BEGIN IMMEDIATE" if self._depth == 0 else f"SAVEPOINT {name}")
+            self._writer.execute("BEGIN IMMEDIATE" if self._depth == 0 else f"SAVEPOINT {name}")
             self._depth += 1
+            self._writing = threading.get_ident()
             try:
                 yield
                 if self._depth == 1:
                     self._refuse_if_lost()
             except BaseException:
-                self._depth -= 1
+                self._end_level()
                 if self._depth == 0:
                     self._rollback()
                 else:
-                    self._db.execute(f"ROLLBACK TO {name}")
-                    self._db.execute(f"RELEASE {name}")
+                    self._writer.execute(f"ROLLBACK TO {name}")
+                    self._writer.execute(f"RELEASE {name}")
                 raise
-            self._depth -= 1
+            self._end_level()
             try:
-                self._db.execute("COMMIT" if self._depth == 0 else f"RELEASE {name}")
+                self._writer.execute("COMMIT" if self._depth == 0 else f"RELEASE {name}")
             except sqlite3.Error:
                 if self._depth == 0:
                     self._rollback()
                 raise
 
+    def _end_level(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._writing = None
+
+    def _in_write(self, helper: str) -> sqlite3.Connection:
+        """The writer, for a helper whose writes belong to its caller's transaction."""
+        if self._writing != threading.get_ident():
+            raise StoreMisuse(f"Store.{helper} writes only inside Store.atomic().")
+        return self._writer
+
     def _rollback(self) -> None:
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
+        if self._writer.in_transaction:
+            self._writer.execute("ROLLBACK")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read in the block sees one committed state of the store, whatever is
+        committed meanwhile (writing inside it is refused: its reads would not see it)."""
+        with self._reading():
+            yield
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection for one read: the writer for the thread inside :meth:`atomic`
+        (it reads its own writes), else this thread's snapshot, else a new snapshot on
+        this thread's read-only connection. Once the files at the path are not the ones
+        opened, reads go to the writer, which still holds the store's own files."""
+        if self._writing == threading.get_ident():
+            yield self._writer
+            return
+        open_snapshot = getattr(self._local, "snapshot", None)
+        if open_snapshot is not None:
+            yield open_snapshot
+            return
+        reader = None if self._files_moved() else self._reader()
+        if reader is None or self._files_moved():
+            with self._lock:
+                yield self._writer
+            return
+        reader.execute("BEGIN")
+        self._local.snapshot = reader
+        try:
+            yield reader
+        finally:
+            self._local.snapshot = None
+            reader.execute("COMMIT")  # a read transaction: this only ends it
+
+    def _reader(self) -> _Reader | None:
+        """This thread's read-only connection, opened on first use with its files open (so
+        the identity check that follows covers them); None if the files cannot be opened
+        now, as when the store was just deleted."""
+        reader: _Reader | None = getattr(self._local, "reader", None)
+        if reader is None:
+            try:
+                reader = sqlite3.connect(
+                    self._reader_uri,
+                    uri=True,
+                    check_same_thread=False,  # so that close() can close it
+                    isolation_level=None,
+                    factory=_Reader,
+                )
+                reader.execute("PRAGMA busy_timeout = 30000")
+                reader.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the log
+            except sqlite3.OperationalError:
+                return None
+            self._local.reader = reader
+            with self._readers_lock:
+                self._readers.add(reader)
+        return reader
+
+    def _files_moved(self) -> bool:
+        """Whether the database or its log at our path is not the one this store opened."""
+        return self._lost is not None or self._moved() is not None
+
+    def _moved(self) -> tuple[Path, tuple[int, int] | None] | None:
+        """The first of the store's files replaced or deleted since it was opened, with
+        what is at its path now."""
+        now_db = _identity(self.path)
+        if now_db != self._db_id:
+            return self.path, now_db
+        for log, opened in self._log_ids.items():
+            if opened is not None and (now := _identity(log)) != opened:
+                return log, now
+        return None
 
     def check(self) -> None:
         """Raise :class:`StoreUnavailable` if the store's files were deleted or replaced
@@ -370,21 +485,13 @@ class Store:
     def _refuse_if_lost(self) -> None:
         """Raise :class:`StoreUnavailable` if the database or its log at our path is not the
         one this connection writes; the first time, save what this connection holds."""
-        if self._lost is None:
-            now_db = _identity(self.path)
-            moved = [
-                (log, now)
-                for log, opened in self._log_ids.items()
-                if opened is not None and (now := _identity(log)) != opened
-            ]
-            if now_db != self._db_id:
-                self._rollback()
-                what = f"{self.path} was {'deleted' if now_db is None else 'replaced'}"
-                self._lost = f"{what} while in use; {self._save_copy(replace=now_db is None)}"
-            elif moved:
-                self._rollback()
-                log, now = moved[0]
-                what = f"{log} was {'deleted' if now is None else 'replaced'}"
+        if self._lost is None and (moved := self._moved()) is not None:
+            self._rollback()
+            file, now = moved
+            what = f"{file} was {'deleted' if now is None else 'replaced'}"
+            if file == self.path:
+                self._lost = f"{what} while in use; {self._save_copy(replace=now is None)}"
+            else:
                 # this connection's log still holds every write: into the file, or a copy
                 kept = (
                     f"every choice it held is saved in {self.path}"
@@ -406,7 +513,7 @@ class Store:
             self.path.parent.mkdir(exist_ok=True)  # the store's folder, not a moved library
             target = sqlite3.connect(copy)
             try:
-                self._db.backup(target)
+                self._writer.backup(target)
             finally:
                 target.close()
             if replace:
@@ -421,7 +528,7 @@ class Store:
         return f"every choice it held is saved in {copy}"
 
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        version = self._writer.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise TastemakerError(
                 f"{self.path} was written by a newer tastemaker (schema {version}, this one "
@@ -429,27 +536,28 @@ class Store:
             )
         for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.atomic():
-                step(self._db)
-                self._db.execute(f"PRAGMA user_version = {number}")
+                step(self._writer)
+                self._writer.execute(f"PRAGMA user_version = {number}")
 
     def schema_version(self) -> int:
-        return self._db.execute("PRAGMA user_version").fetchone()[0]
+        return self._one("PRAGMA user_version")[0]
 
     def data_version(self) -> int:
-        """A number that changes whenever another connection (another process) commits."""
+        """A number that changes whenever another process commits. Asked of the writer,
+        whose own commits leave it as it is (a reader's would change with each of them)."""
         with self._lock:
-            return self._db.execute("PRAGMA data_version").fetchone()[0]
+            return self._writer.execute("PRAGMA data_version").fetchone()[0]
 
     def integrity_check(self) -> str:
-        return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+        return self._one("PRAGMA integrity_check")[0]
 
     def _all(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
+        with self._reading() as db:
+            return db.execute(sql, params).fetchall()
 
     def _one(self, sql: str, params: Sequence[object] = ()) -> tuple | None:
-        with self._lock:
-            return self._db.execute(sql, params).fetchone()
+        with self._reading() as db:
+            return db.execute(sql, params).fetchone()
 
     # -- images and the scan cache -------------------------------------------------------
 
@@ -460,16 +568,19 @@ class Store:
     def image_ids_by_hash(self, hashes: Iterable[str]) -> dict[str, int]:
         found: dict[str, int] = {}
         hashes = list(hashes)
-        for start in range(0, len(hashes), 500):
-            chunk = hashes[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(self._all(f"SELECT hash, id FROM images WHERE hash IN ({marks})", chunk))
+        with self.snapshot():
+            for start in range(0, len(hashes), 500):
+                chunk = hashes[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    self._all(f"SELECT hash, id FROM images WHERE hash IN ({marks})", chunk)
+                )
         return found
 
     def add_image(self, image: NewImage) -> int:
         """Insert an image (status from ``problem``) and its zero rating; return its id."""
         with self.atomic():
-            cursor = self._db.execute(
+            cursor = self._writer.execute(
                 "INSERT INTO images (hash, path, status, bytes, width, height, problem, added_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -484,28 +595,28 @@ class Store:
                 ),
             )
             image_id = int(cursor.lastrowid or 0)
-            self._db.execute("INSERT INTO ratings (image_id) VALUES (?)", (image_id,))
+            self._writer.execute("INSERT INTO ratings (image_id) VALUES (?)", (image_id,))
         return image_id
 
     def set_files(self, files: Iterable[FileRecord], removed: Iterable[str]) -> None:
         """Record what a scan saw, then derive each image's status and current path."""
         with self.atomic():
-            self._db.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in removed))
-            self._db.executemany(
+            self._writer.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in removed))
+            self._writer.executemany(
                 "INSERT INTO files (path, bytes, mtime_ns, image_id) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(path) DO UPDATE SET bytes = excluded.bytes,"
                 " mtime_ns = excluded.mtime_ns, image_id = excluded.image_id",
                 ((f.path, f.bytes, f.mtime_ns, f.image_id) for f in files),
             )
-            self._db.execute(
+            self._writer.execute(
                 "UPDATE images SET status = 'missing'"
                 " WHERE status = 'present' AND id NOT IN (SELECT image_id FROM files)"
             )
-            self._db.execute(
+            self._writer.execute(
                 "UPDATE images SET status = 'present'"
                 " WHERE status = 'missing' AND id IN (SELECT image_id FROM files)"
             )
-            self._db.execute(
+            self._writer.execute(
                 "UPDATE images"
                 " SET path = (SELECT min(f.path) FROM files f WHERE f.image_id = images.id)"
                 " WHERE id IN (SELECT image_id FROM files)"
@@ -566,7 +677,7 @@ class Store:
     def set_priors(self, priors: dict[int, tuple[float, int]], source: str) -> None:
         """Set starting scores (and comparison counts) of images; Elo is replayed on top."""
         with self.atomic():
-            self._db.executemany(
+            self._writer.executemany(
                 "UPDATE ratings SET prior = ?, prior_comparisons = ?, prior_source = ?"
                 " WHERE image_id = ?",
                 ((score, n, source, image_id) for image_id, (score, n) in priors.items()),
@@ -574,7 +685,7 @@ class Store:
 
     def set_ratings(self, elo: dict[int, float], counts: dict[int, int]) -> None:
         with self.atomic():
-            self._db.executemany(
+            self._writer.executemany(
                 "UPDATE ratings SET elo = ?, comparisons = ? WHERE image_id = ?",
                 ((elo[i], counts.get(i, 0), i) for i in elo),
             )
@@ -586,7 +697,7 @@ class Store:
 
     def start_session(self, settings: dict[str, object]) -> int:
         with self.atomic():
-            cursor = self._db.execute(
+            cursor = self._writer.execute(
                 "INSERT INTO sessions (started_at, settings) VALUES (?, ?)",
                 (time.time(), json.dumps(settings, sort_keys=True)),
             )
@@ -605,8 +716,10 @@ class Store:
         weight: float = 1.0,
         repeat_of: int | None = None,
     ) -> int:
-        """Append one choice and the Elo it leads to; call inside :meth:`atomic`."""
-        cursor = self._db.execute(
+        """Append one choice and the Elo it leads to, inside the caller's :meth:`atomic`
+        (with the read of the Elo it started from)."""
+        db = self._in_write("add_comparison")
+        cursor = db.execute(
             "INSERT INTO comparisons (session_id, made_at, response_ms, k, winner_id,"
             " prediction, model_prediction, weight, repeat_of)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -623,11 +736,11 @@ class Store:
             ),
         )
         comparison_id = int(cursor.lastrowid or 0)
-        self._db.executemany(
+        db.executemany(
             "INSERT INTO comparison_images (comparison_id, position, image_id) VALUES (?, ?, ?)",
             ((comparison_id, pos, image_id) for pos, image_id in enumerate(shown)),
         )
-        self._db.executemany(
+        db.executemany(
             "UPDATE ratings SET elo = ?, comparisons = comparisons + 1 WHERE image_id = ?",
             zip(new_elo, shown, strict=True),
         )
@@ -640,34 +753,32 @@ class Store:
     def last_comparison(self, session_id: int | None = None) -> Comparison | None:
         """The newest choice not withdrawn (of one session, if given)."""
         where = "withdrawn_at IS NULL" + (" AND session_id = ?" if session_id else "")
-        row = self._one(
-            f"SELECT id FROM comparisons WHERE {where} ORDER BY id DESC LIMIT 1",
-            (session_id,) if session_id else (),
-        )
-        return self.comparison(row[0]) if row else None
+        with self.snapshot():
+            row = self._one(
+                f"SELECT id FROM comparisons WHERE {where} ORDER BY id DESC LIMIT 1",
+                (session_id,) if session_id else (),
+            )
+            return self.comparison(row[0]) if row else None
 
     def comparison(self, comparison_id: int) -> Comparison | None:
-        found = self.comparisons(where="c.id = ?", params=(comparison_id,))
+        """One choice, withdrawn or not."""
+        found = self._comparisons("c.id = ?", (comparison_id,))
         return found[0] if found else None
 
-    def comparisons(
-        self,
-        include_withdrawn: bool = False,
-        where: str = "1",
-        params: Sequence[object] = (),
-    ) -> list[Comparison]:
+    def comparisons(self, include_withdrawn: bool = False) -> list[Comparison]:
         """Choices in the order they were made, with the images shown."""
-        if not include_withdrawn:
-            where = f"({where}) AND c.withdrawn_at IS NULL"
-        with self._lock:
-            rows = self._db.execute(
+        return self._comparisons("1" if include_withdrawn else "c.withdrawn_at IS NULL")
+
+    def _comparisons(self, where: str, params: Sequence[object] = ()) -> list[Comparison]:
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT c.id, c.session_id, c.made_at, c.response_ms, c.k, c.winner_id,"
                 " c.prediction, c.withdrawn_at, c.model_prediction, c.weight, c.repeat_of"
                 f" FROM comparisons c WHERE {where} ORDER BY c.id",
                 params,
             ).fetchall()
             shown: dict[int, list[int]] = {}
-            for comparison_id, image_id in self._db.execute(
+            for comparison_id, image_id in db.execute(
                 "SELECT ci.comparison_id, ci.image_id FROM comparison_images ci"
                 f" JOIN comparisons c ON c.id = ci.comparison_id WHERE {where}"
                 " ORDER BY ci.comparison_id, ci.position",
@@ -693,8 +804,9 @@ class Store:
         ]
 
     def withdraw(self, comparison_id: int) -> None:
-        """Mark a choice as withdrawn (kept, never deleted); call inside :meth:`atomic`."""
-        self._db.execute(
+        """Mark a choice as withdrawn (kept, never deleted), inside the caller's
+        :meth:`atomic` (with the ratings replayed without it)."""
+        self._in_write("withdraw").execute(
             "UPDATE comparisons SET withdrawn_at = ? WHERE id = ? AND withdrawn_at IS NULL",
             (time.time(), comparison_id),
         )
@@ -710,14 +822,15 @@ class Store:
             " WHERE ci.comparison_id = c.id AND i.status = 'present') = 2"
             " AND (SELECT count(*) FROM comparison_images ci WHERE ci.comparison_id = c.id) = 2"
         )
-        n = self._one(f"SELECT count(*) FROM comparisons c WHERE {where}", (before,))[0]
-        if not n:
-            return None
-        row = self._one(
-            f"SELECT c.id FROM comparisons c WHERE {where} ORDER BY c.id LIMIT 1 OFFSET ?",
-            (before, min(n - 1, int(pick * n))),
-        )
-        return self.comparison(row[0]) if row else None
+        with self.snapshot():
+            n = self._one(f"SELECT count(*) FROM comparisons c WHERE {where}", (before,))[0]
+            if not n:
+                return None
+            row = self._one(
+                f"SELECT c.id FROM comparisons c WHERE {where} ORDER BY c.id LIMIT 1 OFFSET ?",
+                (before, min(n - 1, int(pick * n))),
+            )
+            return self.comparison(row[0]) if row else None
 
     def repeat_outcomes(self) -> list[tuple[int, int]]:
         """(first winner, repeat winner) of every repeated choice, both not withdrawn."""
@@ -728,8 +841,9 @@ class Store:
         )
 
     def set_weights(self, weights: dict[int, float]) -> None:
-        """Rewrite the derived response-time weights; call inside :meth:`atomic`."""
-        self._db.executemany(
+        """Rewrite the derived response-time weights, inside the caller's :meth:`atomic`
+        (with the ratings replayed with them)."""
+        self._in_write("set_weights").executemany(
             "UPDATE comparisons SET weight = ? WHERE id = ?", ((w, i) for i, w in weights.items())
         )
 
@@ -754,7 +868,7 @@ class Store:
 
     def add_batch(self, batch: Batch) -> None:
         with self.atomic():
-            self._db.execute(
+            self._writer.execute(
                 "INSERT INTO batches (session_id, first_comparison_id, last_comparison_id,"
                 " started_at, ended_at, choices, matched, contradicted, unpredicted,"
                 " odd_one_out) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -787,22 +901,23 @@ class Store:
     ) -> dict[str, NDArray[np.float32]]:
         """Cached vectors of the given images (those that have one)."""
         found: dict[str, NDArray[np.float32]] = {}
-        for start in range(0, len(hashes), 500):
-            chunk = list(hashes[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            for digest, blob in self._all(
-                "SELECT image_hash, vector FROM embeddings WHERE extractor = ? AND layers = ?"
-                f" AND image_hash IN ({marks})",
-                [extractor, layers, *chunk],
-            ):
-                found[digest] = np.frombuffer(blob, "<f4").copy()
+        with self.snapshot():
+            for start in range(0, len(hashes), 500):
+                chunk = list(hashes[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                for digest, blob in self._all(
+                    "SELECT image_hash, vector FROM embeddings WHERE extractor = ? AND layers = ?"
+                    f" AND image_hash IN ({marks})",
+                    [extractor, layers, *chunk],
+                ):
+                    found[digest] = np.frombuffer(blob, "<f4").copy()
         return found
 
     def add_embeddings(
         self, extractor: str, layers: str, vectors: dict[str, NDArray[np.float32]]
     ) -> None:
         with self.atomic():
-            self._db.executemany(
+            self._writer.executemany(
                 "INSERT OR REPLACE INTO embeddings (image_hash, extractor, layers, vector)"
                 " VALUES (?, ?, ?, ?)",
                 (
@@ -815,7 +930,7 @@ class Store:
 
     def add_model(self, path: str, extractor: str, layers: str, metrics: dict[str, float]) -> int:
         with self.atomic():
-            cursor = self._db.execute(
+            cursor = self._writer.execute(
                 "INSERT INTO models (path, extractor, layers, created_at, metrics)"
                 " VALUES (?, ?, ?, ?, ?)",
                 (path, extractor, layers, time.time(), json.dumps(metrics, sort_keys=True)),
@@ -837,7 +952,7 @@ class Store:
 
     def set_setting(self, key: str, value: str) -> None:
         with self.atomic():
-            self._db.execute(
+            self._writer.execute(
                 "INSERT INTO settings (key, value) VALUES (?, ?)"
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value),
