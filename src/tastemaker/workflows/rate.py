@@ -193,22 +193,25 @@ class RateSession:
         image is keyed by image id; the arrays the pairing works on are rebuilt here
         together, so they always describe the same images in the same order."""
         store = self.library.store
-        version = store.data_version()
-        ids, elo, counts = store.rating_arrays()
+        version = store.data_version()  # before the reads: a commit after them reloads
+        with store.snapshot():
+            ids, elo, counts = store.rating_arrays()
+            images = {im.id: im for im in store.images("present")}
+            changed = not np.array_equal(ids, self._ids)
+            fit = outcomes(store) if self.settings.pairing == "active" and changed else None
         if len(ids) < self.settings.choices:
             raise TastemakerError(
                 f"{self.library.root}: {len(ids)} readable image(s) found; rating needs at "
                 f"least {self.settings.choices}."
             )
-        changed = not np.array_equal(ids, self._ids)
         self._data_version, self._ids, self._elo, self._counts = version, ids, elo, counts
         self._index = {int(image_id): n for n, image_id in enumerate(ids)}
-        self._images = {im.id: im for im in store.images("present")}
+        self._images = images
         self._model_array = np.array([self._model_scores.get(int(i), np.nan) for i in ids])
-        if self.settings.pairing == "active" and changed:
+        if fit is not None:
             if self.bt is not None:
                 self.bt.close()
-            self.bt = LiveBradleyTerry(self._index, outcomes(store))
+            self.bt = LiveBradleyTerry(self._index, fit)
 
     def _follow_store(self) -> None:
         """Take in what other processes committed (a rescan: images added, deleted or

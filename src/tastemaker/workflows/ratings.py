@@ -32,7 +32,9 @@ class Outcomes:
 
 
 def outcomes(store: Store) -> Outcomes:
-    priors = store.priors()
+    with store.snapshot():  # every image a choice showed has a prior, even mid-scan
+        priors = store.priors()
+        choices = store.comparisons()
     ids = np.array(sorted(priors), np.int64)
     index = {int(i): n for n, i in enumerate(ids)}
     winners: list[int] = []
@@ -40,7 +42,7 @@ def outcomes(store: Store) -> Outcomes:
     weights: list[float] = []
     ks: list[float] = []
     counts = np.zeros(len(ids), np.int64)
-    for c in store.comparisons():
+    for c in choices:
         shown = [index[i] for i in c.shown]
         counts[shown] += 1
         k = c.k if math.isfinite(c.k) else elo.K  # older versions stored `--k inf`
@@ -110,11 +112,11 @@ def database_scores(store: Store, ratings: str = "elo") -> dict[int, float]:
 def reweigh(store: Store, by_speed: bool, typical: float | None = None) -> float | None:
     """Give every choice its response-time weight (or 1 when ``by_speed`` is off), from
     the raw response times, and replay the Elo; returns the typical time used (ms)."""
-    choices = store.comparisons()
-    times = [c.response_ms for c in choices]
-    typical = (typical or speed.typical_ms(times)) if by_speed else None
-    weights = speed.speed_weights(times, typical) if by_speed else np.ones(len(choices))
-    with store.atomic():
+    with store.atomic():  # no choice made between the read and the rewrite
+        choices = store.comparisons()
+        times = [c.response_ms for c in choices]
+        typical = (typical or speed.typical_ms(times)) if by_speed else None
+        weights = speed.speed_weights(times, typical) if by_speed else np.ones(len(choices))
         store.set_weights({c.id: float(w) for c, w in zip(choices, weights, strict=True)})
         recompute_elo(store)
     return typical

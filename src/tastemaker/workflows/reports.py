@@ -104,15 +104,14 @@ def progress_data(
     """The progress of a library: agreement and ranking convergence per batch, comparisons
     per image, and the distribution of the database's (and the model's) scores.
     ``consistency`` gives the ceiling (default: measured from the store's repeats)."""
-    choices = store.comparisons()
-    o = outcomes(store)
-    present_ids, elo_now, _ = store.rating_arrays()
-    if len(o.winners) != sum(len(c.shown) - 1 for c in choices):
-        # a choice was made or undone between the two reads (a live session): read again
+    with store.snapshot():  # one state, though a live session chooses meanwhile
         choices = store.comparisons()
         o = outcomes(store)
+        present_ids, elo_now, _ = store.rating_arrays()
+        repeats = store.repeat_outcomes()
+        batches = store.batches()
     present = np.isin(o.ids, present_ids)
-    consistency = consistency or Consistency.from_outcomes(store.repeat_outcomes())
+    consistency = consistency or Consistency.from_outcomes(repeats)
     model = None
     if model_scores:
         values = [model_scores[int(i)] for i in present_ids if int(i) in model_scores]
@@ -120,7 +119,7 @@ def progress_data(
     return ProgressData(
         images=len(present_ids),
         comparisons=len(choices),
-        batches=_batch_points(store, choices, o, present),
+        batches=_batch_points(batches, choices, o, present),
         per_image=count_histogram(o.counts[present]),
         database_scores=histogram(elo_now),
         model_scores=model,
@@ -130,10 +129,10 @@ def progress_data(
 
 
 def _batch_points(
-    store: Store, choices: list[Comparison], o: Outcomes, present: np.ndarray
+    batches: list[Batch], choices: list[Comparison], o: Outcomes, present: np.ndarray
 ) -> tuple[BatchPoint, ...]:
     # batches in the order of their last choice (two sessions' batches may interleave)
-    batches = sorted(store.batches(), key=lambda b: (b.last_comparison_id, b.id))
+    batches = sorted(batches, key=lambda b: (b.last_comparison_id, b.id))
     ids = np.array([c.id for c in choices], np.int64)
     made = np.searchsorted(ids, [b.last_comparison_id for b in batches], side="right")
     outcomes_made = np.r_[0, np.cumsum([len(c.shown) - 1 for c in choices])][made]
