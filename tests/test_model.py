@@ -21,7 +21,6 @@ from tastemaker.model import (
     TasteMLP,
     TasteModel,
     build_module,
-    check_extractor,
     encode_meta,
     load_laion_checkpoint,
     load_model,
@@ -211,25 +210,6 @@ def test_newer_format_version(tmp_path: Path):
     with pytest.raises(TastemakerError, match=r"newer tastemaker.*upgrade") as e:
         load_model_file(path)
     assert str(path) in str(e.value)
-
-
-def test_check_extractor():
-    meta = make_meta()
-    check_extractor(meta, "openai/clip-vit-large-patch14", [0], "join")
-    check_extractor(meta, "openai/clip-vit-large-patch14", (0,), "average")  # one layer: same
-    with pytest.raises(TastemakerError) as e:
-        check_extractor(meta, "google/siglip-base-patch16-224", (0,), "join")
-    assert str(e.value) == (
-        "This model needs embeddings from openai/clip-vit-large-patch14 (layer 0), "
-        "not from google/siglip-base-patch16-224 (layer 0)."
-    )
-    multi = make_meta(layers=(-1, -2), layer_mode="average")
-    with pytest.raises(TastemakerError) as e:
-        check_extractor(multi, "openai/clip-vit-large-patch14", (-1, -2), "join")
-    assert str(e.value) == (
-        "This model needs embeddings from openai/clip-vit-large-patch14 (layers -1, -2, "
-        "average), not from openai/clip-vit-large-patch14 (layers -1, -2, join)."
-    )
 
 
 # LAION's improved aesthetic predictor: nn.Sequential of Linear(768, 1024), Dropout,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -484,26 +484,3 @@ def load_model(path: str | Path, device: str | torch.device | None = None) -> Ta
     if Path(path).suffix.lower() in (".pth", ".pt"):
         return load_laion_checkpoint(path, device)
     return load_model_file(path, device)
-
-
-def _describe(extractor: str, layers: Iterable[int], layer_mode: str) -> str:
-    layers = tuple(layers)
-    text = f"{extractor} (layer{'s' if len(layers) > 1 else ''} {', '.join(map(str, layers))}"
-    return text + (f", {layer_mode})" if len(layers) > 1 else ")")
-
-
-def check_extractor(
-    meta: ModelMeta, extractor: str, layers: Iterable[int], layer_mode: str = "join"
-) -> None:
-    """Refuse embeddings from another extractor or layer choice than the model's."""
-    layers = tuple(layers)
-    same = extractor == meta.extractor and layers == tuple(meta.layers)
-    # with one layer, joining and averaging give the same embedding
-    if same and len(layers) > 1:
-        same = layer_mode == meta.layer_mode
-    if not same:
-        raise TastemakerError(
-            "This model needs embeddings from "
-            f"{_describe(meta.extractor, meta.layers, meta.layer_mode)}, "
-            f"not from {_describe(extractor, layers, layer_mode)}."
-        )
