@@ -140,6 +140,12 @@ class Server:
         out, err = self.process.communicate(timeout=30)
         return out, err
 
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()  # a failed test leaves no server behind
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

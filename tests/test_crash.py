@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -41,6 +43,33 @@ def rate_until_stopped(url: str, acked: list[int], stop: threading.Event) -> Non
                 acked.append(r.json()["choice"])
 
 
+@contextmanager
+def tabs_rating(urls: list[str], acked: list[int]) -> Iterator[None]:
+    """One tab rating on each server for the length of the block; every tab has stopped
+    when the block ends, however it ends."""
+    stop = threading.Event()
+    tabs = [threading.Thread(target=rate_until_stopped, args=(url, acked, stop)) for url in urls]
+    for tab in tabs:
+        tab.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for tab in tabs:
+            tab.join()
+
+
+def wait_for(acked: list[int], count: int, servers: list[Server], seconds: float) -> None:
+    """Until ``count`` choices are acknowledged, a server has exited, or time is up."""
+    deadline = time.monotonic() + seconds
+    while (
+        len(acked) < count
+        and all(s.process.poll() is None for s in servers)
+        and time.monotonic() < deadline
+    ):
+        threading.Event().wait(0.005)
+
+
 def assert_whole(folder: Path, acked: list[int]) -> None:
     """Every acknowledged choice stored, the database intact, Elo replayable bit for bit."""
     with open_library(folder) as lib:
@@ -55,23 +84,11 @@ def test_kill_9_mid_stream_loses_no_acknowledged_choice(tmp_path):
     make_images(tmp_path / "lib", 30)
     acked: list[int] = []
     for round_ in range(ROUNDS):
-        server = Server(tmp_path / "lib")
-        stop = threading.Event()
-        tabs = [
-            threading.Thread(target=rate_until_stopped, args=(server.url, acked, stop))
-            for _ in range(2)
-        ]
-        for tab in tabs:
-            tab.start()
-        target = 40 * (round_ + 1)
-        while len(acked) < target and server.process.poll() is None:
-            threading.Event().wait(0.005)
-        server.process.send_signal(signal.SIGKILL)  # while both tabs are mid-request
-        server.process.wait()
-        stop.set()
-        for tab in tabs:
-            tab.join()
-    assert len(acked) >= 40 * ROUNDS
+        with Server(tmp_path / "lib") as server, tabs_rating([server.url] * 2, acked):
+            wait_for(acked, 40 * (round_ + 1), [server], seconds=60)
+            server.process.send_signal(signal.SIGKILL)  # while both tabs are mid-request
+            server.process.wait()
+        assert len(acked) >= 40 * (round_ + 1), f"round {round_}: too few choices"
     assert_whole(tmp_path / "lib", acked)
 
 
@@ -79,25 +96,13 @@ def test_two_servers_on_one_library_keep_every_choice(tmp_path):
     """Two ``rate`` processes on one folder (two terminals): each choice is applied to
     the ratings the other left, so the stored Elo is the replay of all of them in order."""
     make_images(tmp_path / "lib", 20)
-    servers = [Server(tmp_path / "lib"), Server(tmp_path / "lib")]
     acked: list[int] = []
-    stop = threading.Event()
-    tabs = [
-        threading.Thread(target=rate_until_stopped, args=(server.url, acked, stop))
-        for server in servers
-    ]
-    try:
-        for tab in tabs:
-            tab.start()
-        deadline = time.monotonic() + 60
-        while len(acked) < 80 and time.monotonic() < deadline:
-            threading.Event().wait(0.01)
-    finally:
-        stop.set()
-        for tab in tabs:
-            tab.join()
-        for server in servers:
-            server.stop()
+    with (
+        Server(tmp_path / "lib") as one,
+        Server(tmp_path / "lib") as two,
+        tabs_rating([one.url, two.url], acked),
+    ):
+        wait_for(acked, 80, [one, two], seconds=60)
     assert len(acked) >= 80
     assert_whole(tmp_path / "lib", acked)
     with open_library(tmp_path / "lib") as lib:
@@ -161,15 +166,14 @@ def _trials_done(study: Path) -> int:
 
 def test_ctrl_c_ends_cleanly_and_prints_the_session(tmp_path):
     make_images(tmp_path / "lib", 5)
-    server = Server(tmp_path / "lib")
-    acked: list[int] = []
-    with httpx.Client(base_url=server.url, timeout=10) as client:
-        for _ in range(2):
-            s = client.get("/api/next").json()
-            r = client.post("/api/choose", json={"pair": s["pair"], "winner": s["images"][1]["id"]})
-            acked.append(r.json()["choice"])
-    server.process.send_signal(signal.SIGINT)
-    out, err = server.output()
+    with Server(tmp_path / "lib") as server:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            for _ in range(2):
+                s = client.get("/api/next").json()
+                pick = {"pair": s["pair"], "winner": s["images"][1]["id"]}
+                assert client.post("/api/choose", json=pick).status_code == 200
+        server.process.send_signal(signal.SIGINT)
+        out, err = server.output()
     assert server.process.returncode == 0, err
     assert "Session: 2 choices" in out
     assert "Comparisons: 2 (0.40 per image)" in out
