@@ -196,8 +196,8 @@ class Server:
     def stop(self, client: httpx.Client | None) -> None:
         """End the session as the page's ``q`` does; terminate if that fails."""
         try:
-            if client is not None:
-                client.post("/api/end", timeout=30)
+            if client is not None:  # a POST body is JSON, or the server refuses it (415)
+                client.post("/api/end", json={}, timeout=30).raise_for_status()
             self.process.communicate(timeout=30)
         except (httpx.HTTPError, subprocess.TimeoutExpired):
             self.process.terminate()
