@@ -2,6 +2,7 @@
 pretrained features (the bundled EfficientNet-Lite0) -> score -> prior."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from tastemaker.workflows.rate import RateSession
 from tastemaker.workflows.score import library_model_scores
 
 runner = CliRunner()
+pytestmark = pytest.mark.slow  # a real backbone over 160 images, trained with a search
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +42,20 @@ def rated(tmp_path_factory):
     return folder, truth
 
 
-def test_train_score_prior_models_offline(rated, tmp_path):
+@pytest.fixture(scope="module")
+def trained(rated):
+    """The rated library with a model trained by ``train``, and what ``train`` printed."""
     folder, truth = rated
     result = runner.invoke(
         app, ["train", str(folder), "--extractor", "efficientnet-lite0", "--trials", "3"]
     )
     assert result.exit_code == 0, result.output
-    assert "Model saved:" in result.output
+    return folder, truth, result.output
+
+
+def test_train_score_prior_models_offline(trained, tmp_path):
+    folder, truth, printed = trained
+    assert "Model saved:" in printed
     with open_library(folder) as library:
         (record,) = library.store.models()
     model = load_model(record.path)
@@ -94,11 +103,8 @@ def test_train_score_prior_models_offline(rated, tmp_path):
     )
 
 
-def test_prior_gives_new_images_the_models_guess(rated):
-    folder, _ = rated
-    with open_library(folder) as library:
-        if not library.store.models():
-            pytest.fail("needs the model trained by the test above")
+def test_prior_gives_new_images_the_models_guess(trained, tmp_path):
+    folder = shutil.copytree(trained[0], tmp_path / "demo")  # the new images stay here
     new = generate_demo_images(folder / "new", 40, seed=99)
     result = runner.invoke(app, ["prior", str(folder)])
     assert result.exit_code == 0, result.output
