@@ -9,6 +9,8 @@ import math
 import pytest
 from conftest import run_quick
 
+pytestmark = pytest.mark.slow  # each runs a benchmark in a process of its own
+
 
 def positive(x: object) -> bool:
     return isinstance(x, int | float) and math.isfinite(x) and x > 0

@@ -18,6 +18,7 @@ def load_script():
     return module
 
 
+@pytest.mark.slow  # the benchmark in a process of its own
 def test_quick_mode_runs_and_writes_the_documented_json(tmp_path):
     data, stdout = run_quick(tmp_path, "rating_efficiency")
     for method in METHODS:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import Server, make_images
 
 from tastemaker.model import load_model
@@ -110,6 +111,7 @@ def test_two_servers_on_one_library_keep_every_choice(tmp_path):
     assert len(sessions) == 2  # both servers recorded choices
 
 
+@pytest.mark.slow  # two training runs in processes of their own
 def test_train_killed_mid_search_leaves_the_library_whole(tmp_path, tiny_clip):
     """SIGKILL during ``train``: choices and ratings untouched, no half-written model
     under a model's name, and the next ``train`` resumes and finishes."""
