@@ -24,8 +24,9 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -540,7 +541,7 @@ class Store:
                 self._writer.execute(f"PRAGMA user_version = {number}")
 
     def schema_version(self) -> int:
-        return self._one("PRAGMA user_version")[0]
+        return int(self._scalar("PRAGMA user_version"))
 
     def data_version(self) -> int:
         """A number that changes whenever another process commits. Asked of the writer,
@@ -549,7 +550,7 @@ class Store:
             return self._writer.execute("PRAGMA data_version").fetchone()[0]
 
     def integrity_check(self) -> str:
-        return self._one("PRAGMA integrity_check")[0]
+        return str(self._scalar("PRAGMA integrity_check"))
 
     def _all(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         with self._reading() as db:
@@ -558,6 +559,11 @@ class Store:
     def _one(self, sql: str, params: Sequence[object] = ()) -> tuple | None:
         with self._reading() as db:
             return db.execute(sql, params).fetchone()
+
+    def _scalar(self, sql: str, params: Sequence[object] = ()) -> Any:
+        """The value of a query that always gives one row of one (a count, a pragma)."""
+        with self._reading() as db:
+            return db.execute(sql, params).fetchone()[0]
 
     # -- images and the scan cache -------------------------------------------------------
 
@@ -823,7 +829,7 @@ class Store:
             " AND (SELECT count(*) FROM comparison_images ci WHERE ci.comparison_id = c.id) = 2"
         )
         with self.snapshot():
-            n = self._one(f"SELECT count(*) FROM comparisons c WHERE {where}", (before,))[0]
+            n = self._scalar(f"SELECT count(*) FROM comparisons c WHERE {where}", (before,))
             if not n:
                 return None
             row = self._one(
@@ -892,7 +898,11 @@ class Store:
             " ended_at, choices, matched, contradicted, unpredicted, odd_one_out FROM batches"
             " ORDER BY id"
         )
-        return [Batch(*r[:10], None if r[10] is None else json.loads(r[10])) for r in rows]
+        batches = []
+        for *counts, odd in rows:  # the counts in the dataclass's field order
+            batch = Batch(*counts)
+            batches.append(batch if odd is None else replace(batch, odd_one_out=json.loads(odd)))
+        return batches
 
     # -- embeddings ----------------------------------------------------------------------
 
@@ -941,7 +951,10 @@ class Store:
         rows = self._all(
             "SELECT id, path, extractor, layers, created_at, metrics FROM models ORDER BY id"
         )
-        return [ModelRecord(*r[:5], json.loads(r[5])) for r in rows]
+        return [
+            ModelRecord(id_, path, extractor, layers, created_at, json.loads(metrics))
+            for id_, path, extractor, layers, created_at, metrics in rows
+        ]
 
     # -- settings ------------------------------------------------------------------------
 
