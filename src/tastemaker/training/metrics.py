@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tastemaker.rating.ranks import pearson, spearman
 from tastemaker.training.data import TrainingData
 
 _MAX_EXACT = 3000  # up to this many images, every pair: 4.5M pairs
@@ -52,35 +53,6 @@ def pairwise_accuracy(
         total = valid.sum()
         correct = ((dt == dp) & valid).sum() + 0.5 * ((dp == 0) & valid).sum()
     return float(correct / total) if total else float("nan")
-
-
-def rankdata(a: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, ties given their average rank."""
-    a = np.asarray(a)
-    order = np.argsort(a, kind="stable")
-    sorted_a = a[order]
-    starts = np.flatnonzero(np.r_[True, sorted_a[1:] != sorted_a[:-1]])
-    ends = np.r_[starts[1:], len(a)]
-    average = (starts + ends + 1) / 2.0  # mean of positions start+1 .. end
-    group = np.repeat(np.arange(len(starts)), ends - starts)
-    ranks = np.empty(len(a), np.float64)
-    ranks[order] = average[group]
-    return ranks
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson's r; NaN when either is constant or there are fewer than two values."""
-    if len(a) < 2:
-        return float("nan")
-    a = np.asarray(a, np.float64) - np.mean(a)
-    b = np.asarray(b, np.float64) - np.mean(b)
-    denom = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / denom) if denom > 0 else float("nan")
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rho: Pearson's r of the ranks (ties averaged)."""
-    return pearson(rankdata(a), rankdata(b)) if len(a) > 1 else float("nan")
 
 
 def choice_agreement(
