@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tastemaker.rating.agreement import Agreement
 from tastemaker.rating.ranks import pearson, spearman
 from tastemaker.training.data import TrainingData
 
@@ -59,17 +60,15 @@ def choice_agreement(
     pred: np.ndarray, winners: np.ndarray, losers: np.ndarray, mask: np.ndarray | None = None
 ) -> tuple[float, int]:
     """Share of outcomes (both images in ``mask``) where the winner scores higher, ties
-    half; and how many outcomes that is."""
-    pred = np.asarray(pred, np.float64)
+    half (:attr:`Agreement.ties_half`; NaN when there are none); and how many outcomes
+    that is."""
     winners = np.asarray(winners, np.int64)
     losers = np.asarray(losers, np.int64)
     if mask is not None:
         keep = mask[winners] & mask[losers]
         winners, losers = winners[keep], losers[keep]
-    if len(winners) == 0:
-        return float("nan"), 0
-    d = pred[winners] - pred[losers]
-    return float(((d > 0).sum() + 0.5 * (d == 0).sum()) / len(d)), len(d)
+    a = Agreement.from_scores(pred, winners, losers)
+    return (float("nan") if a.ties_half is None else a.ties_half), a.choices
 
 
 def evaluate(pred: np.ndarray, data: TrainingData) -> dict[str, float]:

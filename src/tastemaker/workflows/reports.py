@@ -20,8 +20,8 @@ from numpy.typing import ArrayLike
 from tastemaker.errors import TastemakerError
 from tastemaker.rating import elo
 from tastemaker.rating import odd_one_out as odd
+from tastemaker.rating.agreement import Agreement
 from tastemaker.rating.consistency import GENERIC_CEILING, Consistency
-from tastemaker.rating.elo import CONTRADICTED, MATCHED, UNPREDICTED
 from tastemaker.rating.ranks import pearson, ranks_from_top, tied_ranks, zscore
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import Batch, Comparison, Store
@@ -141,7 +141,6 @@ def _batch_points(
     rho = convergence(o.priors, o.winners, o.losers, o.k, outcomes_made, present)
     points = []
     for b, so_far, r in zip(batches, made, rho, strict=True):
-        called = b.matched + b.contradicted
         points.append(
             BatchPoint(
                 id=b.id,
@@ -152,7 +151,7 @@ def _batch_points(
                 matched=b.matched,
                 contradicted=b.contradicted,
                 unpredicted=b.unpredicted,
-                agreement=b.matched / called if called else None,
+                agreement=Agreement(b.matched, b.contradicted, b.unpredicted).agreement,
                 convergence=r,
             )
         )
@@ -354,33 +353,6 @@ def _folder_counts(folders: list[str]) -> tuple[tuple[str, int], ...]:
             prefix = "/".join(parts[:n])
             counts[prefix] = counts.get(prefix, 0) + 1
     return tuple(sorted(counts.items()))
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """How often the database's Elo foresaw the person's choice."""
-
-    matched: int = 0
-    contradicted: int = 0
-    unpredicted: int = 0
-
-    @classmethod
-    def from_counts(cls, counts: dict[int, int]) -> Agreement:
-        return cls(counts.get(MATCHED, 0), counts.get(CONTRADICTED, 0), counts.get(UNPREDICTED, 0))
-
-    @property
-    def choices(self) -> int:
-        return self.matched + self.contradicted + self.unpredicted
-
-    @property
-    def agreement(self) -> float | None:
-        """Matched share of the choices the database made a call on (the seed's figure,
-        ~50% at first, ~75% when the database has caught up with the person)."""
-        called = self.matched + self.contradicted
-        return self.matched / called if called else None
-
-    def to_dict(self) -> dict[str, object]:
-        return {**asdict(self), "agreement": self.agreement}
 
 
 @dataclass(frozen=True)
