@@ -9,11 +9,11 @@ from typer.testing import CliRunner
 
 from tastemaker.cli import app
 from tastemaker.model import load_model
+from tastemaker.rating.prior import prior_scores
 from tastemaker.rating.ranks import spearman
 from tastemaker.storage.library import open_library
 from tastemaker.training.split import heldout_mask
 from tastemaker.workflows.demo_images import demo_taste, generate_demo_images
-from tastemaker.workflows.priors import prior_scores
 from tastemaker.workflows.rate import RateSession
 from tastemaker.workflows.score import library_model_scores
 
