@@ -24,9 +24,9 @@ from tastemaker.model import (
     check_extractor,
     encode_meta,
     load_laion_checkpoint,
-    load_model,
     load_model_file,
     pick_device,
+    read_model,
 )
 
 
@@ -277,9 +277,9 @@ def test_laion_checkpoint_scores_like_laion_and_converts(tmp_path: Path):
     assert again.meta == model.meta
     np.testing.assert_array_equal(again.score_embeddings(x), model.score_embeddings(x))
     assert set(load_file(str(converted))) == set(state)  # LAION's own parameter names
-    # load_model picks the reader by suffix
-    assert load_model(converted).meta == model.meta
-    from_pth = load_model(pth).meta
+    # read_model picks the reader by suffix
+    assert read_model(converted).meta == model.meta
+    from_pth = read_model(pth).meta
     assert dataclasses.replace(from_pth, created=model.meta.created) == model.meta
 
 
@@ -366,7 +366,7 @@ def test_non_finite_weights_are_refused_by_name(tmp_path: Path, bad: float):
     state["layers.7.bias"][0] = bad
     torch.save(state, tmp_path / "laion.pth")
     with pytest.raises(TastemakerError, match=r"its weight layers\.7\.bias holds NaN"):
-        load_model(tmp_path / "laion.pth")
+        read_model(tmp_path / "laion.pth")
 
 
 def test_a_header_cannot_name_a_hub_model_to_download(tmp_path: Path, monkeypatch):
@@ -391,7 +391,7 @@ def test_an_image_the_model_gives_no_finite_score_is_skipped_by_name(tmp_path: P
     from tastemaker.workflows.rate import RateSession, RateSettings
     from tastemaker.workflows.score import layer_choice, library_model_scores, score_images
 
-    model = load_model(tiny_model, device="cpu")
+    model = read_model(tiny_model, device="cpu")
     make_images(tmp_path / "lib", 6)
     with open_library(tmp_path / "lib") as library:
         library.scan()
@@ -421,7 +421,7 @@ def test_an_image_the_model_gives_no_finite_score_is_skipped_by_name(tmp_path: P
                     == 200
                 )
             assert client.get("/api/stats").status_code == 200
-    overflowing = load_model(tiny_model, device="cpu")
+    overflowing = read_model(tiny_model, device="cpu")
     overflowing.module.net[-1].weight.data.fill_(3e38)
     overflowing.module.net[-1].bias.data.fill_(3e38)
     images = make_images(tmp_path / "more", 3)

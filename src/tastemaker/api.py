@@ -16,8 +16,7 @@ import torch
 from PIL import Image
 
 from tastemaker.errors import TastemakerError
-from tastemaker.model import TasteModel
-from tastemaker.model import load_model as load_model_file
+from tastemaker.model import TasteModel, read_model
 from tastemaker.storage.library import Library, store_dir
 from tastemaker.training.calibration import prob_prefer
 from tastemaker.workflows.score import score_images
@@ -70,7 +69,7 @@ def load_model(path_or_name: str | os.PathLike[str]) -> TasteScorer:
 
 @functools.lru_cache(maxsize=8)
 def _load(path: Path, mtime_ns: int) -> TasteScorer:
-    return TasteScorer(load_model_file(path), path)
+    return TasteScorer(read_model(path), path)
 
 
 def resolve_model_path(path_or_name: str | os.PathLike[str]) -> Path:

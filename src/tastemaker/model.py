@@ -479,8 +479,10 @@ def load_laion_checkpoint(path: str | Path, device: str | torch.device | None = 
     return TasteModel(meta, module, device)
 
 
-def load_model(path: str | Path, device: str | torch.device | None = None) -> TasteModel:
-    """A model file (``.safetensors``) or a LAION checkpoint (``.pth``/``.pt``)."""
+def read_model(path: str | Path, device: str | torch.device | None = None) -> TasteModel:
+    """The model in a file (``.safetensors``) or a LAION checkpoint (``.pth``/``.pt``), by
+    its suffix. Read afresh each time; the Python API's ``load_model`` adds the cache and
+    library folders."""
     if Path(path).suffix.lower() in (".pth", ".pt"):
         return load_laion_checkpoint(path, device)
     return load_model_file(path, device)

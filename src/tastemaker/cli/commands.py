@@ -186,11 +186,11 @@ def model_in_the_loop(library: Library, path: Path | None) -> dict[int, float] |
         if not library.store.models():
             return None
         path = latest_model(library)
-    from tastemaker.model import load_model
+    from tastemaker.model import read_model
     from tastemaker.workflows.score import library_model_scores
 
     with progress_bar() as report:
-        scored = library_model_scores(library, load_model(path), report)
+        scored = library_model_scores(library, read_model(path), report)
     report_skipped(scored.failures)
     out.print(f"Model in the loop: {path.name}")
     return scored.scores
@@ -378,7 +378,7 @@ def score(
     Scores are on the model's scale: mean 0, standard deviation 1 over the images it
     was trained on.
     """
-    from tastemaker.model import load_model
+    from tastemaker.model import read_model
     from tastemaker.storage.library import check_output, image_files
     from tastemaker.workflows.score import (
         copy_best,
@@ -402,7 +402,7 @@ def score(
     report_skipped(skipped)
     if not files:
         raise TastemakerError("No images found in " + ", ".join(map(str, paths)))
-    taste = load_model(model)
+    taste = read_model(model)
     with progress_bar() as report:
         scored = score_images(taste, files, report)
     report_skipped((files[i], problem) for i, problem in scored.failures)
@@ -455,14 +455,14 @@ def prior(
     The next A/B session then begins from the model's guess (the seed's
     aesthetic_score_from_model).
     """
-    from tastemaker.model import load_model
+    from tastemaker.model import read_model
     from tastemaker.workflows.priors import apply_model_prior
 
     library, _ = scanned(folder, store)
     with library:
         path = model or latest_model(library)
         with progress_bar() as report:
-            result = apply_model_prior(library, load_model(path), path.name, report)
+            result = apply_model_prior(library, read_model(path), path.name, report)
         report_skipped(result.failures)
     out.print(
         f"Starting scores from {path.name} for {result.given} never-compared images "
