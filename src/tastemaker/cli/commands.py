@@ -182,10 +182,11 @@ def recompute(
 
 def model_in_the_loop(library: Library, path: Path | None) -> dict[int, float] | None:
     """Scores of every image by ``path`` (or the library's latest model, if any)."""
+    from tastemaker.workflows.models import latest_model
+
+    path = path or latest_model(library)
     if path is None:
-        if not library.store.models():
-            return None
-        path = latest_model(library)
+        return None
     from tastemaker.model import read_model
     from tastemaker.workflows.score import library_model_scores
 
@@ -460,7 +461,7 @@ def prior(
 
     library, _ = scanned(folder, store)
     with library:
-        path = model or latest_model(library)
+        path = model or required_model(library)
         with progress_bar() as report:
             result = apply_model_prior(library, read_model(path), path.name, report)
         report_skipped(result.failures)
@@ -470,14 +471,17 @@ def prior(
     )
 
 
-def latest_model(library: Library) -> Path:
-    models = library.store.models()
-    if not models:
+def required_model(library: Library) -> Path:
+    """The library's newest model, or an error saying how to get one."""
+    from tastemaker.workflows.models import latest_model
+
+    path = latest_model(library)
+    if path is None:
         raise TastemakerError(
             f"{library.root}: no trained model yet; train one (tastemaker train "
             f"{library.root}) or give --model FILE"
         )
-    return Path(models[-1].path)
+    return path
 
 
 @command

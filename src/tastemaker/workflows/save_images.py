@@ -20,13 +20,18 @@ from pathlib import Path
 
 from PIL import Image
 
-from tastemaker.api import ImageLike, TasteScorer, load_model, to_images
 from tastemaker.errors import TastemakerError
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.decode import to_rgb
 from tastemaker.storage.library import Library, open_library
 from tastemaker.workflows.priors import set_starting_scores, starting_scores
-from tastemaker.workflows.score import library_model_scores
+from tastemaker.workflows.score import (
+    ImageLike,
+    TasteScorer,
+    library_model_scores,
+    load_model,
+    to_images,
+)
 
 
 @dataclass(frozen=True)
