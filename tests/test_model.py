@@ -101,6 +101,16 @@ def test_wrong_embedding_size_is_refused():
         make_model().score_embeddings(np.zeros((3, 5), np.float32))
 
 
+def test_prob_prefer_is_the_calibrated_sigmoid_of_the_score_difference():
+    model = make_model()  # calibration 1.7
+    assert model.prob_prefer(0.5, 0.5) == 0.5
+    assert model.prob_prefer(1.0, 0.0) == pytest.approx(1 / (1 + np.exp(-1.7)))
+    p = model.prob_prefer(np.array([2.0, -1.0]), 0.3)
+    assert p + model.prob_prefer(0.3, np.array([2.0, -1.0])) == pytest.approx(1.0)
+    with pytest.raises(TastemakerError, match="not calibrated"):
+        make_model(calibration=None).prob_prefer(1.0, 0.0)
+
+
 def test_save_load_round_trip_keeps_weights_scores_and_meta(tmp_path: Path):
     model = make_model()
     path = model.save(tmp_path / "m.safetensors")

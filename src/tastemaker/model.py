@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike, NDArray
 from torch import nn
 
 from tastemaker import __version__
@@ -259,6 +260,18 @@ class TasteModel:
                 )
         self.module.train(was_training)
         return out
+
+    def prob_prefer(self, score_a: ArrayLike, score_b: ArrayLike) -> NDArray[np.float64]:
+        """P(the person prefers A over B) from the two images' scores: sigmoid(c * (sA -
+        sB)), with the scale ``c`` that training fitted on held-out choices and kept in
+        the file. A model without it gives scores only."""
+        c = self.meta.calibration
+        if c is None:
+            raise TastemakerError(
+                "This model is not calibrated (retrain it with this tastemaker), "
+                "so it gives scores, not probabilities."
+            )
+        return 1.0 / (1.0 + np.exp(-c * (np.asarray(score_a) - np.asarray(score_b))))
 
     def save(self, path: str | Path) -> Path:
         """Write the weights and the meta to one ``.safetensors`` file; returns its path."""

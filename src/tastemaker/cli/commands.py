@@ -6,7 +6,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -29,6 +29,9 @@ from tastemaker.rating import elo, pairing
 from tastemaker.storage.library import Library, open_library
 from tastemaker.workflows.rate import RateSession, RateSettings, check_number
 from tastemaker.workflows.reports import library_stats
+
+if TYPE_CHECKING:
+    from tastemaker.model import TasteModel
 
 
 @command
@@ -428,19 +431,17 @@ def score(
 
 
 def prefer_probabilities(
-    taste: Any, rows: list[tuple[Path, float]], reference: Path
+    taste: TasteModel, rows: list[tuple[Path, float]], reference: Path
 ) -> list[float]:
     """P(the person prefers each ranked image over ``reference``)."""
-    from tastemaker.training.calibration import prob_prefer
     from tastemaker.workflows.score import score_images
 
-    scale = taste.meta.calibration
-    if scale is None:
+    if taste.meta.calibration is None:
         raise TastemakerError("--prob-vs needs a calibrated model; retrain it with tastemaker")
     (ref,) = score_images(taste, [reference]).scores
     if ref is None:
         raise TastemakerError(f"{reference}: cannot be read as an image")
-    return [float(prob_prefer(scale, s, ref)) for _, s in rows]
+    return [float(taste.prob_prefer(s, ref)) for _, s in rows]
 
 
 @command

@@ -21,7 +21,6 @@ from tastemaker.features.loaders import LayerChoice, load_extractor
 from tastemaker.model import TasteModel, read_model
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.library import Library
-from tastemaker.training.calibration import prob_prefer
 from tastemaker.workflows.embeddings import library_embeddings
 from tastemaker.workflows.models import resolve_model_path
 from tastemaker.workflows.scores_file import safe_cell
@@ -157,14 +156,13 @@ class TasteScorer:
     def prob_prefer(self, a: ImageLike, b: ImageLike) -> float:
         """P(the person prefers ``a`` over ``b``) = sigmoid(c * (sA - sB)), with the scale
         ``c`` fitted on held-out choices when the model was trained."""
-        c = self.model.meta.calibration
-        if c is None:
+        if self.model.meta.calibration is None:  # said before any image is scored
             raise TastemakerError(
                 f"{self.source} is not calibrated (retrain it with this tastemaker) "
                 "so it gives scores, not probabilities."
             )
         s_a, s_b = self.score([a, b]) if not is_batch(a) else (*self.score(a), *self.score(b))
-        return float(prob_prefer(c, s_a, s_b))
+        return float(self.model.prob_prefer(s_a, s_b))
 
 
 def load_model(path_or_name: str | os.PathLike[str]) -> TasteScorer:
