@@ -80,6 +80,7 @@ from _common import machine, print_table, write_json
 from rating_efficiency import _laplace_update, _record
 
 from tastemaker.rating import bradley_terry, elo, pairing
+from tastemaker.rating.ranks import zscore
 from tastemaker.rating.simulate import CONSISTENCY, Person, scale_for_consistency
 from tastemaker.training import TrainingData, TrainParams, heldout_mask, train_model
 from tastemaker.training.metrics import choice_agreement, pairwise_accuracy
@@ -122,10 +123,6 @@ class DataSet:
     keys: list[str]  # what heldout_mask hashes
 
 
-def _standardise(u: np.ndarray) -> np.ndarray:
-    return (u - u.mean()) / u.std()
-
-
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
@@ -140,7 +137,7 @@ def synthetic_set(config: Config, rng: np.random.Generator) -> DataSet:
     shared = _unit(rng.standard_normal(r))
     directions = _unit(shared + _unit(rng.standard_normal((k, r))))  # cos ~0.7 with shared
     offsets = rng.standard_normal(k)
-    utilities = _standardise(offsets[label] + np.einsum("ij,ij->i", within, directions[label]))
+    utilities = zscore(offsets[label] + np.einsum("ij,ij->i", within, directions[label]))
     mixing = rng.standard_normal((r, config.dim)) / math.sqrt(r)
     x = latent @ mixing + config.noise * rng.standard_normal((n, config.dim))
     return DataSet("synthetic", x.astype(np.float32), utilities, [f"s{i}" for i in range(n)])
@@ -168,7 +165,7 @@ def real_set(config: Config, folder: Path) -> tuple[DataSet | None, dict]:
     x = np.stack([rows[i] for i in range(len(images))]).astype(np.float32)
     extracted = time.perf_counter()
     np.save(folder / "embeddings.npy", x)  # the run's cache: every seed uses these
-    utilities = _standardise(np.array([demo_taste(im) for im in images]))
+    utilities = zscore(np.array([demo_taste(im) for im in images]))
     keys = [str(im.path.relative_to(folder)) for im in images]
     info = {
         "generation_seconds": generated - started,

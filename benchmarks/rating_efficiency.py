@@ -54,7 +54,8 @@ from typing import TextIO
 import numpy as np
 
 from tastemaker.rating import bradley_terry, elo, pairing
-from tastemaker.rating.simulate import CONSISTENCY, Person, scale_for_consistency, spearman
+from tastemaker.rating.ranks import spearman
+from tastemaker.rating.simulate import CONSISTENCY, Person, scale_for_consistency
 
 METHODS = ("seed", "bt", "bt-active", "bt-active-prior")
 CHECKPOINTS = (1, 2, 3, 4, 6, 8, 12, 16)
@@ -87,6 +88,13 @@ def _record(shown: list[int], pos: int, win: np.ndarray, lose: np.ndarray, m: in
     return m
 
 
+def rho(ratings: np.ndarray, truth: np.ndarray) -> float:
+    """Spearman's rho with the true utilities; 0 while the ratings are still flat (before
+    any choice, without a prior): no information yet, where every curve starts."""
+    r = spearman(ratings, truth)
+    return 0.0 if np.isnan(r) else r
+
+
 def run_seed(
     config: Config, n: int, person: Person, rng: np.random.Generator
 ) -> dict[str, list[float]]:
@@ -115,8 +123,8 @@ def run_seed(
                 prior_sd=config.prior_sd,
                 initial=None if fit is None else fit.ratings,
             )
-            curves["seed"].append(spearman(ratings, person.utilities))
-            curves["bt"].append(spearman(fit.ratings, person.utilities))
+            curves["seed"].append(rho(ratings, person.utilities))
+            curves["bt"].append(rho(fit.ratings, person.utilities))
     if not np.array_equal(elo.replay(np.zeros(n), win[:m], lose[:m]), ratings):
         raise AssertionError("the recorded outcomes do not replay to the live Elo ratings")
     return curves
@@ -139,7 +147,7 @@ def run_active(
     ratings = prior_mean.copy()
     precision = np.full(n, 1.0 / prior_sd**2)
     counts = np.zeros(n, np.int64)
-    curve = [spearman(ratings, person.utilities)]
+    curve = [rho(ratings, person.utilities)]
     marks = {n * c for c in config.checkpoints}
     m = 0
     for c in range(1, total + 1):
@@ -157,7 +165,7 @@ def run_active(
         else:
             _laplace_update(ratings, precision, win[m0:m], lose[m0:m])
         if c in marks:
-            curve.append(spearman(ratings, person.utilities))
+            curve.append(rho(ratings, person.utilities))
     return curve
 
 

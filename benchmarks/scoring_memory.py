@@ -110,13 +110,13 @@ def child(
 
     import torch
 
-    from tastemaker.model import load_model
+    from tastemaker.model import read_model
     from tastemaker.workflows.score import score_batches
 
     if threads:
         torch.set_num_threads(threads)
     pool = sorted(str(p) for p in Path(pool_dir).glob("*.jpg"))
-    model = load_model(model_path, "cpu")
+    model = read_model(model_path, "cpu")
     for _ in score_batches(model, Cycled(pool, WARMUP), batch_size=batch_size):
         pass  # loads the extractor, starts workers once
     gc.collect()

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from tastemaker.rating import bradley_terry as bt
-from tastemaker.rating.simulate import Person, spearman
+from tastemaker.rating.ranks import spearman
+from tastemaker.rating.simulate import Person
 
 
 def simulated(n, m, seed):

@@ -18,8 +18,8 @@ from PIL import Image
 
 import tastemaker
 from tastemaker.errors import TastemakerError
+from tastemaker.rating.prior import prior_scores
 from tastemaker.storage.library import open_library
-from tastemaker.workflows.priors import prior_scores
 from tastemaker.workflows.ratings import recompute_elo
 from tastemaker.workflows.save_images import save_to_library
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from conftest import Server, make_images
 
-from tastemaker.model import load_model
+from tastemaker.model import read_model
 from tastemaker.storage.library import open_library
 from tastemaker.workflows.rate import RateSession
 from tastemaker.workflows.ratings import replay_elo
@@ -151,7 +151,7 @@ def test_train_killed_mid_search_leaves_the_library_whole(tmp_path, tiny_clip):
     assert done.returncode == 0, done.stderr
     with open_library(folder) as lib:
         (record,) = lib.store.models()
-    assert load_model(record.path).meta.extractor == str(tiny_clip)
+    assert read_model(record.path).meta.extractor == str(tiny_clip)
 
 
 def _trials_done(study: Path) -> int:

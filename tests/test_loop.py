@@ -9,12 +9,12 @@ import pytest
 from typer.testing import CliRunner
 
 from tastemaker.cli import app
-from tastemaker.model import load_model
+from tastemaker.model import read_model
+from tastemaker.rating.prior import prior_scores
+from tastemaker.rating.ranks import spearman
 from tastemaker.storage.library import open_library
-from tastemaker.training.metrics import spearman
 from tastemaker.training.split import heldout_mask
 from tastemaker.workflows.demo_images import demo_taste, generate_demo_images
-from tastemaker.workflows.priors import prior_scores
 from tastemaker.workflows.rate import RateSession
 from tastemaker.workflows.score import library_model_scores
 
@@ -58,7 +58,7 @@ def test_train_score_prior_models_offline(trained, tmp_path):
     assert "Model saved:" in printed
     with open_library(folder) as library:
         (record,) = library.store.models()
-    model = load_model(record.path)
+    model = read_model(record.path)
     assert model.meta.extractor == "efficientnet-lite0"
     assert model.meta.metrics["heldout_choice_agreement"] > 0.55  # few held-out choices
     assert model.meta.calibration is not None and model.meta.calibration > 0
@@ -111,7 +111,7 @@ def test_prior_gives_new_images_the_models_guess(trained, tmp_path):
     assert "for 40 never-compared images" in " ".join(result.output.split())
     with open_library(folder) as library:
         (record,) = library.store.models()
-        scored = library_model_scores(library, load_model(record.path)).scores
+        scored = library_model_scores(library, read_model(record.path)).scores
         ratings = {r.image_id: r for r in library.store.ratings()}
         ids = list(scored)
         compared = np.array([ratings[i].comparisons > 0 for i in ids])

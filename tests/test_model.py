@@ -23,9 +23,9 @@ from tastemaker.model import (
     build_module,
     encode_meta,
     load_laion_checkpoint,
-    load_model,
     load_model_file,
     pick_device,
+    read_model,
 )
 
 
@@ -98,6 +98,16 @@ def test_scores_are_normalised_deterministic_and_batched():
 def test_wrong_embedding_size_is_refused():
     with pytest.raises(TastemakerError, match=r"12-dimensional embeddings.*shape 3x5"):
         make_model().score_embeddings(np.zeros((3, 5), np.float32))
+
+
+def test_prob_prefer_is_the_calibrated_sigmoid_of_the_score_difference():
+    model = make_model()  # calibration 1.7
+    assert model.prob_prefer(0.5, 0.5) == 0.5
+    assert model.prob_prefer(1.0, 0.0) == pytest.approx(1 / (1 + np.exp(-1.7)))
+    p = model.prob_prefer(np.array([2.0, -1.0]), 0.3)
+    assert p + model.prob_prefer(0.3, np.array([2.0, -1.0])) == pytest.approx(1.0)
+    with pytest.raises(TastemakerError, match="not calibrated"):
+        make_model(calibration=None).prob_prefer(1.0, 0.0)
 
 
 def test_save_load_round_trip_keeps_weights_scores_and_meta(tmp_path: Path):
@@ -257,9 +267,9 @@ def test_laion_checkpoint_scores_like_laion_and_converts(tmp_path: Path):
     assert again.meta == model.meta
     np.testing.assert_array_equal(again.score_embeddings(x), model.score_embeddings(x))
     assert set(load_file(str(converted))) == set(state)  # LAION's own parameter names
-    # load_model picks the reader by suffix
-    assert load_model(converted).meta == model.meta
-    from_pth = load_model(pth).meta
+    # read_model picks the reader by suffix
+    assert read_model(converted).meta == model.meta
+    from_pth = read_model(pth).meta
     assert dataclasses.replace(from_pth, created=model.meta.created) == model.meta
 
 
@@ -346,7 +356,7 @@ def test_non_finite_weights_are_refused_by_name(tmp_path: Path, bad: float):
     state["layers.7.bias"][0] = bad
     torch.save(state, tmp_path / "laion.pth")
     with pytest.raises(TastemakerError, match=r"its weight layers\.7\.bias holds NaN"):
-        load_model(tmp_path / "laion.pth")
+        read_model(tmp_path / "laion.pth")
 
 
 def test_a_header_cannot_name_a_hub_model_to_download(tmp_path: Path, monkeypatch):
@@ -371,7 +381,7 @@ def test_an_image_the_model_gives_no_finite_score_is_skipped_by_name(tmp_path: P
     from tastemaker.workflows.rate import RateSession, RateSettings
     from tastemaker.workflows.score import layer_choice, library_model_scores, score_images
 
-    model = load_model(tiny_model, device="cpu")
+    model = read_model(tiny_model, device="cpu")
     make_images(tmp_path / "lib", 6)
     with open_library(tmp_path / "lib") as library:
         library.scan()
@@ -401,7 +411,7 @@ def test_an_image_the_model_gives_no_finite_score_is_skipped_by_name(tmp_path: P
                     == 200
                 )
             assert client.get("/api/stats").status_code == 200
-    overflowing = load_model(tiny_model, device="cpu")
+    overflowing = read_model(tiny_model, device="cpu")
     overflowing.module.net[-1].weight.data.fill_(3e38)
     overflowing.module.net[-1].bias.data.fill_(3e38)
     images = make_images(tmp_path / "more", 3)

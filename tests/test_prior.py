@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tastemaker.workflows.priors import SD_WITHOUT_DATA, prior_scores
+from tastemaker.rating.prior import SD_WITHOUT_DATA, prior_scores
 
 
 def test_the_seeds_rule_on_hand_computed_numbers():

@@ -7,7 +7,7 @@ from rated import rate
 from tastemaker.errors import TastemakerError
 from tastemaker.rating import elo
 from tastemaker.rating.consistency import Consistency
-from tastemaker.rating.simulate import spearman
+from tastemaker.rating.ranks import spearman
 from tastemaker.workflows.ratings import outcomes
 from tastemaker.workflows.reports import (
     convergence,

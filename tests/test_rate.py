@@ -222,7 +222,7 @@ def test_active_pairing_keeps_a_live_bradley_terry_fit(library):
             session.choose(s.token, max(s.images, key=lambda im: truth[im.id]).id)
         session.bt.wait_until_current()
         ids = session._ids
-        from tastemaker.rating.simulate import spearman
+        from tastemaker.rating.ranks import spearman
 
         rho = spearman(session.bt.ratings, np.array([truth[int(i)] for i in ids]))
         assert rho > 0.9

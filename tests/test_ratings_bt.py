@@ -9,7 +9,7 @@ from conftest import make_images
 from typer.testing import CliRunner
 
 from tastemaker.cli import app
-from tastemaker.rating.simulate import spearman
+from tastemaker.rating.ranks import spearman
 from tastemaker.storage.library import open_library
 from tastemaker.workflows.rate import RateSession
 from tastemaker.workflows.ratings import ELO_TO_BT, database_scores, fit_bt

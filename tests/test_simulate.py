@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tastemaker.rating import simulate
-from tastemaker.rating.simulate import Person, rankdata, spearman
+from tastemaker.rating.simulate import Person
 
 
 @pytest.mark.parametrize("target", [0.6, 0.75, 0.9])
@@ -69,18 +69,3 @@ def test_same_seed_same_choices():
 
     assert run(5) == run(5)
     assert run(5) != run(6)
-
-
-def test_rankdata_averages_ties_and_spearman_is_pearson_of_ranks():
-    assert rankdata([10, 20, 20, 5]).tolist() == [2.0, 3.5, 3.5, 1.0]
-    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
-    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    # ranks (1, 2.5, 2.5, 4) vs (1, 2, 3, 4): 4.5 / sqrt(4.5 * 5)
-    assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(4.5 / np.sqrt(22.5))
-    assert spearman([0, 0, 0], [1, 2, 3]) == 0.0  # no information yet
-
-
-def test_spearman_is_invariant_to_monotone_maps():
-    x = np.random.default_rng(3).normal(size=300)
-    y = x + np.random.default_rng(4).normal(size=300)
-    assert spearman(np.exp(x), y**3) == pytest.approx(spearman(x, y))

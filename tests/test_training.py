@@ -22,13 +22,7 @@ from tastemaker.training import (
     train_model,
 )
 from tastemaker.training.losses import RankingLoss
-from tastemaker.training.metrics import (
-    choice_agreement,
-    pairwise_accuracy,
-    pearson,
-    rankdata,
-    spearman,
-)
+from tastemaker.training.metrics import choice_agreement, pairwise_accuracy
 from tastemaker.training.synthetic import synthetic_taste
 
 META = {"extractor": "efficientnet-lite0", "layers": (0,), "layer_mode": "join", "ratings": "elo"}
@@ -213,15 +207,6 @@ def test_pairwise_accuracy_exact_and_sampled():
     # by hand: ties in the target are skipped, ties in the prediction count half
     assert pairwise_accuracy([1, 1, 2], [0, 1, 1]) == pytest.approx((0.5 + 1) / 2)
     assert np.isnan(pairwise_accuracy([1.0], [1.0]))
-
-
-def test_rank_correlations():
-    np.testing.assert_array_equal(rankdata([10, 20, 20, 30]), [1, 2.5, 2.5, 4])
-    a = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
-    assert spearman(a, a**3) == pytest.approx(1.0)
-    assert pearson(a, a**3) < 1.0
-    assert spearman(a, -a) == pytest.approx(-1.0)
-    assert np.isnan(pearson(a, np.ones(5)))
 
 
 def test_choice_agreement_counts_only_choices_within_the_set():

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike, NDArray
 from torch import nn
 
 from tastemaker import __version__
@@ -260,6 +261,18 @@ class TasteModel:
         self.module.train(was_training)
         return out
 
+    def prob_prefer(self, score_a: ArrayLike, score_b: ArrayLike) -> NDArray[np.float64]:
+        """P(the person prefers A over B) from the two images' scores: sigmoid(c * (sA -
+        sB)), with the scale ``c`` that training fitted on held-out choices and kept in
+        the file. A model without it gives scores only."""
+        c = self.meta.calibration
+        if c is None:
+            raise TastemakerError(
+                "This model is not calibrated (retrain it with this tastemaker), "
+                "so it gives scores, not probabilities."
+            )
+        return 1.0 / (1.0 + np.exp(-c * (np.asarray(score_a) - np.asarray(score_b))))
+
     def save(self, path: str | Path) -> Path:
         """Write the weights and the meta to one ``.safetensors`` file; returns its path."""
         from safetensors.torch import save_file
@@ -479,8 +492,10 @@ def load_laion_checkpoint(path: str | Path, device: str | torch.device | None = 
     return TasteModel(meta, module, device)
 
 
-def load_model(path: str | Path, device: str | torch.device | None = None) -> TasteModel:
-    """A model file (``.safetensors``) or a LAION checkpoint (``.pth``/``.pt``)."""
+def read_model(path: str | Path, device: str | torch.device | None = None) -> TasteModel:
+    """The model in a file (``.safetensors``) or a LAION checkpoint (``.pth``/``.pt``), by
+    its suffix. Read afresh each time; the Python API's ``load_model`` adds the cache and
+    library folders."""
     if Path(path).suffix.lower() in (".pth", ".pt"):
         return load_laion_checkpoint(path, device)
     return load_model_file(path, device)

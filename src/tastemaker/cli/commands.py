@@ -6,7 +6,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -29,6 +29,9 @@ from tastemaker.rating import elo, pairing
 from tastemaker.storage.library import Library, open_library
 from tastemaker.workflows.rate import RateSession, RateSettings, check_number
 from tastemaker.workflows.reports import library_stats
+
+if TYPE_CHECKING:
+    from tastemaker.model import TasteModel
 
 
 @command
@@ -182,15 +185,16 @@ def recompute(
 
 def model_in_the_loop(library: Library, path: Path | None) -> dict[int, float] | None:
     """Scores of every image by ``path`` (or the library's latest model, if any)."""
+    from tastemaker.workflows.models import latest_model
+
+    path = path or latest_model(library)
     if path is None:
-        if not library.store.models():
-            return None
-        path = latest_model(library)
-    from tastemaker.model import load_model
+        return None
+    from tastemaker.model import read_model
     from tastemaker.workflows.score import library_model_scores
 
     with progress_bar() as report:
-        scored = library_model_scores(library, load_model(path), report)
+        scored = library_model_scores(library, read_model(path), report)
     report_skipped(scored.failures)
     out.print(f"Model in the loop: {path.name}")
     return scored.scores
@@ -378,7 +382,7 @@ def score(
     Scores are on the model's scale: mean 0, standard deviation 1 over the images it
     was trained on.
     """
-    from tastemaker.model import load_model
+    from tastemaker.model import read_model
     from tastemaker.storage.library import check_output, image_files
     from tastemaker.workflows.score import (
         copy_best,
@@ -402,7 +406,7 @@ def score(
     report_skipped(skipped)
     if not files:
         raise TastemakerError("No images found in " + ", ".join(map(str, paths)))
-    taste = load_model(model)
+    taste = read_model(model)
     with progress_bar() as report:
         scored = score_images(taste, files, report)
     report_skipped((files[i], problem) for i, problem in scored.failures)
@@ -427,19 +431,17 @@ def score(
 
 
 def prefer_probabilities(
-    taste: Any, rows: list[tuple[Path, float]], reference: Path
+    taste: TasteModel, rows: list[tuple[Path, float]], reference: Path
 ) -> list[float]:
     """P(the person prefers each ranked image over ``reference``)."""
-    from tastemaker.training.calibration import prob_prefer
     from tastemaker.workflows.score import score_images
 
-    scale = taste.meta.calibration
-    if scale is None:
+    if taste.meta.calibration is None:
         raise TastemakerError("--prob-vs needs a calibrated model; retrain it with tastemaker")
     (ref,) = score_images(taste, [reference]).scores
     if ref is None:
         raise TastemakerError(f"{reference}: cannot be read as an image")
-    return [float(prob_prefer(scale, s, ref)) for _, s in rows]
+    return [float(taste.prob_prefer(s, ref)) for _, s in rows]
 
 
 @command
@@ -455,14 +457,14 @@ def prior(
     The next A/B session then begins from the model's guess (the seed's
     aesthetic_score_from_model).
     """
-    from tastemaker.model import load_model
+    from tastemaker.model import read_model
     from tastemaker.workflows.priors import apply_model_prior
 
     library, _ = scanned(folder, store)
     with library:
-        path = model or latest_model(library)
+        path = model or required_model(library)
         with progress_bar() as report:
-            result = apply_model_prior(library, load_model(path), path.name, report)
+            result = apply_model_prior(library, read_model(path), path.name, report)
         report_skipped(result.failures)
     out.print(
         f"Starting scores from {path.name} for {result.given} never-compared images "
@@ -470,14 +472,17 @@ def prior(
     )
 
 
-def latest_model(library: Library) -> Path:
-    models = library.store.models()
-    if not models:
+def required_model(library: Library) -> Path:
+    """The library's newest model, or an error saying how to get one."""
+    from tastemaker.workflows.models import latest_model
+
+    path = latest_model(library)
+    if path is None:
         raise TastemakerError(
             f"{library.root}: no trained model yet; train one (tastemaker train "
             f"{library.root}) or give --model FILE"
         )
-    return Path(models[-1].path)
+    return path
 
 
 @command

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from tastemaker.rating import odd_one_out as odd
+from tastemaker.rating.agreement import Agreement
 from tastemaker.rating.consistency import Consistency
-from tastemaker.workflows.reports import Agreement, LibraryStats
+from tastemaker.workflows.reports import LibraryStats
 
 
 def percent(value: float | None) -> str:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from tastemaker.rating.ranks import zscore
+
 LCW = 0.3
 
 
@@ -128,10 +130,5 @@ def controversy_log_weights(
     """``log((1 + cw)^|z(model) - z(database)|)``, the seed's controversy weighting: images
     on which the model and the database disagree (both standardised to mean 0, sd 1) are
     shown more. NaN model scores (images the model has not scored) get no extra weight."""
-
-    def z(x: NDArray[np.float64]) -> NDArray[np.float64]:
-        sd = np.nanstd(x)
-        return (x - np.nanmean(x)) / sd if sd > 0 else np.zeros_like(x)
-
-    gap = np.abs(z(np.asarray(model_scores, float)) - z(np.asarray(database_scores, float)))
+    gap = np.abs(zscore(model_scores) - zscore(database_scores))
     return np.nan_to_num(gap, nan=0.0) * np.log1p(cw)

@@ -109,26 +109,3 @@ class Person:
         if len(x) == 2:  # the same draw as choose(), so pairs are simulated one way only
             return 0 if self.rng.random() < float(sigmoid(x[0] - x[1])) else 1
         return int(np.argmax(x + self.rng.gumbel(size=x.shape)))  # Gumbel-max = softmax draw
-
-
-def rankdata(x: ArrayLike) -> NDArray[np.float64]:
-    """Ranks ``1..n`` with ties given their average rank (scipy's ``rankdata``)."""
-    x = np.asarray(x, np.float64)
-    order = np.argsort(x, kind="stable")
-    sorted_x = x[order]
-    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
-    ends = np.r_[starts[1:], len(x)]
-    avg = 0.5 * (starts + ends - 1) + 1.0  # average of the 1-based ranks start..end-1
-    ranks = np.empty(len(x), np.float64)
-    ranks[order] = np.repeat(avg, ends - starts)
-    return ranks
-
-
-def spearman(a: ArrayLike, b: ArrayLike) -> float:
-    """Spearman's rho: the Pearson correlation of the ranks (ties averaged). A constant
-    input (no information yet, e.g. ratings before any choice) gives 0."""
-    ra, rb = rankdata(a), rankdata(b)
-    ra -= ra.mean()
-    rb -= rb.mean()
-    denom = np.sqrt(np.dot(ra, ra) * np.dot(rb, rb))
-    return float(np.dot(ra, rb) / denom) if denom > 0 else 0.0

@@ -41,8 +41,3 @@ def calibrate(scores: np.ndarray, data: TrainingData) -> float | None:
             d = scores[data.winners[keep]] - scores[data.losers[keep]]
             return fit_scale(d, data.weights[keep])
     return None
-
-
-def prob_prefer(scale: float, score_a: np.ndarray | float, score_b: np.ndarray | float):
-    """P(A preferred over B) = sigmoid(scale * (sA - sB))."""
-    return 1.0 / (1.0 + np.exp(-scale * (np.asarray(score_a) - np.asarray(score_b))))

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tastemaker.rating.agreement import Agreement
+from tastemaker.rating.ranks import pearson, spearman
 from tastemaker.training.data import TrainingData
 
 _MAX_EXACT = 3000  # up to this many images, every pair: 4.5M pairs
@@ -54,50 +56,19 @@ def pairwise_accuracy(
     return float(correct / total) if total else float("nan")
 
 
-def rankdata(a: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, ties given their average rank."""
-    a = np.asarray(a)
-    order = np.argsort(a, kind="stable")
-    sorted_a = a[order]
-    starts = np.flatnonzero(np.r_[True, sorted_a[1:] != sorted_a[:-1]])
-    ends = np.r_[starts[1:], len(a)]
-    average = (starts + ends + 1) / 2.0  # mean of positions start+1 .. end
-    group = np.repeat(np.arange(len(starts)), ends - starts)
-    ranks = np.empty(len(a), np.float64)
-    ranks[order] = average[group]
-    return ranks
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson's r; NaN when either is constant or there are fewer than two values."""
-    if len(a) < 2:
-        return float("nan")
-    a = np.asarray(a, np.float64) - np.mean(a)
-    b = np.asarray(b, np.float64) - np.mean(b)
-    denom = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / denom) if denom > 0 else float("nan")
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rho: Pearson's r of the ranks (ties averaged)."""
-    return pearson(rankdata(a), rankdata(b)) if len(a) > 1 else float("nan")
-
-
 def choice_agreement(
     pred: np.ndarray, winners: np.ndarray, losers: np.ndarray, mask: np.ndarray | None = None
 ) -> tuple[float, int]:
     """Share of outcomes (both images in ``mask``) where the winner scores higher, ties
-    half; and how many outcomes that is."""
-    pred = np.asarray(pred, np.float64)
+    half (:attr:`Agreement.ties_half`; NaN when there are none); and how many outcomes
+    that is."""
     winners = np.asarray(winners, np.int64)
     losers = np.asarray(losers, np.int64)
     if mask is not None:
         keep = mask[winners] & mask[losers]
         winners, losers = winners[keep], losers[keep]
-    if len(winners) == 0:
-        return float("nan"), 0
-    d = pred[winners] - pred[losers]
-    return float(((d > 0).sum() + 0.5 * (d == 0).sum()) / len(d)), len(d)
+    a = Agreement.from_scores(pred, winners, losers)
+    return (float("nan") if a.ties_half is None else a.ties_half), a.choices
 
 
 def evaluate(pred: np.ndarray, data: TrainingData) -> dict[str, float]:

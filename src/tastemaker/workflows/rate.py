@@ -22,13 +22,14 @@ import numpy as np
 from tastemaker.errors import TastemakerError
 from tastemaker.rating import elo, pairing
 from tastemaker.rating import odd_one_out as odd
+from tastemaker.rating.agreement import Agreement
 from tastemaker.rating.consistency import Consistency
 from tastemaker.rating.speed import speed_weights, typical_ms
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import Batch, ImageRecord
 from tastemaker.workflows.live_bt import LiveBradleyTerry
 from tastemaker.workflows.ratings import outcomes, recompute_elo
-from tastemaker.workflows.reports import Agreement, LibraryStats
+from tastemaker.workflows.reports import LibraryStats
 
 OPEN_SETS = 256  # sets handed out and not yet answered, per page
 PAGES = 64  # pages whose open sets are kept; the one unheard from longest goes first

@@ -20,8 +20,9 @@ from numpy.typing import ArrayLike
 from tastemaker.errors import TastemakerError
 from tastemaker.rating import elo
 from tastemaker.rating import odd_one_out as odd
+from tastemaker.rating.agreement import Agreement
 from tastemaker.rating.consistency import GENERIC_CEILING, Consistency
-from tastemaker.rating.elo import CONTRADICTED, MATCHED, UNPREDICTED
+from tastemaker.rating.ranks import pearson, ranks_from_top, tied_ranks, zscore
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import Batch, Comparison, Store
 from tastemaker.workflows.ratings import Outcomes, database_scores, outcomes
@@ -139,7 +140,6 @@ def _batch_points(
     rho = convergence(o.priors, o.winners, o.losers, o.k, outcomes_made, present)
     points = []
     for b, so_far, r in zip(batches, made, rho, strict=True):
-        called = b.matched + b.contradicted
         points.append(
             BatchPoint(
                 id=b.id,
@@ -150,7 +150,7 @@ def _batch_points(
                 matched=b.matched,
                 contradicted=b.contradicted,
                 unpredicted=b.unpredicted,
-                agreement=b.matched / called if called else None,
+                agreement=Agreement(b.matched, b.contradicted, b.unpredicted).agreement,
                 convergence=r,
             )
         )
@@ -179,7 +179,7 @@ def convergence(
     k = np.broadcast_to(np.asarray(k, np.float64), winners.shape)
     keep = np.ones(len(ratings), bool) if mask is None else np.asarray(mask, bool)
     kept = ratings[keep]
-    ranks, order = _tied_ranks(kept)
+    ranks, order = tied_ranks(kept)
     flat = len(kept) < 2 or np.ptp(kept) == 0
     result: list[float | None] = []
     start = 0
@@ -192,36 +192,11 @@ def convergence(
             ratings[touched], local[: len(w)], local[len(w) :], k[start:end]
         )
         kept = ratings[keep]
-        after, order = _tied_ranks(kept, order)
+        after, order = tied_ranks(kept, order)
         was_flat, flat = flat, len(kept) < 2 or np.ptp(kept) == 0
-        result.append(None if was_flat or flat else _pearson(ranks, after))
+        result.append(None if was_flat or flat else pearson(ranks, after))
         ranks, start = after, end
     return result
-
-
-def _tied_ranks(x: np.ndarray, hint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Ranks ``1..n`` of ``x``, ties given their average (as :func:`simulate.rankdata`),
-    and the sorting order; ``hint``, an order that almost sorts ``x``, makes it O(n)."""
-    order = (
-        np.argsort(x, kind="stable")
-        if hint is None
-        else hint[np.argsort(x[hint], kind="stable")]  # timsort: fast on nearly sorted runs
-    )
-    sorted_x = x[order]
-    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
-    stops = np.r_[starts[1:], len(x)]
-    ranks = np.empty(len(x), np.float64)
-    ranks[order] = np.repeat(0.5 * (starts + stops - 1) + 1.0, stops - starts)
-    return ranks, order
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson's r of two rank vectors: Spearman's rho (neither constant here)."""
-    a, b = a - a.mean(), b - b.mean()
-    # einsum, not BLAS dot: one thread, so no thread pool to wake for every batch
-    return float(
-        np.einsum("i,i->", a, b) / np.sqrt(np.einsum("i,i->", a, a) * np.einsum("i,i->", b, b))
-    )
 
 
 def count_histogram(counts: ArrayLike) -> Histogram:
@@ -324,16 +299,16 @@ def gallery(
     elo_scores = np.array([r.elo for r in records], np.float64)
     model = np.array([model_scores.get(r.image_id, np.nan) for r in records], np.float64)
     scored = ~np.isnan(model)
-    rank = _ranks(elo_scores)
+    rank = ranks_from_top(elo_scores)
     model_rank = np.zeros(len(records), np.int64)
-    model_rank[scored] = _ranks(model[scored])
+    model_rank[scored] = ranks_from_top(model[scored])
 
     if sort == "database":
         key = elo_scores
     elif sort == "model":
         key = model
     else:
-        key = np.abs(_z(model) - _z(elo_scores))
+        key = np.abs(zscore(model) - zscore(elo_scores))
     key = np.where(np.isnan(key), -np.inf if descending else np.inf, key)  # unscored last
     # stable, so equal scores keep the id order; ties broken by id either way
     order = np.argsort(-key if descending else key, kind="stable")
@@ -367,16 +342,6 @@ def gallery(
     )
 
 
-def _ranks(scores: np.ndarray) -> np.ndarray:
-    """1 = the highest score; equal scores share the best of their ranks."""
-    return len(scores) - np.searchsorted(np.sort(scores), scores, side="right") + 1
-
-
-def _z(x: np.ndarray) -> np.ndarray:
-    sd = np.nanstd(x) if np.any(~np.isnan(x)) else 0.0
-    return (x - np.nanmean(x)) / sd if sd > 0 else np.zeros_like(x)
-
-
 def _folder_counts(folders: list[str]) -> tuple[tuple[str, int], ...]:
     """Every folder with images in it or below it, and how many: ``("", all)`` first."""
     counts: dict[str, int] = {}
@@ -387,33 +352,6 @@ def _folder_counts(folders: list[str]) -> tuple[tuple[str, int], ...]:
             prefix = "/".join(parts[:n])
             counts[prefix] = counts.get(prefix, 0) + 1
     return tuple(sorted(counts.items()))
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """How often the database's Elo foresaw the person's choice."""
-
-    matched: int = 0
-    contradicted: int = 0
-    unpredicted: int = 0
-
-    @classmethod
-    def from_counts(cls, counts: dict[int, int]) -> Agreement:
-        return cls(counts.get(MATCHED, 0), counts.get(CONTRADICTED, 0), counts.get(UNPREDICTED, 0))
-
-    @property
-    def choices(self) -> int:
-        return self.matched + self.contradicted + self.unpredicted
-
-    @property
-    def agreement(self) -> float | None:
-        """Matched share of the choices the database made a call on (the seed's figure,
-        ~50% at first, ~75% when the database has caught up with the person)."""
-        called = self.matched + self.contradicted
-        return self.matched / called if called else None
-
-    def to_dict(self) -> dict[str, object]:
-        return {**asdict(self), "agreement": self.agreement}
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@ made tonight (in ComfyUI, say) are ready to be A/B rated tomorrow from where the
 thinks they belong.
 
 The starting score is the one ``tastemaker prior`` would give each saved image now (see
-:func:`tastemaker.workflows.priors.prior_scores`): the model scores of the library's present images
-shifted to mean zero, squashed with tanh, scaled to the spread of the compared images'
+:func:`tastemaker.rating.prior.prior_scores`): the model scores of the library's present
+images shifted to mean zero, squashed with tanh, scaled to the spread of the compared images'
 database scores (0.5 when there are fewer than two). Only the images just saved get it:
 every other image keeps its own, and an image whose content was already compared keeps its
 comparisons as they are.
@@ -18,17 +18,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from tastemaker.api import ImageLike, TasteScorer, load_model, to_images
 from tastemaker.errors import TastemakerError
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.decode import to_rgb
 from tastemaker.storage.library import Library, open_library
-from tastemaker.workflows.priors import prior_scores
-from tastemaker.workflows.ratings import recompute_elo
-from tastemaker.workflows.score import library_model_scores
+from tastemaker.workflows.priors import set_starting_scores, starting_scores
+from tastemaker.workflows.score import (
+    ImageLike,
+    TasteScorer,
+    library_model_scores,
+    load_model,
+    to_images,
+)
 
 
 @dataclass(frozen=True)
@@ -88,18 +91,9 @@ def _give_priors(
     if missing:
         path = library.store.image(missing[0])
         raise TastemakerError(f"{path.path if path else missing[0]}: could not be scored")
-    ratings = {r.image_id: r for r in library.store.ratings()}
-    order = np.array(list(scored.scores), np.int64)
-    compared = np.array([ratings[i].comparisons + ratings[i].prior_comparisons > 0 for i in order])
-    elo = np.array([ratings[i].elo for i in order])
-    model_scores = np.array([scored.scores[i] for i in order])
-    starting = dict(
-        zip(order[~compared].tolist(), prior_scores(model_scores, compared, elo), strict=True)
-    )
-    priors = {i: float(starting[i]) for i in ids if i in starting}
-    with library.store.atomic():
-        library.store.set_priors({i: (v, 0) for i, v in priors.items()}, source)
-        recompute_elo(library.store)
+    starting = starting_scores(library.store, scored.scores)
+    priors = {i: starting[i] for i in ids if i in starting}
+    set_starting_scores(library.store, priors, source)
     return scored.scores, priors
 
 

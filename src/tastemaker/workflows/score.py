@@ -4,22 +4,76 @@ process or as a stage of a distributed engine."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+import functools
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
+import torch
 from PIL import Image
 
 from tastemaker.errors import TastemakerError
 from tastemaker.features.extract import ImageInput, extract
 from tastemaker.features.loaders import LayerChoice, load_extractor
-from tastemaker.model import TasteModel
+from tastemaker.model import TasteModel, read_model
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.library import Library
 from tastemaker.workflows.embeddings import library_embeddings
+from tastemaker.workflows.models import resolve_model_path
 from tastemaker.workflows.scores_file import safe_cell
+
+# what the Python API and ComfyUI can score: paths, PIL images, numpy arrays, or torch
+# tensors in ComfyUI's [B, H, W, C] float 0..1 layout
+ImageLike = str | os.PathLike[str] | Image.Image | np.ndarray | torch.Tensor
+
+
+def to_images(images: ImageLike | Iterable[ImageLike]) -> list[Path | Image.Image]:
+    """Paths and PIL images from any of the accepted forms (a tensor or array with a
+    batch axis gives one image per row)."""
+    if isinstance(images, (str, os.PathLike, Image.Image)) or is_batch(images):
+        images = [images]  # type: ignore[list-item]
+    out: list[Path | Image.Image] = []
+    for item in images:  # type: ignore[union-attr]
+        if isinstance(item, (str, os.PathLike)):
+            out.append(Path(item))
+        elif isinstance(item, Image.Image):
+            out.append(item)
+        elif isinstance(item, (np.ndarray, torch.Tensor)):
+            out += _arrays_to_images(item)
+        else:
+            raise TastemakerError(
+                f"Cannot score a {type(item).__name__}: give paths, PIL "
+                "images, numpy arrays or torch tensors"
+            )
+    return out
+
+
+def is_batch(value: object) -> bool:
+    """An array or tensor: one image, or a batch of them (never a list of images)."""
+    return isinstance(value, (np.ndarray, torch.Tensor))
+
+
+def _arrays_to_images(array: np.ndarray | torch.Tensor) -> list[Image.Image]:
+    """``[H, W, C]`` or ``[B, H, W, C]``; floats are taken as 0..1 (ComfyUI's IMAGE),
+    integers as 0..255."""
+    data = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else array
+    if data.ndim == 3:
+        data = data[None]
+    if data.ndim != 4 or data.shape[-1] not in (1, 3, 4):
+        raise TastemakerError(
+            f"Expected images as [H, W, C] or [B, H, W, C] with 1, 3 or 4 channels, "
+            f"not an array of shape {tuple(data.shape)}"
+        )
+    if np.issubdtype(data.dtype, np.floating):
+        data = np.clip(np.nan_to_num(data) * 255.0 + 0.5, 0, 255)
+    data = data.astype(np.uint8)
+    return [
+        Image.fromarray(frame[..., 0] if frame.shape[-1] == 1 else frame).convert("RGB")
+        for frame in data
+    ]
 
 
 @dataclass(frozen=True)
@@ -74,6 +128,53 @@ def score_images(
             scores[i] = s
         failures += batch.failures
     return Scored(scores, failures)
+
+
+class TasteScorer:
+    """A loaded model: ``score(images)`` gives one float per image on the model's
+    normalised scale (mean 0, sd 1 over its training images)."""
+
+    def __init__(self, model: TasteModel, source: Path) -> None:
+        self.model = model
+        self.source = source
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return asdict(self.model.meta)
+
+    def score(self, images: ImageLike | Iterable[ImageLike]) -> list[float]:
+        """One score per image, in order; an unreadable image is an error naming it."""
+        items = to_images(images)
+        if not items:
+            return []
+        result = score_images(self.model, items)
+        if result.failures:
+            i, problem = result.failures[0]
+            raise TastemakerError(f"{items[i]}: {problem}")
+        return [float(s) for s in result.scores if s is not None]
+
+    def prob_prefer(self, a: ImageLike, b: ImageLike) -> float:
+        """P(the person prefers ``a`` over ``b``) = sigmoid(c * (sA - sB)), with the scale
+        ``c`` fitted on held-out choices when the model was trained."""
+        if self.model.meta.calibration is None:  # said before any image is scored
+            raise TastemakerError(
+                f"{self.source} is not calibrated (retrain it with this tastemaker) "
+                "so it gives scores, not probabilities."
+            )
+        s_a, s_b = self.score([a, b]) if not is_batch(a) else (*self.score(a), *self.score(b))
+        return float(self.model.prob_prefer(s_a, s_b))
+
+
+def load_model(path_or_name: str | os.PathLike[str]) -> TasteScorer:
+    """The model in a ``.safetensors`` file (or LAION's ``.pth``), or a library folder's
+    latest model; loaded once per process (again only if the file changes)."""
+    path = resolve_model_path(path_or_name)
+    return _load(path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: Path, mtime_ns: int) -> TasteScorer:
+    return TasteScorer(read_model(path), path)
 
 
 _Item = TypeVar("_Item")  # a path, or a position in a list of images

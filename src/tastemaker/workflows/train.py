@@ -21,13 +21,13 @@ from tastemaker.storage.library import Library
 from tastemaker.training.calibration import calibrate
 from tastemaker.training.data import TrainingData
 from tastemaker.training.loop import TrainParams
+from tastemaker.training.losses import LOSSES
 from tastemaker.training.search import SAMPLERS, search
 from tastemaker.training.split import heldout_mask
 from tastemaker.workflows.embeddings import LibraryEmbeddings, library_embeddings
 from tastemaker.workflows.ratings import RATINGS, database_scores, outcomes
 
 EXTRACTOR_SETTING = "extractor"  # a library's own default extractor (the demo's)
-LOSSES = ("ranking", "mse", "choices")
 MAX_SEED = 2**31  # the samplers' generators take 32-bit seeds, moved on by the trials
 
 

@@ -1,0 +1,30 @@
+"""Which model: a library's newest, or the file a path or library folder names. Light on
+purpose (no torch), so a command can ask whether there is a model before loading one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tastemaker.errors import TastemakerError
+from tastemaker.storage.library import Library, store_dir
+
+
+def latest_model(library: Library) -> Path | None:
+    """The newest model registered in the library's store; None before the first."""
+    models = library.store.models()
+    return Path(models[-1].path) if models else None
+
+
+def resolve_model_path(path_or_name: str | os.PathLike[str]) -> Path:
+    """A model file, or the newest model registered in a library folder."""
+    path = Path(path_or_name).expanduser()
+    if path.is_file():
+        return path.resolve()
+    if path.is_dir() and (store_dir(path) / "library.db").is_file():
+        with Library(path) as library:
+            newest = latest_model(library)
+        if newest is not None:
+            return newest
+        raise TastemakerError(f"{path}: this library has no trained model yet")
+    raise TastemakerError(f"{path}: no such model file (nor a library folder with a model)")
