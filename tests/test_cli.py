@@ -321,3 +321,15 @@ def test_a_bad_pixel_limit_setting_is_one_line(tmp_path, tiny_model, monkeypatch
         assert one_line(result) == (
             "Error: TASTEMAKER_MAX_PIXELS='lots': give a whole number of pixels, e.g. 400000000"
         )
+
+
+def test_a_setting_is_named_by_its_flag(tmp_path):
+    """The library names the setting to change; the CLI says it as the flag that sets it."""
+    make_images(tmp_path / "lib", 2)
+    (tmp_path / "lib" / ".tastemaker").write_text("a file where the store would go")
+    result = runner.invoke(app, ["scan", str(tmp_path / "lib")])
+    assert result.exit_code == 1
+    assert "keep the store elsewhere with --store DIR" in one_line(result)
+    result = runner.invoke(app, ["train", str(tmp_path / "lib"), "--layer-mode", "sum"])
+    assert result.exit_code == 1
+    assert one_line(result) == "Error: --layer-mode is join or average, not 'sum'"

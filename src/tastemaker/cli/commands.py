@@ -169,7 +169,7 @@ def recompute(
     from tastemaker.workflows.ratings import reweigh
 
     if typical_seconds is not None:
-        check_number("--typical-seconds", typical_seconds, 0, 3600, low_open=True)
+        check_number("typical_seconds", typical_seconds, 0, 3600, low_open=True)
     library, _ = scanned(folder, store)
     with library:
         typical = reweigh(

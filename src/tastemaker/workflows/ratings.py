@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tastemaker.errors import TastemakerError
+from tastemaker.errors import SettingError
 from tastemaker.rating import bradley_terry, elo, speed
 from tastemaker.storage.store import Store
 
@@ -104,7 +104,7 @@ def database_scores(store: Store, ratings: str = "elo") -> dict[int, float]:
         return {r.image_id: r.elo for r in store.ratings(status=None)}
     if ratings == "bt":
         return fit_bt(store).ratings
-    raise TastemakerError(f"--ratings is one of {', '.join(RATINGS)}, not {ratings!r}")
+    raise SettingError("ratings", f"{{setting}} is one of {', '.join(RATINGS)}, not {ratings!r}")
 
 
 def reweigh(store: Store, by_speed: bool, typical: float | None = None) -> float | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tastemaker.errors import TastemakerError
+from tastemaker.errors import SettingError, TastemakerError
 from tastemaker.features.loaders import LayerChoice
 from tastemaker.features.registry import DEFAULT_EXTRACTOR
 from tastemaker.model import TasteModel
@@ -43,20 +43,25 @@ class TrainSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise TastemakerError(f"--loss is one of {', '.join(LOSSES)}, not {self.loss!r}")
-        if self.ratings not in RATINGS:
-            raise TastemakerError(f"--ratings is one of {', '.join(RATINGS)}, not {self.ratings!r}")
-        if self.sampler not in SAMPLERS:
-            raise TastemakerError(
-                f"--sampler is one of {', '.join(SAMPLERS)}, not {self.sampler!r}"
-            )
+        for setting, value, names in (
+            ("loss", self.loss, LOSSES),
+            ("ratings", self.ratings, RATINGS),
+            ("sampler", self.sampler, SAMPLERS),
+        ):
+            if value not in names:
+                raise SettingError(
+                    setting, f"{{setting}} is one of {', '.join(names)}, not {value!r}"
+                )
         if self.trials < 1:
-            raise TastemakerError(f"--trials must be at least 1, not {self.trials}")
+            raise SettingError("trials", f"{{setting}} must be at least 1, not {self.trials}")
         if not 0.05 <= self.heldout <= 0.5:
-            raise TastemakerError(f"--heldout is a share from 0.05 to 0.5, not {self.heldout}")
+            raise SettingError(
+                "heldout", f"{{setting}} is a share from 0.05 to 0.5, not {self.heldout}"
+            )
         if not 0 <= self.seed < MAX_SEED:
-            raise TastemakerError(f"--seed must be from 0 to {MAX_SEED - 1}, not {self.seed}")
+            raise SettingError(
+                "seed", f"{{setting}} must be from 0 to {MAX_SEED - 1}, not {self.seed}"
+            )
 
 
 @dataclass(frozen=True)
