@@ -88,9 +88,14 @@ def fit_bt(store: Store) -> BTRatings:
     pairwise outcome of a choice counted once; priors (imported or from a model) are the
     prior means, converted from Elo's log10 scale."""
     o = outcomes(store)
-    result = bradley_terry.fit(
-        len(o.ids), o.winners, o.losers, weights=o.weights, prior_mean=o.priors * ELO_TO_BT
-    )
+    try:
+        result = bradley_terry.fit(
+            len(o.ids), o.winners, o.losers, weights=o.weights, prior_mean=o.priors * ELO_TO_BT
+        )
+    except bradley_terry.FitFailed as e:
+        raise SettingError(
+            "ratings", f"{e}; the seed's Elo scores are there meanwhile: {{setting}} elo"
+        ) from None
     ids = o.ids
     return BTRatings(
         {int(i): float(r) for i, r in zip(ids, result.ratings, strict=True)},
