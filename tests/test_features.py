@@ -7,7 +7,8 @@ from PIL import Image
 from tastemaker.device import pick_device
 from tastemaker.errors import TastemakerError
 from tastemaker.features.extract import extract
-from tastemaker.features.loaders import LayerChoice, load_extractor
+from tastemaker.features.layers import LayerChoice
+from tastemaker.features.loaders import load_extractor
 from tastemaker.features.registry import list_extractors, resolve
 from tastemaker.workflows.embeddings import library_embeddings
 

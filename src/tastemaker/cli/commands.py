@@ -25,10 +25,11 @@ from tastemaker.cli.main import (
 )
 from tastemaker.cli.output import describe, describe_agreement, describe_metrics
 from tastemaker.errors import TastemakerError
-from tastemaker.rating import elo, pairing
+from tastemaker.features.layers import LayerChoice
 from tastemaker.storage.library import Library, open_library
 from tastemaker.workflows.rate import RateSession, RateSettings, check_number
 from tastemaker.workflows.reports import library_stats
+from tastemaker.workflows.train import TrainSettings
 
 
 @command
@@ -46,8 +47,8 @@ def scan(folder: Folder, store: Store = None) -> None:
 def rate(
     folder: Folder,
     store: Store = None,
-    choices: Annotated[int, typer.Option(help="Images per set, 2 to 4.")] = 2,
-    batch: Annotated[int, typer.Option(help="Choices between batch reports.")] = 100,
+    choices: Annotated[int, typer.Option(help="Images per set, 2 to 4.")] = RateSettings.choices,
+    batch: Annotated[int, typer.Option(help="Choices between batch reports.")] = RateSettings.batch,
     host: Annotated[
         str,
         typer.Option(
@@ -61,11 +62,11 @@ def rate(
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Do not open a browser.")
     ] = False,
-    k: Annotated[float, typer.Option("--k", help="Elo K (the seed's 0.8).")] = elo.K,
+    k: Annotated[float, typer.Option("--k", help="Elo K (the seed's 0.8).")] = RateSettings.k,
     lcw: Annotated[
         float,
         typer.Option(help="Favour less-compared images: weight (1-lcw)^comparisons; 0 = uniform."),
-    ] = pairing.LCW,
+    ] = RateSettings.lcw,
     seed: Annotated[int | None, typer.Option(help="Seed for the choice of sets.")] = None,
     pairing: Annotated[
         str,
@@ -73,7 +74,7 @@ def rate(
             help="seed: favour less-compared images, (1-lcw)^n; active: the most "
             "informative pairs by a live Bradley-Terry fit (fewer choices needed)."
         ),
-    ] = "seed",
+    ] = RateSettings.pairing,
     weight_by_speed: Annotated[
         bool,
         typer.Option(
@@ -81,25 +82,25 @@ def rate(
             help="Let a quick choice count more than a slow "
             "one: K times clamp(typical/taken, 0.5, 2).",
         ),
-    ] = False,
+    ] = RateSettings.weight_by_speed,
     typical_seconds: Annotated[
         float | None,
         typer.Option(help="Typical response time for --weight-by-speed (default: your median)."),
-    ] = None,
+    ] = RateSettings.typical_seconds,
     repeats: Annotated[
         float,
         typer.Option(
             help="Share of sets that repeat a pair you judged minutes ago (sides "
             "swapped), to measure your own consistency; 0 = none."
         ),
-    ] = 0.03,
+    ] = RateSettings.repeats,
     controversy: Annotated[
         float,
         typer.Option(
             help="cw: show images the model and database disagree on more, "
             "weight (1+cw)^|model - database| (standardised); 0 = off."
         ),
-    ] = 0.0,
+    ] = RateSettings.controversy,
     model: Annotated[
         Path | None,
         typer.Option(
@@ -297,17 +298,25 @@ def train(
     ] = None,
     layers: Annotated[
         str, typer.Option(help="Layers: 0 = final output, n = n-th from the end; e.g. 0,2.")
-    ] = "0",
-    layer_mode: Annotated[str, typer.Option(help="join or average several layers.")] = "join",
+    ] = ",".join(map(str, LayerChoice.layers)),
+    layer_mode: Annotated[
+        str, typer.Option(help="join or average several layers.")
+    ] = LayerChoice.mode,
     loss: Annotated[
         str,
         typer.Option(help="ranking (the seed's), mse, or choices (learns from your raw choices)."),
-    ] = "ranking",
-    trials: Annotated[int, typer.Option(help="Metaparameter search trials.")] = 20,
-    sampler: Annotated[str, typer.Option(help="Optuna sampler: tpe, cmaes, random, qmc.")] = "tpe",
-    heldout: Annotated[float, typer.Option(help="Share of images held out to measure.")] = 0.25,
-    ratings: Annotated[str, RatingsOption] = "elo",
-    seed: Annotated[int, typer.Option(help="Seed of the training runs.")] = 0,
+    ] = TrainSettings.loss,
+    trials: Annotated[
+        int, typer.Option(help="Metaparameter search trials.")
+    ] = TrainSettings.trials,
+    sampler: Annotated[
+        str, typer.Option(help="Optuna sampler: tpe, cmaes, random, qmc.")
+    ] = TrainSettings.sampler,
+    heldout: Annotated[
+        float, typer.Option(help="Share of images held out to measure.")
+    ] = TrainSettings.heldout,
+    ratings: Annotated[str, RatingsOption] = TrainSettings.ratings,
+    seed: Annotated[int, typer.Option(help="Seed of the training runs.")] = TrainSettings.seed,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Model file (default: in the library).")
     ] = None,
@@ -317,8 +326,7 @@ def train(
     Embeds the images (cached), runs a metaparameter search, and saves the best model
     in the library with its held-out metrics.
     """
-    from tastemaker.features.loaders import LayerChoice
-    from tastemaker.workflows.train import TrainSettings, train_library
+    from tastemaker.workflows.train import train_library
 
     settings = TrainSettings(
         extractor=extractor,
@@ -342,8 +350,7 @@ def train(
     out.print(describe_metrics(m), highlight=False)
     out.print(f"Model saved: {trained.path}")
     out.print(
-        f"Search history ({trained.trials} trials): optuna-dashboard "
-        f"sqlite:///{library.store_dir / 'optuna.db'}",
+        f"Search history ({trained.trials} trials): optuna-dashboard {trained.storage}",
         highlight=False,
         soft_wrap=True,
     )

@@ -14,7 +14,6 @@ import contextlib
 import functools
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from PIL import Image
 
 from tastemaker.device import pick_device
 from tastemaker.errors import SettingError, TastemakerError
+from tastemaker.features.layers import LayerChoice
 from tastemaker.features.registry import (
     OFFLINE_EXTRACTOR,
     ExtractorSpec,
@@ -31,35 +31,6 @@ from tastemaker.features.registry import (
 )
 
 Preprocess = Callable[[Image.Image], np.ndarray]  # picklable: runs in loader workers
-LAYER_MODES = ("join", "average")
-
-
-@dataclass(frozen=True)
-class LayerChoice:
-    layers: tuple[int, ...] = (0,)
-    mode: str = "join"
-
-    def __post_init__(self) -> None:
-        if not self.layers or any(n < 0 for n in self.layers):
-            raise SettingError("layers", f"{{setting}} takes numbers from 0 up, not {self.layers}")
-        if self.mode not in LAYER_MODES:
-            raise SettingError("layer_mode", f"{{setting}} is join or average, not {self.mode!r}")
-
-    @classmethod
-    def parse(cls, text: str, mode: str = "join") -> LayerChoice:
-        try:
-            layers = tuple(int(part) for part in text.split(","))
-        except ValueError:
-            raise SettingError(
-                "layers", f"{{setting}} takes numbers like 0 or 0,2, not {text!r}"
-            ) from None
-        return cls(layers, mode)
-
-    @property
-    def key(self) -> str:
-        """How the cache and model files name this choice: ``0``, ``0,2:join``."""
-        joined = ",".join(map(str, self.layers))
-        return joined if len(self.layers) == 1 else f"{joined}:{self.mode}"
 
 
 class Extractor:

@@ -14,7 +14,8 @@ from PIL import Image
 
 from tastemaker.errors import TastemakerError
 from tastemaker.features.extract import ImageInput, extract
-from tastemaker.features.loaders import LayerChoice, load_extractor
+from tastemaker.features.layers import LayerChoice
+from tastemaker.features.loaders import load_extractor
 from tastemaker.model import TasteModel
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.library import Library
