@@ -132,7 +132,7 @@ def rate(
     library, result = scanned(folder, store)
     with library:
         out.print(f"{result.present} images in {library.root}")
-        scores = None if no_model else model_in_the_loop(library, model)
+        scores = None if no_model else consult_model(library, model)
         session = RateSession(library, settings, seed=seed, model_scores=scores)
         out.print("Rating page (Ctrl-C to stop):")
         try:
@@ -181,20 +181,18 @@ def recompute(
     out.print(f"Recomputed the scores from {n} choices, {how}.")
 
 
-def model_in_the_loop(library: Library, path: Path | None) -> dict[int, float] | None:
-    """Scores of every image by ``path`` (or the library's latest model, if any)."""
-    if path is None:
-        if not library.store.models():
-            return None
-        path = latest_model(library)
-    from tastemaker.model import load_model
-    from tastemaker.workflows.score import library_model_scores
+def consult_model(library: Library, path: Path | None) -> dict[int, float] | None:
+    """The model in the loop's scores (``path``, else the library's newest model, if
+    any), telling which model it is and which images it could not score."""
+    from tastemaker.workflows.score import model_in_the_loop
 
     with progress_bar() as report:
-        scored = library_model_scores(library, load_model(path), report)
-    report_skipped(scored.failures)
-    out.print(f"Model in the loop: {path.name}")
-    return scored.scores
+        consulted = model_in_the_loop(library, path, report)
+    if consulted is None:
+        return None
+    report_skipped(consulted.scored.failures)
+    out.print(f"Model in the loop: {consulted.path.name}")
+    return consulted.scored.scores
 
 
 @command
@@ -490,7 +488,6 @@ def latest_model(library: Library) -> Path:
 @command
 def models(folder: Folder, store: Store = None) -> None:
     """The models trained on FOLDER, with their held-out metrics."""
-    from tastemaker.storage.library import open_library
 
     with open_library(folder, store=store) as library:
         records = library.store.models()
@@ -532,29 +529,14 @@ def demo(
     store: Store = None,
 ) -> None:
     """Make a sample library of generated images in FOLDER and rate it."""
-    from tastemaker.features.registry import OFFLINE_EXTRACTOR
-    from tastemaker.storage.library import check_output
-    from tastemaker.workflows.demo_images import generate_demo_images
-    from tastemaker.workflows.train import EXTRACTOR_SETTING
+    from tastemaker.workflows.demo import make_demo_library
 
     if count < 1:
         raise TastemakerError(f"--count {count}: give how many images to make, 1 or more")
     check_port(port)
-
-    if not (folder.is_dir() and any(folder.iterdir())):
-        check_output(folder, folder=True)
-        with progress_bar() as report:
-            done = 0
-
-            def one() -> None:
-                nonlocal done
-                done += 1
-                report("Generating demo images", done, count)
-
-            generate_demo_images(folder, count=count, seed=seed, on_image=one)
-        # it trains offline on the bundled backbone
-        with open_library(folder, store=store) as library:
-            library.store.set_setting(EXTRACTOR_SETTING, OFFLINE_EXTRACTOR)
+    with progress_bar() as report:
+        made = make_demo_library(folder, count, seed, store, report)
+    if made:
         out.print(f"Made {count} demo images in {folder}")
     if not generate_only:
         rate(str(folder), store, port=port, no_browser=no_browser)

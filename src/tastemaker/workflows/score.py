@@ -16,7 +16,7 @@ from tastemaker.errors import TastemakerError
 from tastemaker.features.extract import ImageInput, extract
 from tastemaker.features.layers import LayerChoice
 from tastemaker.features.loaders import load_extractor
-from tastemaker.model import TasteModel
+from tastemaker.model import TasteModel, load_model
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.library import Library
 from tastemaker.workflows.embeddings import library_embeddings
@@ -163,3 +163,22 @@ def library_model_scores(
         {i: float(s) for i, s in zip(ids, scores, strict=True) if np.isfinite(s)},
         embedded.failures + [(paths[i], NO_SCORE) for i in unscored],
     )
+
+
+@dataclass(frozen=True)
+class ModelInTheLoop:
+    path: Path
+    scored: LibraryScores
+
+
+def model_in_the_loop(
+    library: Library, path: Path | None, progress: Progress = no_progress
+) -> ModelInTheLoop | None:
+    """Every image's score by the model consulted while rating: the one at ``path``,
+    else the library's newest; None when the library has none (rating goes on without)."""
+    if path is None:
+        models = library.store.models()
+        if not models:
+            return None
+        path = Path(models[-1].path)
+    return ModelInTheLoop(path, library_model_scores(library, load_model(path), progress))
