@@ -52,7 +52,8 @@ from PIL import Image, ImageOps
 
 from tastemaker.device import pick_device
 from tastemaker.features.extract import default_batch_size, default_workers, extract
-from tastemaker.features.loaders import Extractor, LayerChoice, load_extractor
+from tastemaker.features.layers import LayerChoice
+from tastemaker.features.loaders import Extractor, load_extractor
 
 TARGET_SPEEDUP = 2.0
 TINY = "tiny-clip"

@@ -147,7 +147,8 @@ def real_set(config: Config, folder: Path) -> tuple[DataSet | None, dict]:
     """Generated demo images embedded with the extractor; None (and why) if it won't load."""
     from tastemaker.errors import TastemakerError
     from tastemaker.features.extract import extract
-    from tastemaker.features.loaders import LayerChoice, load_extractor
+    from tastemaker.features.layers import LayerChoice
+    from tastemaker.features.loaders import load_extractor
     from tastemaker.workflows.demo_images import demo_taste, generate_demo_images
 
     try:

@@ -163,7 +163,8 @@ def tiny_model(tiny_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     import numpy as np
 
     from tastemaker.features.extract import extract
-    from tastemaker.features.loaders import LayerChoice, load_extractor
+    from tastemaker.features.layers import LayerChoice
+    from tastemaker.features.loaders import load_extractor
     from tastemaker.training import TrainingData, TrainParams, train_model
 
     folder = tmp_path_factory.mktemp("tiny-model")

@@ -77,3 +77,30 @@ def test_a_library_folder_finds_its_model_in_a_store_kept_elsewhere(
         library.store.add_model(str(tiny_model), "tiny", "final", {})
     assert not (images / ".tastemaker").exists()
     assert tastemaker.load_model(images).source == tiny_model.resolve()
+
+
+def test_errors_say_what_to_change_without_naming_a_cli_flag(
+    tiny_model, pictures, tmp_path, monkeypatch
+):
+    """Raised through the Python API, an error names the setting as the API spells it."""
+    import huggingface_hub
+
+    from tastemaker.errors import SettingError
+
+    unknown = "someone/no-such-model"
+    model = load_model_file(tiny_model)
+    model.meta = dataclasses.replace(model.meta, extractor=unknown)
+    path = model.save(tmp_path / "elsewhere.safetensors")
+    monkeypatch.setenv("TASTEMAKER_ALLOW_EXTRACTORS", unknown)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(SettingError) as raised:
+        tastemaker.load_model(path).score(pictures[:1])
+    assert raised.value.setting == "extractor"
+    assert "Use extractor efficientnet-lite0 (bundled" in str(raised.value)
+    assert "--" not in str(raised.value)
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / ".tastemaker").write_text("a file where the store would go")
+    with pytest.raises(SettingError) as raised:
+        tastemaker.open_library(tmp_path / "lib")
+    assert raised.value.setting == "store" and "--" not in str(raised.value)
+    assert "keep the store elsewhere with store DIR" in str(raised.value)

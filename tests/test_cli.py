@@ -310,3 +310,81 @@ def test_a_bad_pixel_limit_setting_is_one_line(tmp_path, tiny_model, monkeypatch
         assert one_line(result) == (
             "Error: TASTEMAKER_MAX_PIXELS='lots': give a whole number of pixels, e.g. 400000000"
         )
+
+
+def test_a_setting_is_named_by_its_flag(tmp_path):
+    """The library names the setting to change; the CLI says it as the flag that sets it."""
+    make_images(tmp_path / "lib", 2)
+    (tmp_path / "lib" / ".tastemaker").write_text("a file where the store would go")
+    result = runner.invoke(app, ["scan", str(tmp_path / "lib")])
+    assert result.exit_code == 1
+    assert "keep the store elsewhere with --store DIR" in one_line(result)
+    result = runner.invoke(app, ["train", str(tmp_path / "lib"), "--layer-mode", "sum"])
+    assert result.exit_code == 1
+    assert one_line(result) == "Error: --layer-mode is join or average, not 'sum'"
+
+
+def test_train_settings_are_refused_before_anything_is_embedded(tmp_path, monkeypatch):
+    """A bad sampler, one whose package is missing, or nothing rated yet: refused before
+    the extractor is loaded, let alone the library embedded."""
+    import importlib.util
+
+    from tastemaker.workflows import embeddings
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the extractor was loaded")
+
+    monkeypatch.setattr(embeddings, "load_extractor", loaded)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "cmaes" else find_spec(name)
+    )
+    make_images(tmp_path / "lib", 4)
+    extractor = ["--extractor", "efficientnet-lite0"]
+    unrated = runner.invoke(app, ["train", str(tmp_path / "lib"), *extractor])
+    with open_library(tmp_path / "lib") as library:
+        rate(library, 4, 2).close()
+    for args, message in (
+        (["--sampler", "bogus"], "--sampler is one of tpe, cmaes, random, qmc, not 'bogus'"),
+        (["--sampler", "cmaes"], "The cmaes sampler needs the cmaes package: pip install cmaes."),
+    ):
+        result = runner.invoke(app, ["train", str(tmp_path / "lib"), *extractor, *args])
+        assert result.exit_code == 1 and one_line(result) == f"Error: {message}"
+    assert unrated.exit_code == 1
+    assert "no choices to learn from yet; rate first" in one_line(unrated)
+    with open_library(tmp_path / "lib") as library:
+        hashes = [im.hash for im in library.store.images()]
+        assert library.store.embeddings("efficientnet-lite0", "0", hashes) == {}
+
+
+def test_rate_and_train_options_default_to_their_settings():
+    """The defaults are declared once, in the settings dataclasses; each setting's flag
+    is the one errors name."""
+    import dataclasses
+
+    import typer
+
+    from tastemaker.cli.main import flag
+    from tastemaker.features.layers import LayerChoice
+    from tastemaker.workflows.rate import RateSettings
+    from tastemaker.workflows.train import TrainSettings
+
+    commands = typer.main.get_command(app).commands
+    for name, settings, hidden in (
+        ("rate", RateSettings(), {"repeat_after"}),
+        ("train", TrainSettings(), {"layers"}),
+    ):
+        options = {p.name: p for p in commands[name].params}
+        for field in dataclasses.fields(settings):
+            if field.name not in hidden:
+                assert options[field.name].default == getattr(settings, field.name), field
+                assert flag(field.name) in options[field.name].opts
+    train = {p.name: p.default for p in commands["train"].params}
+    assert LayerChoice.parse(train["layers"], train["layer_mode"]) == TrainSettings().layers
+
+
+def test_the_cli_starts_without_torch():
+    """Reading the settings' defaults must not import the training stack."""
+    code = "import sys, tastemaker.cli; print(sorted({'torch', 'optuna'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "[]", done.stderr

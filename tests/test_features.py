@@ -7,7 +7,8 @@ from PIL import Image
 from tastemaker.device import pick_device
 from tastemaker.errors import TastemakerError
 from tastemaker.features.extract import extract
-from tastemaker.features.loaders import LayerChoice, load_extractor
+from tastemaker.features.layers import LayerChoice
+from tastemaker.features.loaders import load_extractor
 from tastemaker.features.registry import list_extractors, resolve
 from tastemaker.workflows.embeddings import library_embeddings
 
@@ -70,7 +71,7 @@ def test_half_precision_layers_are_averaged_in_float32(tmp_path, pictures):
 
 
 def test_averaging_layers_of_different_sizes_is_refused(tiny_clip, pictures):
-    with pytest.raises(TastemakerError, match=r"different sizes.*--layer-mode join"):
+    with pytest.raises(TastemakerError, match=r"different sizes.*; use layer_mode join$"):
         embed_all(str(tiny_clip), pictures, LayerChoice((0, 1), "average"), workers=0)
 
 
@@ -130,11 +131,12 @@ def test_bad_names_fail_with_one_sentence_that_says_the_fix(tmp_path):
     with pytest.raises(TastemakerError, match="offline") as offline:  # HF_HUB_OFFLINE here
         load_extractor("openai/clip-vit-large-patch14")
     for route in (
-        "--extractor efficientnet-lite0",
+        "Use extractor efficientnet-lite0",
         "hf download openai/clip-vit-large-patch14",
-        "--extractor /path/to/folder",
+        "give its folder: extractor /path/to/folder",
     ):
         assert route in str(offline.value)
+    assert offline.value.setting == "extractor"  # the CLI says --extractor
     with pytest.raises(TastemakerError, match="write open_clip models as"):
         resolve("open_clip:ViT-H-14")
 

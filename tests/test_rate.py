@@ -140,7 +140,7 @@ def test_every_batch_is_reported_and_stored(library):
 
 
 def test_bad_settings_and_too_small_libraries_are_refused(library, tmp_path):
-    with pytest.raises(TastemakerError, match="--choices must be 2, 3 or 4"):
+    with pytest.raises(TastemakerError, match=r"^choices must be 2, 3 or 4"):
         RateSettings(choices=5)
     from conftest import make_images
 
@@ -232,7 +232,7 @@ def test_active_pairing_keeps_a_live_bradley_terry_fit(library):
         assert not np.allclose(before, session.bt.ratings)  # the withdrawn choice is gone
     finally:
         session.close()
-    with pytest.raises(TastemakerError, match="--pairing is one of seed, active"):
+    with pytest.raises(TastemakerError, match=r"^pairing is one of seed, active"):
         RateSettings(pairing="clever")
 
 
@@ -280,7 +280,7 @@ def test_controversy_weighting_shows_disputed_images_more(library):
         shown = [im.id for _ in range(400) for im in session.next_set().images]
         counts[cw] = shown.count(disputed)
     assert counts[4.0] > 2 * counts[0.0]
-    with pytest.raises(TastemakerError, match="--controversy must be a finite number at least 0"):
+    with pytest.raises(TastemakerError, match=r"^controversy must be a finite number at least 0"):
         RateSettings(controversy=-1)
 
 

@@ -9,6 +9,7 @@ from conftest import make_images
 from typer.testing import CliRunner
 
 from tastemaker.cli import app
+from tastemaker.rating import bradley_terry
 from tastemaker.rating.ranks import spearman
 from tastemaker.storage.library import open_library
 from tastemaker.workflows.rate import RateSession
@@ -74,3 +75,18 @@ def test_export_and_stats_can_use_bt(rated, tmp_path):
     assert stats["best"][0]["score"] == pytest.approx(max(bt.values()))
     bad = runner.invoke(app, ["stats", str(folder), "--ratings", "glicko"])
     assert bad.exit_code == 1 and "--ratings is one of elo, bt" in bad.output
+
+
+def test_a_failed_fit_is_one_line_that_says_what_to_use_instead(rated, monkeypatch):
+    folder, _ = rated
+
+    def fails(*args, **kwargs):
+        raise bradley_terry.FitFailed("Bradley-Terry fit did not converge after 100 iterations")
+
+    monkeypatch.setattr(bradley_terry, "fit", fails)
+    result = runner.invoke(app, ["stats", str(folder), "--ratings", "bt"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert " ".join(result.output.split()) == (
+        "Error: Bradley-Terry fit did not converge after 100 iterations; the seed's Elo "
+        "scores are there meanwhile: --ratings elo"
+    )

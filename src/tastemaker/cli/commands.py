@@ -25,10 +25,11 @@ from tastemaker.cli.main import (
 )
 from tastemaker.cli.output import describe, describe_agreement, describe_metrics
 from tastemaker.errors import TastemakerError
-from tastemaker.rating import elo, pairing
+from tastemaker.features.layers import LayerChoice
 from tastemaker.storage.library import Library, open_library
 from tastemaker.workflows.rate import RateSession, RateSettings, check_number
 from tastemaker.workflows.reports import library_stats
+from tastemaker.workflows.train import TrainSettings
 
 if TYPE_CHECKING:
     from tastemaker.model import TasteModel
@@ -49,8 +50,8 @@ def scan(folder: Folder, store: Store = None) -> None:
 def rate(
     folder: Folder,
     store: Store = None,
-    choices: Annotated[int, typer.Option(help="Images per set, 2 to 4.")] = 2,
-    batch: Annotated[int, typer.Option(help="Choices between batch reports.")] = 100,
+    choices: Annotated[int, typer.Option(help="Images per set, 2 to 4.")] = RateSettings.choices,
+    batch: Annotated[int, typer.Option(help="Choices between batch reports.")] = RateSettings.batch,
     host: Annotated[
         str,
         typer.Option(
@@ -64,11 +65,11 @@ def rate(
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Do not open a browser.")
     ] = False,
-    k: Annotated[float, typer.Option("--k", help="Elo K (the seed's 0.8).")] = elo.K,
+    k: Annotated[float, typer.Option("--k", help="Elo K (the seed's 0.8).")] = RateSettings.k,
     lcw: Annotated[
         float,
         typer.Option(help="Favour less-compared images: weight (1-lcw)^comparisons; 0 = uniform."),
-    ] = pairing.LCW,
+    ] = RateSettings.lcw,
     seed: Annotated[int | None, typer.Option(help="Seed for the choice of sets.")] = None,
     pairing: Annotated[
         str,
@@ -76,7 +77,7 @@ def rate(
             help="seed: favour less-compared images, (1-lcw)^n; active: the most "
             "informative pairs by a live Bradley-Terry fit (fewer choices needed)."
         ),
-    ] = "seed",
+    ] = RateSettings.pairing,
     weight_by_speed: Annotated[
         bool,
         typer.Option(
@@ -84,25 +85,25 @@ def rate(
             help="Let a quick choice count more than a slow "
             "one: K times clamp(typical/taken, 0.5, 2).",
         ),
-    ] = False,
+    ] = RateSettings.weight_by_speed,
     typical_seconds: Annotated[
         float | None,
         typer.Option(help="Typical response time for --weight-by-speed (default: your median)."),
-    ] = None,
+    ] = RateSettings.typical_seconds,
     repeats: Annotated[
         float,
         typer.Option(
             help="Share of sets that repeat a pair you judged minutes ago (sides "
             "swapped), to measure your own consistency; 0 = none."
         ),
-    ] = 0.03,
+    ] = RateSettings.repeats,
     controversy: Annotated[
         float,
         typer.Option(
             help="cw: show images the model and database disagree on more, "
             "weight (1+cw)^|model - database| (standardised); 0 = off."
         ),
-    ] = 0.0,
+    ] = RateSettings.controversy,
     model: Annotated[
         Path | None,
         typer.Option(
@@ -134,7 +135,7 @@ def rate(
     library, result = scanned(folder, store)
     with library:
         out.print(f"{result.present} images in {library.root}")
-        scores = None if no_model else model_in_the_loop(library, model)
+        scores = None if no_model else consult_model(library, model)
         session = RateSession(library, settings, seed=seed, model_scores=scores)
         out.print("Rating page (Ctrl-C to stop):")
         try:
@@ -172,7 +173,7 @@ def recompute(
     from tastemaker.workflows.ratings import reweigh
 
     if typical_seconds is not None:
-        check_number("--typical-seconds", typical_seconds, 0, 3600, low_open=True)
+        check_number("typical_seconds", typical_seconds, 0, 3600, low_open=True)
     library, _ = scanned(folder, store)
     with library:
         typical = reweigh(
@@ -183,21 +184,18 @@ def recompute(
     out.print(f"Recomputed the scores from {n} choices, {how}.")
 
 
-def model_in_the_loop(library: Library, path: Path | None) -> dict[int, float] | None:
-    """Scores of every image by ``path`` (or the library's latest model, if any)."""
-    from tastemaker.workflows.models import latest_model
-
-    path = path or latest_model(library)
-    if path is None:
-        return None
-    from tastemaker.model import read_model
-    from tastemaker.workflows.score import library_model_scores
+def consult_model(library: Library, path: Path | None) -> dict[int, float] | None:
+    """The model in the loop's scores (``path``, else the library's newest model, if
+    any), telling which model it is and which images it could not score."""
+    from tastemaker.workflows.score import model_in_the_loop
 
     with progress_bar() as report:
-        scored = library_model_scores(library, read_model(path), report)
-    report_skipped(scored.failures)
-    out.print(f"Model in the loop: {path.name}")
-    return scored.scores
+        consulted = model_in_the_loop(library, path, report)
+    if consulted is None:
+        return None
+    report_skipped(consulted.scored.failures)
+    out.print(f"Model in the loop: {consulted.path.name}")
+    return consulted.scored.scores
 
 
 @command
@@ -301,17 +299,25 @@ def train(
     ] = None,
     layers: Annotated[
         str, typer.Option(help="Layers: 0 = final output, n = n-th from the end; e.g. 0,2.")
-    ] = "0",
-    layer_mode: Annotated[str, typer.Option(help="join or average several layers.")] = "join",
+    ] = ",".join(map(str, LayerChoice.layers)),
+    layer_mode: Annotated[
+        str, typer.Option(help="join or average several layers.")
+    ] = LayerChoice.mode,
     loss: Annotated[
         str,
         typer.Option(help="ranking (the seed's), mse, or choices (learns from your raw choices)."),
-    ] = "ranking",
-    trials: Annotated[int, typer.Option(help="Metaparameter search trials.")] = 20,
-    sampler: Annotated[str, typer.Option(help="Optuna sampler: tpe, cmaes, random, qmc.")] = "tpe",
-    heldout: Annotated[float, typer.Option(help="Share of images held out to measure.")] = 0.25,
-    ratings: Annotated[str, RatingsOption] = "elo",
-    seed: Annotated[int, typer.Option(help="Seed of the training runs.")] = 0,
+    ] = TrainSettings.loss,
+    trials: Annotated[
+        int, typer.Option(help="Metaparameter search trials.")
+    ] = TrainSettings.trials,
+    sampler: Annotated[
+        str, typer.Option(help="Optuna sampler: tpe, cmaes, random, qmc.")
+    ] = TrainSettings.sampler,
+    heldout: Annotated[
+        float, typer.Option(help="Share of images held out to measure.")
+    ] = TrainSettings.heldout,
+    ratings: Annotated[str, RatingsOption] = TrainSettings.ratings,
+    seed: Annotated[int, typer.Option(help="Seed of the training runs.")] = TrainSettings.seed,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Model file (default: in the library).")
     ] = None,
@@ -321,8 +327,7 @@ def train(
     Embeds the images (cached), runs a metaparameter search, and saves the best model
     in the library with its held-out metrics.
     """
-    from tastemaker.features.loaders import LayerChoice
-    from tastemaker.workflows.train import TrainSettings, train_library
+    from tastemaker.workflows.train import train_library
 
     settings = TrainSettings(
         extractor=extractor,
@@ -346,8 +351,7 @@ def train(
     out.print(describe_metrics(m), highlight=False)
     out.print(f"Model saved: {trained.path}")
     out.print(
-        f"Search history ({trained.trials} trials): optuna-dashboard "
-        f"sqlite:///{library.store_dir / 'optuna.db'}",
+        f"Search history ({trained.trials} trials): optuna-dashboard {trained.storage}",
         highlight=False,
         soft_wrap=True,
     )
@@ -488,7 +492,6 @@ def required_model(library: Library) -> Path:
 @command
 def models(folder: Folder, store: Store = None) -> None:
     """The models trained on FOLDER, with their held-out metrics."""
-    from tastemaker.storage.library import open_library
 
     with open_library(folder, store=store) as library:
         records = library.store.models()
@@ -530,29 +533,14 @@ def demo(
     store: Store = None,
 ) -> None:
     """Make a sample library of generated images in FOLDER and rate it."""
-    from tastemaker.features.registry import OFFLINE_EXTRACTOR
-    from tastemaker.storage.library import check_output
-    from tastemaker.workflows.demo_images import generate_demo_images
-    from tastemaker.workflows.train import EXTRACTOR_SETTING
+    from tastemaker.workflows.demo import make_demo_library
 
     if count < 1:
         raise TastemakerError(f"--count {count}: give how many images to make, 1 or more")
     check_port(port)
-
-    if not (folder.is_dir() and any(folder.iterdir())):
-        check_output(folder, folder=True)
-        with progress_bar() as report:
-            done = 0
-
-            def one() -> None:
-                nonlocal done
-                done += 1
-                report("Generating demo images", done, count)
-
-            generate_demo_images(folder, count=count, seed=seed, on_image=one)
-        # it trains offline on the bundled backbone
-        with open_library(folder, store=store) as library:
-            library.store.set_setting(EXTRACTOR_SETTING, OFFLINE_EXTRACTOR)
+    with progress_bar() as report:
+        made = make_demo_library(folder, count, seed, store, report)
+    if made:
         out.print(f"Made {count} demo images in {folder}")
     if not generate_only:
         rate(str(folder), store, port=port, no_browser=no_browser)

@@ -1,5 +1,6 @@
 """The ``tastemaker`` app and what every command shares: a :class:`TastemakerError`
-becomes one line on stderr (exit code 1), long work shows a progress bar."""
+becomes one line on stderr (exit code 1), naming a setting by its flag; long work shows
+a progress bar."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from rich.progress import (
 from rich.text import Text
 
 from tastemaker import __version__
-from tastemaker.errors import TastemakerError
+from tastemaker.errors import SettingError, TastemakerError
 from tastemaker.progress import Progress as ProgressFn
 from tastemaker.storage.library import Library, ScanReport, open_library
 
@@ -51,6 +52,17 @@ RatingsOption = typer.Option(
 )
 
 
+def flag(setting: str) -> str:
+    """The option that sets ``setting`` (a settings field): ``typical_seconds`` is
+    ``--typical-seconds``, as typer names a parameter's option."""
+    return "--" + setting.replace("_", "-")
+
+
+def message(error: TastemakerError) -> str:
+    """The error as the CLI says it: a setting is named by its flag."""
+    return error.naming(flag) if isinstance(error, SettingError) else str(error)
+
+
 def command(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
     """Register a command whose TastemakerError becomes one line, not a traceback."""
     if fn is None:
@@ -61,7 +73,7 @@ def command(fn: Callable[..., Any] | None = None, *, name: str | None = None) ->
         try:
             return fn(*args, **kwargs)
         except TastemakerError as e:
-            err.print(f"[bold red]Error:[/] {e}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]Error:[/] {escape(message(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("Interrupted.")

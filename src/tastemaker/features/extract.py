@@ -15,7 +15,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from tastemaker.errors import UnreadableImage
-from tastemaker.features.loaders import Extractor, LayerChoice, Preprocess
+from tastemaker.features.layers import LayerChoice
+from tastemaker.features.loaders import Extractor, Preprocess
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.decode import decode, pixel_limit, to_rgb
 

@@ -14,7 +14,6 @@ import contextlib
 import functools
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,8 @@ import torch
 from PIL import Image
 
 from tastemaker.device import pick_device
-from tastemaker.errors import TastemakerError
+from tastemaker.errors import SettingError, TastemakerError
+from tastemaker.features.layers import LayerChoice
 from tastemaker.features.registry import (
     OFFLINE_EXTRACTOR,
     ExtractorSpec,
@@ -31,33 +31,6 @@ from tastemaker.features.registry import (
 )
 
 Preprocess = Callable[[Image.Image], np.ndarray]  # picklable: runs in loader workers
-LAYER_MODES = ("join", "average")
-
-
-@dataclass(frozen=True)
-class LayerChoice:
-    layers: tuple[int, ...] = (0,)
-    mode: str = "join"
-
-    def __post_init__(self) -> None:
-        if not self.layers or any(n < 0 for n in self.layers):
-            raise TastemakerError(f"--layers takes numbers from 0 up, not {self.layers}")
-        if self.mode not in LAYER_MODES:
-            raise TastemakerError(f"--layer-mode is join or average, not {self.mode!r}")
-
-    @classmethod
-    def parse(cls, text: str, mode: str = "join") -> LayerChoice:
-        try:
-            layers = tuple(int(part) for part in text.split(","))
-        except ValueError:
-            raise TastemakerError(f"--layers takes numbers like 0 or 0,2, not {text!r}") from None
-        return cls(layers, mode)
-
-    @property
-    def key(self) -> str:
-        """How the cache and model files name this choice: ``0``, ``0,2:join``."""
-        joined = ",".join(map(str, self.layers))
-        return joined if len(self.layers) == 1 else f"{joined}:{self.mode}"
 
 
 class Extractor:
@@ -85,9 +58,10 @@ class Extractor:
             o.float() for o in self._forward(pixels.to(self.device, self.dtype), choice.layers)
         ]
         if choice.mode == "average" and len({o.shape[-1] for o in outputs}) > 1:
-            raise TastemakerError(
+            raise SettingError(
+                "layer_mode",
                 f"{self.spec.name}: layers {choice.layers} have different sizes "
-                f"({', '.join(str(o.shape[-1]) for o in outputs)}); use --layer-mode join"
+                f"({', '.join(str(o.shape[-1]) for o in outputs)}); use {{setting}} join",
             )
         joined = torch.cat(outputs, -1) if choice.mode == "join" else torch.stack(outputs).mean(0)
         return joined.cpu().numpy()
@@ -134,11 +108,12 @@ def _check_on_hub(spec: ExtractorSpec) -> None:
         raise _cannot_download(spec.name, f"the hub cannot be reached: {e}") from None
 
 
-def _cannot_download(name: str, reason: str) -> TastemakerError:
-    return TastemakerError(
-        f"Cannot load extractor {name!r} ({reason}). Use --extractor {OFFLINE_EXTRACTOR} "
+def _cannot_download(name: str, reason: str) -> SettingError:
+    return SettingError(
+        "extractor",
+        f"Cannot load extractor {name!r} ({reason}). Use {{setting}} {OFFLINE_EXTRACTOR} "
         "(bundled, no download), or download it where there is network "
-        f"(hf download {name}) and give its folder: --extractor /path/to/folder"
+        f"(hf download {name}) and give its folder: {{setting}} /path/to/folder",
     )
 
 

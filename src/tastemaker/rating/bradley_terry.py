@@ -39,6 +39,11 @@ PRIOR_SD = 2.0  # weak: a 75%-consistent person's true spread is about 1.2 on th
 _MAX_HALVINGS = 60
 
 
+class FitFailed(RuntimeError):
+    """Newton's method did not reach the optimum (in practice: outcomes too extreme for
+    floating point); the caller decides what the person is told."""
+
+
 @dataclass(frozen=True)
 class BTResult:
     """MAP ratings (natural-log scale), their Laplace sd, and Newton iterations used."""
@@ -137,7 +142,7 @@ def _newton(
     problem: _Problem, r: NDArray[np.float64], max_iter: int, tol: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
     """Truncated Newton with an Armijo backtracking line search; returns
-    ``(ratings, w p (1 - p) at them, iterations)`` or raises ``RuntimeError``."""
+    ``(ratings, w p (1 - p) at them, iterations)`` or raises :class:`FitFailed`."""
     f = problem.objective(r)
     for it in range(1, max_iter + 1):
         grad, a = problem.derivatives(r)
@@ -149,7 +154,7 @@ def _newton(
         rtol = min(0.5, np.sqrt(gnorm)) * 0.1
         step = _cg(lambda x, a=a: problem.hess_times(a, x), grad, diag, rtol, 4 * problem.n + 50)
         if not np.all(np.isfinite(step)):
-            raise RuntimeError(f"Bradley-Terry fit: non-finite Newton step at iteration {it}")
+            raise FitFailed(f"Bradley-Terry fit: non-finite Newton step at iteration {it}")
         slope = float(grad @ step)  # > 0: the step goes uphill in L, downhill in f
         size = float(np.max(np.abs(step)))
         t = 1.0
@@ -160,14 +165,14 @@ def _newton(
                 break  # enough decrease, or a step too small for f to resolve: take it
             t *= 0.5
         else:
-            raise RuntimeError(f"Bradley-Terry fit: line search failed at iteration {it}")
+            raise FitFailed(f"Bradley-Terry fit: line search failed at iteration {it}")
         if not np.isfinite(f_trial):
-            raise RuntimeError(f"Bradley-Terry fit diverged at iteration {it} (non-finite)")
+            raise FitFailed(f"Bradley-Terry fit diverged at iteration {it} (non-finite)")
         r, f = trial, f_trial
         if t * size <= tol:
             _, a = problem.derivatives(r)
             return r, a, it
-    raise RuntimeError(
+    raise FitFailed(
         f"Bradley-Terry fit did not converge after {max_iter} iterations "
         f"(last diagonal-Newton step {gnorm:.3g} > tol {tol:.3g})"
     )

@@ -17,14 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tastemaker.errors import StoreUnavailable, TastemakerError, UnreadableImage
+from tastemaker.errors import SettingError, StoreUnavailable, TastemakerError, UnreadableImage
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.decode import open_image
 from tastemaker.storage.store import SAVED_MARK, FileRecord, NewImage, Store
 
 STORE_DIR = ".tastemaker"
 STORE_ENV = "TASTEMAKER_STORE"  # a store folder for every command, as --store gives one
-STORE_HINT = f"keep the store elsewhere with --store DIR (or {STORE_ENV}=DIR)"
+STORE_HINT = f"keep the store elsewhere with {{setting}} DIR (or {STORE_ENV}=DIR)"
 ROOT_SETTING = "library_root"  # the folder a store kept outside it belongs to
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
@@ -156,8 +156,8 @@ def _open_store(root: Path, folder: Path) -> Store:
     """The store in ``folder``, refused in one line if it cannot be written there or if it
     belongs to another library (a store kept outside its folder records which)."""
     if folder.exists() and not folder.is_dir():
-        raise TastemakerError(
-            f"{folder}: exists but is not a folder; move it away, or {STORE_HINT}"
+        raise SettingError(
+            "store", f"{folder}: exists but is not a folder; move it away, or {STORE_HINT}"
         )
     saved = sorted(folder.glob(f"*{SAVED_MARK}*.db"))
     if saved:
@@ -170,8 +170,9 @@ def _open_store(root: Path, folder: Path) -> Store:
         store = Store(folder / "library.db")
     except (OSError, StoreUnavailable) as e:
         reason = e.strerror if isinstance(e, OSError) else e.__cause__
-        raise TastemakerError(
-            f"{root}: cannot write the library's store in {folder} ({reason}); {STORE_HINT}"
+        raise SettingError(
+            "store",
+            f"{root}: cannot write the library's store in {folder} ({reason}); {STORE_HINT}",
         ) from None
     if folder != root / STORE_DIR:
         owner = store.setting(ROOT_SETTING)
@@ -179,9 +180,10 @@ def _open_store(root: Path, folder: Path) -> Store:
             store.set_setting(ROOT_SETTING, str(root))
         elif owner != str(root):
             store.close()
-            raise TastemakerError(
+            raise SettingError(
+                "store",
                 f"{folder} is the store of the library {owner}, not of {root}; give that "
-                "folder, or another --store"
+                "folder, or another {setting}",
             )
     return store
 

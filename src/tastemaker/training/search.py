@@ -28,7 +28,7 @@ from typing import Any
 import optuna
 import torch
 
-from tastemaker.errors import TastemakerError
+from tastemaker.errors import SettingError, TastemakerError
 from tastemaker.progress import Progress, no_progress
 from tastemaker.training.data import TrainingData
 from tastemaker.training.loop import TrainingDiverged, TrainParams, TrainResult, train_model
@@ -91,14 +91,22 @@ def objective_for(data: TrainingData) -> str:
     return CHOICE_OBJECTIVE if held >= MIN_HELDOUT_CHOICES else PAIRWISE_OBJECTIVE
 
 
-def _make_sampler(name: str, seed: int, trials_so_far: int) -> optuna.samplers.BaseSampler:
+def check_sampler(name: str) -> None:
+    """Refuse a sampler that does not exist or needs a package that is not installed
+    (callers check before long work: a search starts after the embedding)."""
     if name not in SAMPLERS:
-        raise TastemakerError(f"There is no sampler {name!r}: choose one of {', '.join(SAMPLERS)}.")
+        raise SettingError(
+            "sampler", f"There is no sampler {name!r}: choose one of {', '.join(SAMPLERS)}."
+        )
     package = _SAMPLER_NEEDS.get(name)
     if package and importlib.util.find_spec(package) is None:
-        raise TastemakerError(
-            f"The {name} sampler needs the {package} package: pip install {package}."
+        raise SettingError(
+            "sampler", f"The {name} sampler needs the {package} package: pip install {package}."
         )
+
+
+def _make_sampler(name: str, seed: int, trials_so_far: int) -> optuna.samplers.BaseSampler:
+    check_sampler(name)
     # a resumed study must not replay the first call's random draws, so the seed moves on
     # with the trials; QMC's sequence continues by itself and needs the same seed
     if name == "qmc":

@@ -9,7 +9,8 @@ import numpy as np
 
 from tastemaker.errors import TastemakerError
 from tastemaker.features.extract import extract
-from tastemaker.features.loaders import LayerChoice, load_extractor
+from tastemaker.features.layers import LayerChoice
+from tastemaker.features.loaders import load_extractor
 from tastemaker.features.registry import resolve
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.library import Library

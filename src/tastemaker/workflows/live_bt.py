@@ -1,15 +1,19 @@
 """Bradley–Terry ratings kept current while a person rates: refitted in a background
 thread after each choice (warm-started: milliseconds to tens of milliseconds), so active
-pair selection has fresh estimates and the page never waits for a fit."""
+pair selection has fresh estimates and the page never waits for a fit. A fit that fails
+is logged and the ratings stay as they were until the next change refits them."""
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import numpy as np
 
 from tastemaker.rating import bradley_terry
 from tastemaker.workflows.ratings import ELO_TO_BT, Outcomes
+
+log = logging.getLogger(__name__)
 
 
 class LiveBradleyTerry:
@@ -55,7 +59,8 @@ class LiveBradleyTerry:
             self._changed()
 
     def wait_until_current(self, timeout: float = 30.0) -> None:
-        """Block until every change so far is in the ratings (for tests and benchmarks)."""
+        """Block until every change so far has been fitted, or its fit has failed (for
+        tests and benchmarks)."""
         with self._cond:
             if not self._cond.wait_for(lambda: self._fitted >= self._version, timeout):
                 raise TimeoutError("the Bradley-Terry refit did not catch up")
@@ -70,6 +75,7 @@ class LiveBradleyTerry:
         self._cond.notify_all()
 
     def _refit_forever(self) -> None:
+        cold = False  # after a failure, start from the prior: the warm start may be the cause
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._stopped or self._fitted < self._version)
@@ -79,15 +85,27 @@ class LiveBradleyTerry:
                 winners = np.array(self._winners, np.int64)
                 losers = np.array(self._losers, np.int64)
                 weights = np.array(self._weights, np.float64)
-            result = bradley_terry.fit(
-                len(self._prior),
-                winners,
-                losers,
-                weights=weights,
-                prior_mean=self._prior,
-                initial=self.ratings,
-            )
+            try:
+                result = bradley_terry.fit(
+                    len(self._prior),
+                    winners,
+                    losers,
+                    weights=weights,
+                    prior_mean=self._prior,
+                    initial=None if cold else self.ratings,
+                )
+            except Exception as e:  # a dead thread would freeze the ratings for the session
+                log.warning(
+                    "The live Bradley-Terry refit failed (%s); the ratings stay as they were "
+                    "until the next choice refits them.",
+                    e,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
+                result, cold = None, True
+            else:
+                cold = False
             with self._cond:
-                self.ratings, self.sd = result.ratings, result.sd  # swapped whole
+                if result is not None:
+                    self.ratings, self.sd = result.ratings, result.sd  # swapped whole
                 self._fitted = version
                 self._cond.notify_all()

@@ -19,7 +19,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from tastemaker.errors import TastemakerError
+from tastemaker.errors import SettingError, TastemakerError
 from tastemaker.rating import elo, pairing
 from tastemaker.rating import odd_one_out as odd
 from tastemaker.rating.agreement import Agreement
@@ -63,37 +63,37 @@ class RateSettings:
 
     def __post_init__(self) -> None:
         if self.pairing not in PAIRINGS:
-            raise TastemakerError(
-                f"--pairing is one of {', '.join(PAIRINGS)}, not {self.pairing!r}"
+            raise SettingError(
+                "pairing", f"{{setting}} is one of {', '.join(PAIRINGS)}, not {self.pairing!r}"
             )
         if not 2 <= self.choices <= 4:
-            raise TastemakerError(f"--choices must be 2, 3 or 4, not {self.choices}")
+            raise SettingError("choices", f"{{setting}} must be 2, 3 or 4, not {self.choices}")
         if self.batch < 1:
-            raise TastemakerError(f"--batch must be at least 1, not {self.batch}")
-        check_number("--k", self.k, 0, elo.MAX_K, low_open=True)
-        check_number("--lcw", self.lcw, 0, 1, high_open=True)
+            raise SettingError("batch", f"{{setting}} must be at least 1, not {self.batch}")
+        check_number("k", self.k, 0, elo.MAX_K, low_open=True)
+        check_number("lcw", self.lcw, 0, 1, high_open=True)
         if self.typical_seconds is not None:
-            check_number("--typical-seconds", self.typical_seconds, 0, 3600, low_open=True)
-        check_number("--controversy", self.controversy, 0, 100)
-        check_number("--repeats", self.repeats, 0, 0.5)
+            check_number("typical_seconds", self.typical_seconds, 0, 3600, low_open=True)
+        check_number("controversy", self.controversy, 0, 100)
+        check_number("repeats", self.repeats, 0, 0.5)
         check_number("repeat_after", self.repeat_after, 0, math.inf)
 
 
 def check_number(
-    option: str,
+    setting: str,
     value: float,
     low: float,
     high: float,
     low_open: bool = False,
     high_open: bool = False,
 ) -> None:
-    """Refuse a setting that is not a finite number in its range, naming the option."""
+    """Refuse a setting that is not a finite number in its range, naming the setting."""
     above = value > low if low_open else value >= low
     below = value < high if high_open else value <= high
     if not (math.isfinite(value) and above and below):
         side = f"above {low}" if low_open else f"at least {low}"
         top = "" if math.isinf(high) else f" and {'below' if high_open else 'at most'} {high}"
-        raise TastemakerError(f"{option} must be a finite number {side}{top}, not {value}")
+        raise SettingError(setting, f"{{setting}} must be a finite number {side}{top}, not {value}")
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ class RateSession:
         model_scores: dict[int, float] | None = None,
     ) -> None:
         if seed is not None and seed < 0:
-            raise TastemakerError(f"--seed must be 0 or more, not {seed}")
+            raise SettingError("seed", f"{{setting}} must be 0 or more, not {seed}")
         self.library = library
         self.settings = settings or RateSettings()
         store = library.store

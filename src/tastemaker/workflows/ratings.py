@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tastemaker.errors import TastemakerError
+from tastemaker.errors import SettingError
 from tastemaker.rating import bradley_terry, elo, speed
 from tastemaker.storage.store import Store
 
@@ -90,9 +90,14 @@ def fit_bt(store: Store) -> BTRatings:
     pairwise outcome of a choice counted once; priors (imported or from a model) are the
     prior means, converted from Elo's log10 scale."""
     o = outcomes(store)
-    result = bradley_terry.fit(
-        len(o.ids), o.winners, o.losers, weights=o.weights, prior_mean=o.priors * ELO_TO_BT
-    )
+    try:
+        result = bradley_terry.fit(
+            len(o.ids), o.winners, o.losers, weights=o.weights, prior_mean=o.priors * ELO_TO_BT
+        )
+    except bradley_terry.FitFailed as e:
+        raise SettingError(
+            "ratings", f"{e}; the seed's Elo scores are there meanwhile: {{setting}} elo"
+        ) from None
     ids = o.ids
     return BTRatings(
         {int(i): float(r) for i, r in zip(ids, result.ratings, strict=True)},
@@ -106,7 +111,7 @@ def database_scores(store: Store, ratings: str = "elo") -> dict[int, float]:
         return {r.image_id: r.elo for r in store.ratings(status=None)}
     if ratings == "bt":
         return fit_bt(store).ratings
-    raise TastemakerError(f"--ratings is one of {', '.join(RATINGS)}, not {ratings!r}")
+    raise SettingError("ratings", f"{{setting}} is one of {', '.join(RATINGS)}, not {ratings!r}")
 
 
 def reweigh(store: Store, by_speed: bool, typical: float | None = None) -> float | None:

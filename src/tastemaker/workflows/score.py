@@ -17,12 +17,13 @@ from PIL import Image
 
 from tastemaker.errors import TastemakerError
 from tastemaker.features.extract import ImageInput, extract
-from tastemaker.features.loaders import LayerChoice, load_extractor
+from tastemaker.features.layers import LayerChoice
+from tastemaker.features.loaders import load_extractor
 from tastemaker.model import TasteModel, read_model
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.library import Library
 from tastemaker.workflows.embeddings import library_embeddings
-from tastemaker.workflows.models import resolve_model_path
+from tastemaker.workflows.models import latest_model, resolve_model_path
 from tastemaker.workflows.scores_file import safe_cell
 
 # what the Python API and ComfyUI can score: paths, PIL images, numpy arrays, or torch
@@ -263,3 +264,20 @@ def library_model_scores(
         {i: float(s) for i, s in zip(ids, scores, strict=True) if np.isfinite(s)},
         embedded.failures + [(paths[i], NO_SCORE) for i in unscored],
     )
+
+
+@dataclass(frozen=True)
+class ModelInTheLoop:
+    path: Path
+    scored: LibraryScores
+
+
+def model_in_the_loop(
+    library: Library, path: Path | None, progress: Progress = no_progress
+) -> ModelInTheLoop | None:
+    """Every image's score by the model consulted while rating: the one at ``path``,
+    else the library's newest; None when the library has none (rating goes on without)."""
+    path = path or latest_model(library)
+    if path is None:
+        return None
+    return ModelInTheLoop(path, library_model_scores(library, read_model(path), progress))

@@ -1,0 +1,39 @@
+"""Which layers of a backbone make an image's embedding (0: the final embedding, n: the
+n-th hidden state from the last; see :mod:`tastemaker.features.loaders`) and how several
+are combined. Apart from the loaders, so that the CLI reads this setting without torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tastemaker.errors import SettingError
+
+LAYER_MODES = ("join", "average")
+
+
+@dataclass(frozen=True)
+class LayerChoice:
+    layers: tuple[int, ...] = (0,)
+    mode: str = "join"
+
+    def __post_init__(self) -> None:
+        if not self.layers or any(n < 0 for n in self.layers):
+            raise SettingError("layers", f"{{setting}} takes numbers from 0 up, not {self.layers}")
+        if self.mode not in LAYER_MODES:
+            raise SettingError("layer_mode", f"{{setting}} is join or average, not {self.mode!r}")
+
+    @classmethod
+    def parse(cls, text: str, mode: str = "join") -> LayerChoice:
+        try:
+            layers = tuple(int(part) for part in text.split(","))
+        except ValueError:
+            raise SettingError(
+                "layers", f"{{setting}} takes numbers like 0 or 0,2, not {text!r}"
+            ) from None
+        return cls(layers, mode)
+
+    @property
+    def key(self) -> str:
+        """How the cache and model files name this choice: ``0``, ``0,2:join``."""
+        joined = ",".join(map(str, self.layers))
+        return joined if len(self.layers) == 1 else f"{joined}:{self.mode}"
