@@ -4,6 +4,7 @@ import pytest
 from conftest import local_client
 from PIL import Image
 
+from tastemaker.storage.library import open_library
 from tastemaker.workflows.rate import RateSession, RateSettings
 
 
@@ -138,3 +139,22 @@ def test_the_page_and_the_openapi_document_are_served(client):
     assert client.get("/static/app.js").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/next", "/api/choose", "/api/undo", "/api/stats"} <= set(paths)
+
+
+def test_a_choice_and_the_stats_page_report_the_same_library(client, library):
+    for _ in range(4):
+        s = client.get("/api/next").json()
+        client.post("/api/choose", json={"pair": s["pair"], "winner": s["images"][0]["id"]})
+    deleted = next(im for im in library.store.images() if im.path.startswith("sub/"))
+    (library.root / deleted.path).unlink()
+    with open_library(library.root) as elsewhere:  # a rescan, as another process makes it
+        elsewhere.scan()
+    s = client.get("/api/next").json()
+    chosen = client.post(
+        "/api/choose", json={"pair": s["pair"], "winner": s["images"][0]["id"]}
+    ).json()["library"]
+    stats = client.get("/api/stats").json()["library"]
+    assert chosen["missing"] == 1 and chosen["images"] == 9 and len(chosen["best"]) == 5
+    assert {k: v for k, v in stats.items() if k != "batches"} == {
+        k: v for k, v in chosen.items() if k != "batches"
+    }
