@@ -284,7 +284,7 @@ class RateSession:
     ) -> Choice:
         """Record a choice from a set open for ``page``; it is on disk when this returns."""
         with self._lock:
-            sets = self._open.get(page, {})
+            sets: dict[str, tuple[int, ...]] = self._open.get(page, {})
             shown = sets.get(token)
             if shown is None:
                 raise StaleSet(

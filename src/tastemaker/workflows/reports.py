@@ -259,6 +259,10 @@ def histogram(values: ArrayLike, bins: int = SCORE_BINS) -> Histogram:
 # -- the gallery ---------------------------------------------------------------------
 
 
+class NeedsModel(TastemakerError):
+    """A view asked for the model's scores where there is no model in the loop."""
+
+
 @dataclass(frozen=True)
 class GalleryImage:
     id: int
@@ -315,7 +319,7 @@ def gallery(
         raise TastemakerError(f"sort is one of {', '.join(GALLERY_SORTS)}, not {sort!r}")
     model_scores = model_scores or {}
     if sort != "database" and not model_scores:
-        raise TastemakerError(f"sort={sort} needs a model in the loop; this session has none")
+        raise NeedsModel(f"sort={sort} needs a model in the loop; this session has none")
     if offset < 0 or not 1 <= limit <= GALLERY_LIMIT:
         raise TastemakerError(f"offset must be >= 0 and limit 1 to {GALLERY_LIMIT}")
     folder = folder.strip("/")
