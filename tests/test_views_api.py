@@ -183,7 +183,7 @@ def test_the_pages_are_served(client):
     for url, title in (("/stats", "tastemaker · statistics"), ("/gallery", "tastemaker · gallery")):
         r = client.get(url)
         assert r.status_code == 200 and f"<title>{title}</title>" in r.text
-    for script in ("charts.js", "stats.js", "gallery.js", "views.css"):
+    for script in ("charts.js", "stats.js", "gallery.js", "api.js", "format.js", "views.css"):
         assert client.get(f"/static/{script}").status_code == 200
     page = client.get("/").text
     assert 'href="/stats"' in page and 'href="/gallery"' in page
