@@ -1,11 +1,13 @@
 """A bounded schemathesis run of the whole API, in process: whatever a request holds, the
-answer is never a 5xx and every error has the one shape (issue #10)."""
+answer is never a 5xx, every error has the one shape (issue #10), and every answer is
+what the OpenAPI document says it is (the typed responses)."""
 
 from itertools import product
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tastemaker.web.app import create_app
 from tastemaker.workflows.rate import RateSession, RateSettings
@@ -40,6 +42,7 @@ def test_no_request_gets_a_server_error_or_another_error_shape(library):
             if response.status_code >= 400:
                 body = response.json()
                 assert body == {"ok": False, "error": body["error"], "status": response.status_code}
+            case.validate_response(response, checks=[response_schema_conformance])
 
         answers_in_shape()
     assert len(calls) >= 200 and any(status == 200 for status in calls)

@@ -36,7 +36,7 @@ def in_shape(r, status: int) -> str:
 def every_route(client) -> list[tuple[str, str]]:
     """(method, path) of every route: the API's from its OpenAPI document, and the pages."""
     s = client.get("/api/next").json()
-    image = s["images"][0]["id"]
+    image = str(s["images"][0]["id"])
     routes = [
         (method.upper(), path.replace("{image_id}", image))
         for path, methods in client.get("/openapi.json").json()["paths"].items()
@@ -105,10 +105,7 @@ def test_a_post_must_carry_json(client, library, content):
 
 def test_a_body_over_the_limit_is_refused_before_a_route_runs(client, library):
     s = client.get("/api/next").json()
-    big = b'{"pair": "%s", "winner": "%s", "x": "' % (
-        s["pair"].encode(),
-        s["images"][0]["id"].encode(),
-    )
+    big = b'{"pair": "%s", "winner": %d, "x": "' % (s["pair"].encode(), s["images"][0]["id"])
     for body in (big + b" " * MAX_BODY + b'"}', big + b" " * 10_000_000 + b'"}'):
         r = client.post("/api/choose", content=body, headers={"Content-Type": "application/json"})
         assert "64 KiB" in in_shape(r, 413)

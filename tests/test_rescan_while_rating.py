@@ -47,8 +47,8 @@ def test_a_rescan_in_another_process_then_undo_keeps_every_choice(
 
             with open_library(folder) as library:
                 ids = {im.path: im.id for im in library.store.images()}
-            deleted.add(str(ids[other.name]))
-            new_id = str(ids[new.name])
+            deleted.add(ids[other.name])
+            new_id = ids[new.name]
 
             assert choose(client, open_set).status_code == 200  # shown before the rescan
             undone = client.post("/api/undo", json={})

@@ -3,10 +3,12 @@ from io import BytesIO
 
 import pytest
 from conftest import local_client
+from fastapi.testclient import TestClient
 from PIL import Image
 from rated import rate
 
 from tastemaker.storage.image_cache import THUMB_SIDE
+from tastemaker.web.app import create_app
 from tastemaker.workflows.rate import RateSession, RateSettings
 
 
@@ -181,9 +183,25 @@ def test_the_pages_are_served(client):
     for url, title in (("/stats", "tastemaker · statistics"), ("/gallery", "tastemaker · gallery")):
         r = client.get(url)
         assert r.status_code == 200 and f"<title>{title}</title>" in r.text
-    for script in ("charts.js", "stats.js", "gallery.js", "views.css"):
+    for script in ("charts.js", "stats.js", "gallery.js", "api.js", "format.js", "views.css"):
         assert client.get(f"/static/{script}").status_code == 200
     page = client.get("/").text
     assert 'href="/stats"' in page and 'href="/gallery"' in page
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/progress", "/api/gallery", "/api/thumb/{image_id}"} <= set(paths)
+
+
+def test_the_views_are_served_from_a_library_without_a_rating_session(rated):
+    with TestClient(create_app(rated), base_url="http://127.0.0.1:8765") as c:
+        assert c.get("/api/progress").json()["comparisons"] == 30
+        body = c.get("/api/gallery").json()
+        assert body["total"] == 10 and body["has_model"] is False
+        first = body["images"][0]
+        assert c.get(first["thumb"]).status_code == 200 and c.get(first["url"]).status_code == 200
+        for url in ("/stats", "/gallery"):
+            assert c.get(url).status_code == 200
+        r = c.get("/", follow_redirects=False)
+        assert r.status_code in (302, 307) and r.headers["location"] == "/stats"
+        assert c.get("/api/next").status_code == 404
+        paths = set(c.get("/openapi.json").json()["paths"])
+        assert "/api/gallery" in paths and "/api/next" not in paths

@@ -4,6 +4,8 @@ import pytest
 from conftest import local_client
 from PIL import Image
 
+from tastemaker.rating.odd_one_out import advice
+from tastemaker.storage.library import open_library
 from tastemaker.workflows.rate import RateSession, RateSettings
 
 
@@ -18,7 +20,7 @@ def test_next_gives_a_token_and_two_distinct_images(client, library):
     assert isinstance(body["pair"], str) and body["pair"]
     ids = [im["id"] for im in body["images"]]
     assert len(set(ids)) == 2
-    known = {str(im.id): im.path for im in library.store.images()}
+    known = {im.id: im.path for im in library.store.images()}
     for im in body["images"]:
         assert im["path"] == known[im["id"]]
         assert client.get(im["url"]).status_code == 200
@@ -34,15 +36,13 @@ def test_choose_commits_and_returns_stats(client, library):
     assert body["session"]["choices"] == 1
     assert body["library"]["comparisons"] == 1
     (stored,) = library.store.comparisons()
-    assert stored.id == body["choice"] and str(stored.winner_id) == s["images"][1]["id"]
+    assert stored.id == body["choice"] and stored.winner_id == s["images"][1]["id"]
 
 
 def test_errors_have_one_shape_and_change_nothing(client, library):
     s = client.get("/api/next").json()
     outsider = next(
-        str(im.id)
-        for im in library.store.images()
-        if str(im.id) not in {i["id"] for i in s["images"]}
+        im.id for im in library.store.images() if im.id not in {i["id"] for i in s["images"]}
     )
     r = client.post("/api/choose", json={"pair": s["pair"], "winner": outsider})
     assert r.status_code == 422
@@ -138,3 +138,36 @@ def test_the_page_and_the_openapi_document_are_served(client):
     assert client.get("/static/app.js").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/next", "/api/choose", "/api/undo", "/api/stats"} <= set(paths)
+
+
+def test_a_choice_and_the_stats_page_report_the_same_library(client, library):
+    for _ in range(4):
+        s = client.get("/api/next").json()
+        client.post("/api/choose", json={"pair": s["pair"], "winner": s["images"][0]["id"]})
+    deleted = next(im for im in library.store.images() if im.path.startswith("sub/"))
+    (library.root / deleted.path).unlink()
+    with open_library(library.root) as elsewhere:  # a rescan, as another process makes it
+        elsewhere.scan()
+    s = client.get("/api/next").json()
+    chosen = client.post(
+        "/api/choose", json={"pair": s["pair"], "winner": s["images"][0]["id"]}
+    ).json()["library"]
+    stats = client.get("/api/stats").json()["library"]
+    assert chosen["missing"] == 1 and chosen["images"] == 9 and len(chosen["best"]) == 5
+    assert {k: v for k, v in stats.items() if k != "batches"} == {
+        k: v for k, v in chosen.items() if k != "batches"
+    }
+
+
+def test_the_advice_and_the_ceiling_are_the_servers(library):
+    model = {im.id: float(im.id) for im in library.store.images()}
+    with local_client(RateSession(library, seed=0, model_scores=model)) as c:
+        assert c.get("/api/stats").json()["library"]["advice"] is None
+        assert c.get("/api/stats").json()["library"]["consistency"]["ceiling"] == 0.75
+        for _ in range(6):
+            s = c.get("/api/next").json()
+            low = min(s["images"], key=lambda im: im["id"])  # against the model
+            r = c.post("/api/choose", json={"pair": s["pair"], "winner": low["id"]})
+        chosen = r.json()["library"]
+        assert chosen["advice"] and chosen["advice"] == advice(chosen["odd_one_out"])
+        assert chosen["advice"] == c.get("/api/stats").json()["library"]["advice"]

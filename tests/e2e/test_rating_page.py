@@ -3,6 +3,7 @@ real ``tastemaker rate`` process."""
 
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import Server, make_images
 from playwright.sync_api import Page, expect
@@ -128,6 +129,8 @@ def test_the_model_in_the_loop_is_shown_live(browser, folder, tiny_model):
             page.keyboard.press("1")
             wait_for_choices(page, n)
         expect(page.locator("#odd")).to_contain_text("odd one out: you")
+        advice = httpx.get(server.url + "api/stats").json()["library"]["advice"]
+        assert advice and page.locator("#odd").inner_text().endswith(f" — {advice}")
         assert all(c.model_prediction is not None for c in comparisons(folder))
     finally:
         server.stop()

@@ -1,126 +1,60 @@
-"""The JSON API the rating page uses (and scripts may): see ``/docs`` for its OpenAPI page.
+"""The web app: the rating page over a rating session, the statistics page and the
+gallery over a library, and the JSON API they use (see ``/docs`` for its OpenAPI page).
 
-Routes only translate: every decision is the :class:`~tastemaker.workflows.rate.RateSession`'s.
-Images are served by id only, so no path in a request can reach a file. Every request
-passes the :class:`~tastemaker.web.guard.Guard` first; every error has one shape.
+Every request passes the :class:`~tastemaker.web.guard.Guard` first; every error, a
+library's refusal included, has one shape (:class:`~tastemaker.web.schemas.ErrorOut`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated
+from typing import Any
 
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
 from tastemaker import __version__
 from tastemaker.errors import StoreUnavailable, TastemakerError
-from tastemaker.storage.image_cache import display_file
-from tastemaker.web import view_routes as views
-from tastemaker.web.guard import PAGE_HEADER, Door, Guard, error_response
-from tastemaker.workflows.rate import (
-    Choice,
-    NothingToUndo,
-    NotInSet,
-    RateSession,
-    ShownSet,
-    StaleSet,
-)
-from tastemaker.workflows.reports import library_stats
+from tastemaker.storage.library import Library
+from tastemaker.web import rate_routes, view_routes
+from tastemaker.web.guard import Door, Guard, error_response
+from tastemaker.web.schemas import ErrorOut
+from tastemaker.web.view_routes import STATIC, page
+from tastemaker.workflows.rate import NothingToUndo, NotInSet, RateSession, StaleSet
+from tastemaker.workflows.reports import NeedsModel
 
-STATIC = Path(__file__).parent / "static"
-
-Page = Annotated[
-    str,
-    Header(
-        alias=PAGE_HEADER,
-        max_length=64,
-        description="The tab's own random id: its sets are its own (none: one shared set)",
-    ),
-]
+# the status of each refusal; any other TastemakerError is a 400
+STATUS: dict[type[TastemakerError], int] = {
+    StaleSet: 409,
+    NothingToUndo: 409,
+    NotInSet: 422,
+    NeedsModel: 422,
+    StoreUnavailable: 503,
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 403, 404, 409, 413, 415, 422, 503)
+}
 
 
-class ImageOut(BaseModel):
-    id: str
-    path: str = Field(description="Path relative to the library folder")
-    url: str
-    width: int | None
-    height: int | None
-
-
-class SetOut(BaseModel):
-    pair: str = Field(description="One-use token naming this set; send it back with the choice")
-    images: list[ImageOut]
-
-
-class ChooseIn(BaseModel):
-    pair: str
-    winner: str = Field(description="The id of the chosen image")
-    ms: int | None = Field(None, ge=0, le=views.MAX_ID, description="Response time in milliseconds")
-
-
-class UndoIn(BaseModel):
-    choice: int | None = Field(
-        None,
-        ge=-views.MAX_ID - 1,
-        le=views.MAX_ID,
-        description="Choice to withdraw; this session's last if none",
-    )
-
-
-class ErrorOut(BaseModel):
-    ok: bool = False
-    error: str
-    status: int
-
-
-def _set_out(shown: ShownSet) -> SetOut:
-    return SetOut(
-        pair=shown.token,
-        images=[
-            ImageOut(
-                id=str(im.id),
-                path=im.path,
-                url=f"/api/image/{im.id}?v={im.hash[:12]}",
-                width=im.width,
-                height=im.height,
-            )
-            for im in shown.images
-        ],
-    )
-
-
-def _choice_out(choice: Choice) -> dict[str, object]:
-    batch = choice.batch
-    return {
-        "choice": choice.id,
-        "prediction": choice.prediction,
-        "session": choice.session.to_dict(),
-        "library": choice.library.to_dict(),
-        "batch": None
-        if batch is None
-        else {
-            "choices": batch.choices,
-            "seconds": batch.ended_at - batch.started_at,
-            "matched": batch.matched,
-            "contradicted": batch.contradicted,
-            "unpredicted": batch.unpredicted,
-            "odd_one_out": batch.odd_one_out,
-        },
-    }
+def status_of(error: TastemakerError) -> int:
+    """The HTTP status of a library's refusal: its class's, or its nearest base's."""
+    return next((STATUS[c] for c in type(error).__mro__ if c in STATUS), 400)
 
 
 def create_app(
-    session: RateSession, on_end: Callable[[], None] | None = None, door: Door | None = None
+    served: RateSession | Library,
+    on_end: Callable[[], None] | None = None,
+    door: Door | None = None,
 ) -> ASGIApp:
-    """The rating page and its API over ``session``, behind ``door`` (default: this machine
-    only, no token); ``on_end`` runs when the person quits."""
+    """The pages and their API behind ``door`` (default: this machine only, no token):
+    over a rating session, rating, statistics and gallery; over a library, the last two
+    alone. ``on_end`` runs when the person ends the session."""
+    session = served if isinstance(served, RateSession) else None
+    library = served.library if isinstance(served, RateSession) else served
     app = FastAPI(
         title="tastemaker",
         version=__version__,
@@ -128,8 +62,12 @@ def create_app(
         "answer is sent. POST bodies are JSON; errors are `{ok: false, error, status}`.",
         docs_url=None,  # served from the package below: nothing from a CDN
         redoc_url=None,
+        responses=ERRORS,
     )
-    errors = {code: {"model": ErrorOut} for code in (400, 409, 422, 503)}
+
+    @app.exception_handler(TastemakerError)
+    async def _refused(request: Request, exc: TastemakerError) -> Response:
+        return error_response(status_of(exc), str(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _error_shape(request: Request, exc: StarletteHTTPException) -> Response:
@@ -142,10 +80,6 @@ def create_app(
         )
         return error_response(422, problems)
 
-    @app.exception_handler(TastemakerError)
-    async def _refused(request: Request, exc: TastemakerError) -> Response:
-        return error_response(503 if isinstance(exc, StoreUnavailable) else 400, str(exc))
-
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # still logged with its traceback on the server's console
@@ -153,67 +87,20 @@ def create_app(
             500, f"Unexpected error in the server ({type(exc).__name__}); see its output."
         )
 
-    def _fail(status: int, e: Exception) -> HTTPException:
-        return HTTPException(status, str(e))
-
-    @app.get("/api/next", response_model=SetOut, summary="The next set of images to compare")
-    def next_set(page: Page = "") -> SetOut:
-        return _set_out(session.next_set(page))
-
-    @app.post("/api/choose", responses=errors, summary="Record a choice (committed on return)")
-    def choose(body: ChooseIn, page: Page = "") -> dict[str, object]:
-        try:
-            winner = int(body.winner)
-        except ValueError:
-            raise _fail(422, NotInSet(f"{body.winner!r} is not an image id.")) from None
-        try:
-            return _choice_out(session.choose(body.pair, winner, body.ms, page))
-        except StaleSet as e:
-            raise _fail(409, e) from None
-        except NotInSet as e:
-            raise _fail(422, e) from None
-
-    @app.post("/api/undo", responses=errors, summary="Withdraw a choice; its set comes back")
-    def undo(body: UndoIn | None = None, page: Page = "") -> dict[str, object]:
-        try:
-            withdrawn, again = session.undo(body.choice if body else None, page)
-        except NothingToUndo as e:
-            raise _fail(409, e) from None
-        return {
-            "withdrawn": withdrawn,
-            "set": _set_out(again).model_dump(),
-            "session": session.session_stats().to_dict(),
-            "library": session.quick_stats().to_dict(),
-        }
-
-    @app.get("/api/stats", summary="Session and library statistics")
-    def stats() -> dict[str, object]:
-        return {
-            "session": session.session_stats().to_dict(),
-            "library": library_stats(session.library).to_dict(),
-            "settings": {"choices": session.settings.choices, "batch": session.settings.batch},
-        }
-
-    @app.post("/api/end", summary="End the rating session (the server stops)")
-    def end() -> dict[str, object]:
-        result = stats()
-        if on_end:
-            on_end()
-        return result
-
-    @app.get("/api/image/{image_id}", summary="An image, by id, downscaled if large")
-    def image(image_id: views.Id) -> FileResponse:
-        return views.image_response(session.library, image_id, display_file)
-
-    @app.get("/", include_in_schema=False)
-    def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
-
     @app.get("/docs", include_in_schema=False)
     def docs() -> FileResponse:
-        return FileResponse(STATIC / "docs.html", headers={"Cache-Control": "no-cache"})
+        return page("docs.html")
 
-    app.include_router(views.router(session))  # /stats, /gallery and their API
+    if session:
+        app.include_router(rate_routes.router(session, on_end))
+    else:
+
+        @app.get("/", include_in_schema=False)
+        def home() -> RedirectResponse:
+            return RedirectResponse("/stats")
+
+    model_scores = session.model_scores if session else {}
+    app.include_router(view_routes.router(library, model_scores))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(packages=[("fastapi_offline", "static")]))
     return Guard(app, door or Door())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
@@ -32,7 +33,7 @@ SECURITY_HEADERS = [
 ]  # fmt: skip
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     """The API's one error shape."""
     return JSONResponse({"ok": False, "error": message, "status": status}, status, headers)
 

@@ -1,29 +1,33 @@
 """Seeing progress in the browser: the statistics page (``/stats``), the gallery
-(``/gallery``) and the JSON they draw from. Routes only translate; the numbers come from
-:mod:`tastemaker.workflows.reports`. Thumbnails, like images, are served by id only.
+(``/gallery``), the images by id and the JSON they draw from. They need a library, not a
+rating session. Routes only translate; the numbers come from
+:mod:`tastemaker.workflows.reports`. Images and thumbnails are served by id only, so no
+path in a request can reach a file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
 from tastemaker.errors import TastemakerError
-from tastemaker.storage.image_cache import thumbnail_file
+from tastemaker.storage.image_cache import display_file, thumbnail_file
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import ImageRecord
-from tastemaker.workflows.rate import RateSession
+from tastemaker.web.schemas import MAX_ID, GalleryOut, Id, ProgressOut
 from tastemaker.workflows.reports import GALLERY_LIMIT, gallery, progress_data
 
 STATIC = Path(__file__).parent / "static"
-MAX_ID = 2**63 - 1  # SQLite's integers: a larger id would be a 500, not a 404
 
-Id = Annotated[int, PathParam(ge=-MAX_ID - 1, le=MAX_ID)]
+
+def page(name: str) -> FileResponse:
+    """One of the package's HTML pages, checked for a newer version on every visit."""
+    return FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
 
 
 def image_response(
@@ -42,14 +46,14 @@ def image_response(
     return FileResponse(path, headers={"Cache-Control": "private, max-age=31536000"})
 
 
-def router(session: RateSession) -> APIRouter:
-    """The statistics and gallery pages and their API, over ``session``'s library."""
+def router(library: Library, model_scores: Mapping[int, float]) -> APIRouter:
+    """The statistics and gallery pages and their API over ``library``, with the model in
+    the loop's ``model_scores`` (empty without one)."""
     api = APIRouter()
-    library = session.library
 
     @api.get("/api/progress", summary="Agreement and convergence per batch, distributions")
-    def progress() -> dict[str, object]:
-        return progress_data(library.store, session.model_scores).to_dict()
+    def progress() -> ProgressOut:
+        return ProgressOut.model_validate(progress_data(library.store, model_scores).to_dict())
 
     @api.get("/api/gallery", summary="Present images sorted by score, a page at a time")
     def gallery_page(
@@ -61,19 +65,21 @@ def router(session: RateSession) -> APIRouter:
         folder: Annotated[str, Query(description="Only this folder and its sub-folders")] = "",
         offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=GALLERY_LIMIT)] = 100,
-    ) -> dict[str, object]:
-        try:
-            page = gallery(
-                library.store, session.model_scores, sort, order == "desc", folder, offset, limit
-            )
-        except TastemakerError as e:
-            raise HTTPException(422, str(e)) from None
-        body = page.to_dict()
-        for im in body["images"]:
-            version = im.pop("hash")[:12]
-            im["thumb"] = f"/api/thumb/{im['id']}?v={version}"
-            im["url"] = f"/api/image/{im['id']}?v={version}"
-        return body
+    ) -> GalleryOut:
+        found = gallery(library.store, model_scores, sort, order == "desc", folder, offset, limit)
+        images = [  # each URL carries its image's version, so it can be cached for long
+            {
+                **asdict(im),
+                "thumb": f"/api/thumb/{im.id}?v={im.hash[:12]}",
+                "url": f"/api/image/{im.id}?v={im.hash[:12]}",
+            }
+            for im in found.images
+        ]
+        return GalleryOut.model_validate({**found.to_dict(), "images": images})
+
+    @api.get("/api/image/{image_id}", summary="An image, by id, downscaled if large")
+    def image(image_id: Id) -> FileResponse:
+        return image_response(library, image_id, display_file)
 
     @api.get("/api/thumb/{image_id}", summary="A small thumbnail of an image, by id")
     def thumb(image_id: Id) -> FileResponse:
@@ -81,10 +87,10 @@ def router(session: RateSession) -> APIRouter:
 
     @api.get("/stats", include_in_schema=False)
     def stats_page() -> FileResponse:
-        return FileResponse(STATIC / "stats.html", headers={"Cache-Control": "no-cache"})
+        return page("stats.html")
 
     @api.get("/gallery", include_in_schema=False)
     def gallery_view() -> FileResponse:
-        return FileResponse(STATIC / "gallery.html", headers={"Cache-Control": "no-cache"})
+        return page("gallery.html")
 
     return api

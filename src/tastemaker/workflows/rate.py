@@ -21,7 +21,6 @@ import numpy as np
 
 from tastemaker.errors import SettingError, TastemakerError
 from tastemaker.rating import elo, pairing
-from tastemaker.rating import odd_one_out as odd
 from tastemaker.rating.agreement import Agreement
 from tastemaker.rating.consistency import Consistency
 from tastemaker.rating.speed import speed_weights, typical_ms
@@ -29,7 +28,14 @@ from tastemaker.storage.library import Library
 from tastemaker.storage.store import Batch, ImageRecord
 from tastemaker.workflows.live_bt import LiveBradleyTerry
 from tastemaker.workflows.ratings import outcomes, recompute_elo
-from tastemaker.workflows.reports import LibraryStats
+from tastemaker.workflows.reports import (
+    LibraryCounts,
+    LibraryStats,
+    agreement_of,
+    odd_one_out_of,
+    prediction_tally,
+    summarise,
+)
 
 OPEN_SETS = 256  # sets handed out and not yet answered, per page
 PAGES = 64  # pages whose open sets are kept; the one unheard from longest goes first
@@ -163,12 +169,7 @@ class RateSession:
         self._repeats: dict[str, int] = {}  # token -> the choice that set repeats
         self.consistency = Consistency.from_outcomes(store.repeat_outcomes())
         # choices by (database prediction, model prediction or None)
-        self._overall: Counter[tuple[int, int | None]] = Counter(
-            {(p, None): n for p, n in store.prediction_counts().items()}
-        )
-        for (p, m), n in store.model_prediction_counts().items():
-            self._overall[(p, None)] -= n
-            self._overall[(p, m)] += n
+        self._overall: Counter[tuple[int, int | None]] = Counter(prediction_tally(store))
         self._session: Counter[tuple[int, int | None]] = Counter()
         self._batch: Counter[tuple[int, int | None]] = Counter()
         self._typical_ms = (
@@ -196,16 +197,23 @@ class RateSession:
         store = self.library.store
         version = store.data_version()  # before the reads: a commit after them reloads
         with store.snapshot():
-            ids, elo, counts = store.rating_arrays()
+            records = store.ratings()  # present images, by id
             images = {im.id: im for im in store.images("present")}
+            statuses = store.status_counts()
+            ids = np.array([r.image_id for r in records], np.int64)
             changed = not np.array_equal(ids, self._ids)
             fit = outcomes(store) if self.settings.pairing == "active" and changed else None
+        elo = np.array([r.elo for r in records], np.float64)
+        counts = np.array([r.comparisons + r.prior_comparisons for r in records], np.int64)
         if len(ids) < self.settings.choices:
             raise TastemakerError(
                 f"{self.library.root}: {len(ids)} readable image(s) found; rating needs at "
                 f"least {self.settings.choices}."
             )
         self._data_version, self._ids, self._elo, self._counts = version, ids, elo, counts
+        self._compared = np.array([r.comparisons > 0 for r in records], bool)
+        self._paths = [r.path for r in records]
+        self._statuses = statuses
         self._index = {int(image_id): n for n, image_id in enumerate(ids)}
         self._images = images
         self._model_array = np.array([self._model_scores.get(int(i), np.nan) for i in ids])
@@ -280,7 +288,7 @@ class RateSession:
     ) -> Choice:
         """Record a choice from a set open for ``page``; it is on disk when this returns."""
         with self._lock:
-            sets = self._open.get(page, {})
+            sets: dict[str, tuple[int, ...]] = self._open.get(page, {})
             shown = sets.get(token)
             if shown is None:
                 raise StaleSet(
@@ -318,6 +326,7 @@ class RateSession:
                 if image_id in self._index:  # not if deleted since the set was shown
                     self._elo[self._index[image_id]] = rating
                     self._counts[self._index[image_id]] += 1
+                    self._compared[self._index[image_id]] = True
             self._tally((prediction, model_prediction), +1)
             if self.bt is not None:
                 self.bt.add(elo.pairwise(shown, position), weight)
@@ -395,7 +404,7 @@ class RateSession:
         if self._batch.total() < self.settings.batch:
             return None
         now = time.time()
-        a = _agreement(self._batch)
+        a = agreement_of(self._batch)
         batch = Batch(
             id=0,
             session_id=self.session_id,
@@ -407,7 +416,7 @@ class RateSession:
             matched=a.matched,
             contradicted=a.contradicted,
             unpredicted=a.unpredicted,
-            odd_one_out=_odd_one_out(self._batch) if self._model_scores else None,
+            odd_one_out=odd_one_out_of(self._batch) if self._model_scores else None,
         )
         self.library.store.add_batch(batch)
         self.library.store.checkpoint()  # library.db alone now holds every choice so far
@@ -424,30 +433,20 @@ class RateSession:
             self.bt.close()
 
     def session_stats(self) -> SessionStats:
-        a = _agreement(self._session)
-        return SessionStats(a.choices, time.time() - self.started, a, _odd_one_out(self._session))
+        a = agreement_of(self._session)
+        return SessionStats(a.choices, time.time() - self.started, a, odd_one_out_of(self._session))
 
     def quick_stats(self) -> LibraryStats:
-        """Library statistics from this session's memory: cheap enough for every choice."""
-        a = _agreement(self._overall)
-        return LibraryStats(
-            images=len(self._ids),
-            missing=0,
-            unreadable=0,
-            comparisons=a.choices,
-            uncompared=int((self._counts == 0).sum()),
-            agreement=a,
-            odd_one_out=_odd_one_out(self._overall),
-            consistency=self.consistency,
+        """The library statistics from this session's memory, kept in step with the store:
+        cheap enough for every choice."""
+        return summarise(
+            LibraryCounts(
+                statuses=self._statuses,
+                paths=self._paths,
+                scores=self._elo,
+                counts=self._counts,
+                compared=self._compared,
+                predictions=self._overall,
+                consistency=self.consistency,
+            )
         )
-
-
-def _agreement(tally: Counter[tuple[int, int | None]]) -> Agreement:
-    database: Counter[int] = Counter()
-    for (prediction, _), n in tally.items():
-        database[prediction] += n
-    return Agreement.from_counts(database)
-
-
-def _odd_one_out(tally: Counter[tuple[int, int | None]]) -> dict[str, int]:
-    return odd.count({(p, m): n for (p, m), n in tally.items() if m is not None})

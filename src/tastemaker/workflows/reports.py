@@ -10,12 +10,13 @@ however many batches there are.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from posixpath import dirname
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from tastemaker.errors import TastemakerError
 from tastemaker.rating import elo
@@ -232,6 +233,10 @@ def histogram(values: ArrayLike, bins: int = SCORE_BINS) -> Histogram:
 # -- the gallery ---------------------------------------------------------------------
 
 
+class NeedsModel(TastemakerError):
+    """A view asked for the model's scores where there is no model in the loop."""
+
+
 @dataclass(frozen=True)
 class GalleryImage:
     id: int
@@ -288,7 +293,7 @@ def gallery(
         raise TastemakerError(f"sort is one of {', '.join(GALLERY_SORTS)}, not {sort!r}")
     model_scores = model_scores or {}
     if sort != "database" and not model_scores:
-        raise TastemakerError(f"sort={sort} needs a model in the loop; this session has none")
+        raise NeedsModel(f"sort={sort} needs a model in the loop; this session has none")
     if offset < 0 or not 1 <= limit <= GALLERY_LIMIT:
         raise TastemakerError(f"offset must be >= 0 and limit 1 to {GALLERY_LIMIT}")
     folder = folder.strip("/")
@@ -355,6 +360,22 @@ def _folder_counts(folders: list[str]) -> tuple[tuple[str, int], ...]:
 
 
 @dataclass(frozen=True)
+@dataclass(frozen=True)
+class LibraryCounts:
+    """What the library statistics are made of: read from the store by
+    :func:`library_counts`, or kept in step with it by a rating session, which cannot
+    afford a full read for every choice."""
+
+    statuses: Mapping[str, int]  # images by status
+    paths: Sequence[str]  # of the present images, in the order of the arrays below
+    scores: NDArray[np.float64]  # their database scores
+    counts: NDArray[np.int64]  # comparisons each was in, priors' included
+    compared: NDArray[np.bool_]  # in at least one choice made here (priors not counted)
+    predictions: Mapping[tuple[int, int | None], int]  # choices by (database, model) call
+    consistency: Consistency
+
+
+@dataclass(frozen=True)
 class LibraryStats:
     images: int  # present images, the ones shown
     missing: int
@@ -372,6 +393,11 @@ class LibraryStats:
     def per_image(self) -> float:
         return self.comparisons / self.images if self.images else 0.0
 
+    @property
+    def advice(self) -> str | None:
+        """The odd-one-out advice, once the model has been asked about a choice."""
+        return odd.advice(self.odd_one_out) if any(self.odd_one_out.values()) else None
+
     def to_dict(self) -> dict[str, object]:
         return {
             "images": self.images,
@@ -385,7 +411,7 @@ class LibraryStats:
             "consistency": self.consistency.to_dict(),
             "ratings": self.ratings,
             "best": [{"path": p, "score": v} for p, v in self.best],
-            "advice": odd.advice(self.odd_one_out) if any(self.odd_one_out.values()) else None,
+            "advice": self.advice,
             "batches": [
                 {**asdict(b), **Agreement(b.matched, b.contradicted, b.unpredicted).to_dict()}
                 for b in self.batches
@@ -393,28 +419,80 @@ class LibraryStats:
         }
 
 
+def prediction_tally(store: Store) -> dict[tuple[int, int | None], int]:
+    """The stored choices by (database prediction, model prediction or None)."""
+    tally: dict[tuple[int, int | None], int] = {
+        (p, None): n for p, n in store.prediction_counts().items()
+    }
+    for (p, m), n in store.model_prediction_counts().items():
+        tally[(p, None)] -= n
+        tally[(p, m)] = n
+    return tally
+
+
+def agreement_of(tally: Mapping[tuple[int, int | None], int]) -> Agreement:
+    """The database's agreement over choices tallied by (database, model) prediction."""
+    database: Counter[int] = Counter()
+    for (prediction, _), n in tally.items():
+        database[prediction] += n
+    return Agreement.from_counts(database)
+
+
+def odd_one_out_of(tally: Mapping[tuple[int, int | None], int]) -> dict[str, int]:
+    """Who was the odd one out, over the tallied choices the model was asked about."""
+    return odd.count({(p, m): n for (p, m), n in tally.items() if m is not None})
+
+
+def library_counts(store: Store, ratings: str = "elo") -> LibraryCounts:
+    """The library's counts as the store holds them, scored by ``ratings``."""
+    records = store.ratings()  # present images, by id
+    scores = database_scores(store, ratings)
+    return LibraryCounts(
+        statuses=store.status_counts(),
+        paths=[r.path for r in records],
+        scores=np.array([scores[r.image_id] for r in records], np.float64),
+        counts=np.array([r.comparisons + r.prior_comparisons for r in records], np.int64),
+        compared=np.array([r.comparisons > 0 for r in records], bool),
+        predictions=prediction_tally(store),
+        consistency=Consistency.from_outcomes(store.repeat_outcomes()),
+    )
+
+
+def summarise(
+    counts: LibraryCounts, ratings: str = "elo", best: int = 5, batches: Sequence[Batch] = ()
+) -> LibraryStats:
+    """The library statistics, the one way they are computed whoever counted: with the
+    ``best`` compared images by their scores (ties by the order given) and ``batches``."""
+    agreement = agreement_of(counts.predictions)
+    return LibraryStats(
+        images=counts.statuses.get("present", 0),
+        missing=counts.statuses.get("missing", 0),
+        unreadable=counts.statuses.get("unreadable", 0),
+        comparisons=agreement.choices,
+        uncompared=int((counts.counts == 0).sum()),
+        agreement=agreement,
+        batches=list(batches),
+        odd_one_out=odd_one_out_of(counts.predictions),
+        consistency=counts.consistency,
+        ratings=ratings,
+        best=[(counts.paths[i], float(counts.scores[i])) for i in _top(counts, best)],
+    )
+
+
+def _top(counts: LibraryCounts, n: int) -> list[int]:
+    """The indices of the ``n`` best-scored compared images, best first, ties in the
+    order given: a partition, not a sort, as a rating session asks after every choice."""
+    compared = np.flatnonzero(counts.compared)
+    if n <= 0 or not len(compared):
+        return []
+    scores = counts.scores[compared]
+    if len(scores) > n:  # keep whatever ties the n-th best, so ties still go by order
+        compared = compared[scores >= np.partition(scores, len(scores) - n)[len(scores) - n]]
+    return compared[np.argsort(-counts.scores[compared], kind="stable")][:n].tolist()
+
+
 def library_stats(library: Library, ratings: str = "elo", best: int = 5) -> LibraryStats:
     """Statistics read from the store (the authority, whichever process rated), with the
     ``best`` compared images by the chosen database scores (Elo or Bradley–Terry)."""
     store = library.store
-    scores = database_scores(store, ratings)
-    favourites = sorted(
-        ((r.path, scores[r.image_id]) for r in store.ratings() if r.comparisons),
-        key=lambda row: -row[1],
-    )[:best]
-    statuses = store.status_counts()
-    _, _, counts = store.rating_arrays()
-    agreement = Agreement.from_counts(store.prediction_counts())
-    return LibraryStats(
-        images=statuses.get("present", 0),
-        missing=statuses.get("missing", 0),
-        unreadable=statuses.get("unreadable", 0),
-        comparisons=agreement.choices,
-        uncompared=int((counts == 0).sum()),
-        agreement=agreement,
-        batches=store.batches(),
-        odd_one_out=odd.count(store.model_prediction_counts()),
-        consistency=Consistency.from_outcomes(store.repeat_outcomes()),
-        ratings=ratings,
-        best=favourites,
-    )
+    return summarise(library_counts(store, ratings), ratings, best, store.batches())

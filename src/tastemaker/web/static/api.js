@@ -1,5 +1,7 @@
-// How every page talks to the server: JSON both ways, this tab's own id on each request
-// (the sets it is shown are its own), and the server's error message when one fails.
+// How every page talks to the server, the one place that calls fetch: JSON both ways,
+// this tab's own id on each request (the sets it is shown are its own; the token, where
+// one is asked for, travels in the cookie the printed address left), and an error thrown
+// with the message and status of the server's one error shape {ok, error, status}.
 
 const PAGE_ID = Array.from(crypto.getRandomValues(new Uint8Array(12)),
   (b) => b.toString(16).padStart(2, "0")).join("");
@@ -14,7 +16,7 @@ export async function api(method, url, body = {}) {
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
     const error = new Error(data.error || response.statusText);
-    error.status = response.status;
+    error.status = data.status || response.status;
     throw error;
   }
   return data;

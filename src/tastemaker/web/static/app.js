@@ -2,6 +2,7 @@
 // looks at the current one; a choice is shown as made only after the server has
 // committed it, and then the next (already decoded) set appears at once.
 import { api } from "./api.js";
+import { percent } from "./format.js";
 
 const QUEUE = 2;                    // sets kept ready beyond the one on screen
 const stage = document.getElementById("stage");
@@ -61,35 +62,28 @@ async function showNext() {
   show(set);
 }
 
-function pct(x) { return x === null || x === undefined ? "–" : `${(100 * x).toFixed(0)}%`; }
-
 function oddOneOut(o) {
   return `odd one out: you ${o.human} · model ${o.model} · database ${o.database} · ` +
     `all agree ${o.all_agree} · draw ${o.draw}`;
 }
 
-function advice(o) {
-  if (o.human > o.model) return "you are the odd one out more often: do more A/B";
-  if (o.model > o.human) return "the model is the odd one out more often: consider retraining";
-  return "";
-}
-
+// The ceiling is the server's: the person's own consistency once measured, else typical.
 function ceiling(c) {
-  if (!c) return "75%";
   return c.ceiling_source === "personal"
-    ? `${pct(c.ceiling)}: you repeat ${c.consistent} of ${c.repeats} choices`
-    : `${pct(c.ceiling)} typical`;
+    ? `${percent(c.ceiling)}: you repeat ${c.consistent} of ${c.repeats} choices`
+    : `${percent(c.ceiling)} typical`;
 }
 
 function renderStats(session, library) {
   statsLine.textContent =
     `${session.choices} choices · ${session.per_minute.toFixed(1)}/min · ` +
-    `agreement ${pct(session.agreement)} this session, ${pct(library.agreement)} overall ` +
+    `agreement ${percent(session.agreement)} this session, ` +
+    `${percent(library.agreement)} overall ` +
     `(ceiling ${ceiling(library.consistency)}) · ` +
     `${library.per_image.toFixed(2)} per image · ${library.uncompared} never compared`;
-  const o = library.odd_one_out;
-  const asked = o && Object.values(o).some((n) => n > 0);
-  oddLine.textContent = asked ? `${oddOneOut(o)} — ${advice(o)}` : "";
+  // the server's advice, sent once the model has been asked about a choice
+  oddLine.textContent =
+    library.advice ? `${oddOneOut(library.odd_one_out)} — ${library.advice}` : "";
   document.body.dataset.choices = String(session.choices);
 }
 
@@ -102,7 +96,7 @@ function report(title, lines, hint = "Press any key or click to carry on.") {
 
 function agreementLine(s) {
   return `matched ${s.matched} · contradicted ${s.contradicted} · not predicted ` +
-    `${s.unpredicted} · agreement ${pct(s.agreement)}`;
+    `${s.unpredicted} · agreement ${percent(s.agreement)}`;
 }
 
 async function choose(index) {
@@ -125,7 +119,7 @@ async function choose(index) {
           `${result.library.uncompared} of ${result.library.images} never compared`,
         `Overall: ${agreementLine(result.library)}`,
         ...(b.odd_one_out ? [`This batch, ${oddOneOut(b.odd_one_out)}`,
-          advice(result.library.odd_one_out)] : []),
+          result.library.advice] : []),
       ]);
     }
     message.textContent = "";

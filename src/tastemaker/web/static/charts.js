@@ -37,8 +37,6 @@ export function number(v) {
   return String(Number(v.toFixed(2)));
 }
 
-export function percent(v) { return `${Math.round(100 * v)}%`; }
-
 // Axes, grid and labels; returns the scales of the plotting area.
 function frame(container, o) {
   const [x0, x1] = o.x;

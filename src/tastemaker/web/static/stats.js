@@ -1,8 +1,7 @@
 // The statistics page: everything is drawn from GET /api/progress.
 import { api } from "./api.js";
-import { barChart, lineChart, number, percent } from "./charts.js";
-
-function pct(x) { return x === null || x === undefined ? "–" : `${Math.round(100 * x)}%`; }
+import { barChart, lineChart, number } from "./charts.js";
+import { percent } from "./format.js";
 
 function when(t) { return new Date(t * 1000).toLocaleString(); }
 
@@ -24,7 +23,7 @@ function empty(box, text) {
 }
 
 function ceilingLabel(data) {
-  return `ceiling ${pct(data.ceiling)} (${data.ceiling_source})`;
+  return `ceiling ${percent(data.ceiling)} (${data.ceiling_source})`;
 }
 
 function render(data) {
@@ -37,8 +36,8 @@ function render(data) {
       `comparisons (${perImage.toFixed(2)} per image)`),
     summaryTile(String(data.per_image.counts[0] || 0), "never compared"),
     summaryTile(String(batches.length), "batches"),
-    summaryTile(pct(last && last.agreement), "agreement, last batch"),
-    summaryTile(pct(data.ceiling), `ceiling (${data.ceiling_source})`),
+    summaryTile(percent(last && last.agreement), "agreement, last batch"),
+    summaryTile(percent(data.ceiling), `ceiling (${data.ceiling_source})`),
   );
 
   const noBatches = "No batch finished yet: a batch is stored every --batch choices.";
@@ -54,7 +53,7 @@ function render(data) {
     lineChart(agreement, {
       title: "Agreement per batch",
       points: batches.map((b) => ({ x: b.choices_so_far, y: b.agreement,
-        tip: tip(b, `agreement ${pct(b.agreement)} (${b.matched} matched, ` +
+        tip: tip(b, `agreement ${percent(b.agreement)} (${b.matched} matched, ` +
           `${b.contradicted} contradicted)`) })),
       x: [0, xMax], y: [lo, 1],
       xLabel: "choices made", yLabel: "agreement", yFormat: percent,

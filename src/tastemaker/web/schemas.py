@@ -1,0 +1,239 @@
+"""What every route takes and answers, typed, so ``/docs`` documents the whole API and
+FastAPI checks every answer against it. Ids are integers (SQLite's, so at most 2^63 - 1).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Header
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
+
+from tastemaker.web.guard import PAGE_HEADER
+
+MAX_ID = 2**63 - 1  # SQLite's integers: a larger id would be a 500, not a 404
+
+Id = Annotated[int, PathParam(ge=-MAX_ID - 1, le=MAX_ID)]
+Page = Annotated[
+    str,
+    Header(
+        alias=PAGE_HEADER,
+        max_length=64,
+        description="The tab's own random id: its sets are its own (none: one shared set)",
+    ),
+]
+
+
+class ErrorOut(BaseModel):
+    """Every error, whatever its status."""
+
+    ok: bool = False
+    error: str
+    status: int
+
+
+# -- rating ----------------------------------------------------------------------------
+
+
+class ImageOut(BaseModel):
+    id: int
+    path: str = Field(description="Path relative to the library folder")
+    url: str
+    width: int | None
+    height: int | None
+
+
+class SetOut(BaseModel):
+    pair: str = Field(description="One-use token naming this set; send it back with the choice")
+    images: list[ImageOut]
+
+
+class ChooseIn(BaseModel):
+    pair: str
+    winner: int = Field(ge=-MAX_ID - 1, le=MAX_ID, description="The id of the chosen image")
+    ms: int | None = Field(None, ge=0, le=MAX_ID, description="Response time in milliseconds")
+
+
+class UndoIn(BaseModel):
+    choice: int | None = Field(
+        None,
+        ge=-MAX_ID - 1,
+        le=MAX_ID,
+        description="Choice to withdraw; this session's last if none",
+    )
+
+
+class AgreementOut(BaseModel):
+    """How often the database's Elo foresaw the person's choice."""
+
+    matched: int
+    contradicted: int
+    unpredicted: int = Field(description="Choices between images the database rated equal")
+    agreement: float | None = Field(description="matched / (matched + contradicted)")
+
+
+class OddOneOutOut(BaseModel):
+    """Of the choices the model was asked about: who of person, database and model
+    disagreed with the other two."""
+
+    all_agree: int
+    database: int
+    model: int
+    human: int
+    draw: int
+
+
+class ConsistencyOut(BaseModel):
+    """How often the person chooses the same image again when a pair comes back."""
+
+    repeats: int
+    consistent: int
+    rate: float | None
+    low: float = Field(description="95% interval of the rate")
+    high: float
+    ceiling: float = Field(description="The most agreement to expect: the rate, or 75%")
+    ceiling_source: str = Field(description="personal (measured) or generic")
+
+
+class SessionOut(AgreementOut):
+    choices: int
+    seconds: float
+    per_minute: float
+    odd_one_out: OddOneOutOut
+
+
+class FavouriteOut(BaseModel):
+    path: str
+    score: float
+
+
+class LibraryOut(AgreementOut):
+    """The library statistics, read from the store or kept in step with it."""
+
+    images: int = Field(description="Present images")
+    missing: int
+    unreadable: int
+    comparisons: int = Field(description="Choices made, withdrawn ones left out")
+    uncompared: int
+    per_image: float
+    odd_one_out: OddOneOutOut
+    consistency: ConsistencyOut
+    ratings: str = Field(description="The database scores `best` ranks by: elo or bt")
+    best: list[FavouriteOut] = Field(description="The favourites so far")
+    advice: str | None = Field(description="What to do next, once the model was asked")
+
+
+class BatchReportOut(AgreementOut):
+    choices: int
+    seconds: float
+    odd_one_out: OddOneOutOut | None
+
+
+class ChoiceOut(BaseModel):
+    choice: int = Field(description="The id of the choice, to undo it")
+    prediction: int = Field(description="The database's call: 1 matched, -1 contradicted, 0 none")
+    session: SessionOut
+    library: LibraryOut
+    batch: BatchReportOut | None = Field(description="The batch this choice completed, if any")
+
+
+class UndoOut(BaseModel):
+    withdrawn: int
+    set: SetOut = Field(description="The withdrawn choice's set, to choose again")
+    session: SessionOut
+    library: LibraryOut
+
+
+class BatchOut(AgreementOut):
+    id: int
+    session_id: int
+    first_comparison_id: int
+    last_comparison_id: int
+    started_at: float
+    ended_at: float
+    choices: int
+    odd_one_out: OddOneOutOut | None
+
+
+class LibraryStatsOut(LibraryOut):
+    batches: list[BatchOut]
+
+
+class SettingsOut(BaseModel):
+    choices: int = Field(description="Images per set")
+    batch: int = Field(description="Choices per batch report")
+
+
+class StatsOut(BaseModel):
+    session: SessionOut
+    library: LibraryStatsOut
+    settings: SettingsOut
+
+
+# -- the statistics page and the gallery -------------------------------------------------
+
+
+class HistogramOut(BaseModel):
+    """``counts[i]`` values fall in ``[edges[i], edges[i + 1])`` (the last bin closed)."""
+
+    edges: list[float]
+    counts: list[int]
+    mean: float | None
+    sd: float | None
+
+
+class BatchPointOut(AgreementOut):
+    id: int
+    session_id: int
+    ended_at: float
+    choices: int
+    choices_so_far: int
+    convergence: float | None = Field(
+        description="Spearman's rho of the ranking before and after the batch"
+    )
+
+
+class ScoresOut(BaseModel):
+    database: HistogramOut
+    model: HistogramOut | None
+
+
+class ProgressOut(BaseModel):
+    images: int
+    comparisons: int
+    ceiling: float
+    ceiling_source: str
+    batches: list[BatchPointOut]
+    per_image: HistogramOut = Field(description="Comparisons per present image")
+    scores: ScoresOut
+
+
+class FolderOut(BaseModel):
+    path: str
+    images: int = Field(description="In it and its sub-folders")
+
+
+class GalleryImageOut(BaseModel):
+    id: int
+    path: str
+    folder: str
+    score: float = Field(description="The database's (Elo)")
+    comparisons: int
+    rank: int = Field(description="By the database, 1 = best")
+    model_score: float | None
+    model_rank: int | None
+    thumb: str
+    url: str
+
+
+class GalleryOut(BaseModel):
+    sort: str
+    order: str
+    folder: str
+    offset: int
+    limit: int
+    total: int = Field(description="Images matching the folder filter")
+    has_model: bool
+    folders: list[FolderOut]
+    images: list[GalleryImageOut]
