@@ -360,7 +360,6 @@ def _folder_counts(folders: list[str]) -> tuple[tuple[str, int], ...]:
 
 
 @dataclass(frozen=True)
-@dataclass(frozen=True)
 class LibraryCounts:
     """What the library statistics are made of: read from the store by
     :func:`library_counts`, or kept in step with it by a rating session, which cannot
