@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from conftest import run_quick
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "rating_efficiency.py"
 METHODS = ["seed", "bt", "bt-active", "bt-active-prior"]
 

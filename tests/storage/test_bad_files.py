@@ -43,7 +43,7 @@ BAD = {  # name -> a word of the reason each command gives
     "locked": "folder cannot be read",
     "truncated.jpg": "truncated",
 }
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def png_bomb(path: Path, side: int = 30_000) -> None:
