@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
@@ -22,8 +22,8 @@ from tastemaker.errors import StoreUnavailable, TastemakerError
 from tastemaker.storage.library import Library
 from tastemaker.web import rate_routes, view_routes
 from tastemaker.web.guard import Door, Guard, error_response
+from tastemaker.web.pages import STATIC, page
 from tastemaker.web.schemas import ErrorOut
-from tastemaker.web.view_routes import STATIC, page
 from tastemaker.workflows.rate import NothingToUndo, NotInSet, RateSession, StaleSet
 from tastemaker.workflows.reports import NeedsModel
 
@@ -88,8 +88,8 @@ def create_app(
         )
 
     @app.get("/docs", include_in_schema=False)
-    def docs() -> FileResponse:
-        return page("docs.html")
+    def docs() -> HTMLResponse:
+        return page("docs")
 
     if session:
         app.include_router(rate_routes.router(session, on_end))

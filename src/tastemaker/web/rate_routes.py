@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 
+from tastemaker.web.pages import page
 from tastemaker.web.schemas import (
     ChoiceOut,
     ChooseIn,
@@ -22,7 +23,6 @@ from tastemaker.web.schemas import (
     UndoIn,
     UndoOut,
 )
-from tastemaker.web.view_routes import page
 from tastemaker.workflows.rate import Choice, RateSession, ShownSet
 from tastemaker.workflows.reports import Agreement, library_stats
 
@@ -105,7 +105,7 @@ def router(session: RateSession, on_end: Callable[[], None] | None = None) -> AP
         return result
 
     @api.get("/", include_in_schema=False)
-    def rating_page() -> FileResponse:
-        return page("index.html")
+    def rating_page() -> HTMLResponse:
+        return page("index")
 
     return api

@@ -13,21 +13,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from tastemaker.errors import TastemakerError
 from tastemaker.storage.image_cache import display_file, thumbnail_file
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import ImageRecord
+from tastemaker.web.pages import page
 from tastemaker.web.schemas import MAX_ID, GalleryOut, Id, ProgressOut
 from tastemaker.workflows.reports import GALLERY_LIMIT, gallery, progress_data
-
-STATIC = Path(__file__).parent / "static"
-
-
-def page(name: str) -> FileResponse:
-    """One of the package's HTML pages, checked for a newer version on every visit."""
-    return FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
 
 
 def image_response(
@@ -86,11 +80,11 @@ def router(library: Library, model_scores: Mapping[int, float]) -> APIRouter:
         return image_response(library, image_id, thumbnail_file)
 
     @api.get("/stats", include_in_schema=False)
-    def stats_page() -> FileResponse:
-        return page("stats.html")
+    def stats_page() -> HTMLResponse:
+        return page("stats")
 
     @api.get("/gallery", include_in_schema=False)
-    def gallery_view() -> FileResponse:
-        return page("gallery.html")
+    def gallery_view() -> HTMLResponse:
+        return page("gallery")
 
     return api

@@ -1,0 +1,54 @@
+"""The HTML pages: one document (``static/page.html``) around each page's own body, so
+the head and the statistics/gallery header are written once. Pages load their scripts
+and styles from files only (the CSP allows nothing inline).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from fastapi.responses import HTMLResponse
+
+STATIC = Path(__file__).parent / "static"
+STYLE = ("stylesheet", "/static/style.css")
+VIEWS = ("stats", "gallery")  # the pages under one header whose nav marks the current one
+
+
+@dataclass(frozen=True)
+class Page:
+    title: str  # after "tastemaker · "
+    links: tuple[tuple[str, str], ...]  # (rel, href) of the head's links
+
+
+PAGES = {
+    "index": Page("rate", (STYLE,)),
+    "stats": Page("statistics", (STYLE, ("stylesheet", "/static/views.css"))),
+    "gallery": Page("gallery", (STYLE, ("stylesheet", "/static/views.css"))),
+    "docs": Page(
+        "API",
+        (("stylesheet", "/docs-assets/swagger-ui.css"), ("icon", "/docs-assets/favicon.png")),
+    ),
+}
+
+
+def _template(name: str) -> Template:
+    return Template((STATIC / name).read_text(encoding="utf-8"))
+
+
+def render(name: str) -> str:
+    """The page ``name`` of :data:`PAGES`: its body file (``static/<name>.html``) in the
+    shared document, under the views' header for the statistics and gallery pages."""
+    spec = PAGES[name]
+    body = (STATIC / f"{name}.html").read_text(encoding="utf-8").rstrip("\n")
+    if name in VIEWS:
+        current = {view: ' aria-current="page"' if view == name else "" for view in VIEWS}
+        body = _template("view.html").substitute(current, main=body).rstrip("\n")
+    links = "\n".join(f'  <link rel="{rel}" href="{href}">' for rel, href in spec.links)
+    return _template("page.html").substitute(title=spec.title, links=links, body=body)
+
+
+def page(name: str) -> HTMLResponse:
+    """One of the package's HTML pages, checked for a newer version on every visit."""
+    return HTMLResponse(render(name), headers={"Cache-Control": "no-cache"})
