@@ -26,6 +26,28 @@ function ceilingLabel(data) {
   return `ceiling ${percent(data.ceiling)} (${data.ceiling_source})`;
 }
 
+// One value per batch (`key`, null where a batch has none) over the choices made, in the
+// panel of the same id: from 1 down to `floor`, or lower if a value is; `describe(b)`
+// heads a point's tip, `none` is said when no batch has a value.
+function batchChart(batches, key, { floor, describe, none, ...options }) {
+  const box = document.querySelector(`#${key} .plot`);
+  box.replaceChildren();
+  const ys = batches.map((b) => b[key]).filter((y) => y !== null);
+  if (!ys.length) {
+    empty(box, none);
+    return;
+  }
+  const tip = (b) => `batch ${b.id}: ${describe(b)}\n${b.choices} choices, ` +
+    `${b.choices_so_far} in all\nended ${when(b.ended_at)}`;
+  lineChart(box, {
+    ...options,
+    points: batches.map((b) => ({ x: b.choices_so_far, y: b[key], tip: tip(b) })),
+    x: [0, Math.max(1, ...batches.map((b) => b.choices_so_far))],
+    y: [Math.min(floor, Math.floor(10 * Math.min(...ys)) / 10), 1],
+    xLabel: "choices made",
+  });
+}
+
 function render(data) {
   const batches = data.batches;
   const last = batches.length ? batches[batches.length - 1] : null;
@@ -41,47 +63,23 @@ function render(data) {
   );
 
   const noBatches = "No batch finished yet: a batch is stored every --batch choices.";
-  const xMax = Math.max(1, ...batches.map((b) => b.choices_so_far));
-  const tip = (b, what) => `batch ${b.id}: ${what}\n${b.choices} choices, ` +
-    `${b.choices_so_far} in all\nended ${when(b.ended_at)}`;
-
-  const agreement = document.querySelector("#agreement .plot");
-  agreement.replaceChildren();
-  if (batches.some((b) => b.agreement !== null)) {
-    const ys = batches.map((b) => b.agreement).filter((y) => y !== null);
-    const lo = Math.min(0.4, Math.floor(10 * Math.min(...ys)) / 10);
-    lineChart(agreement, {
-      title: "Agreement per batch",
-      points: batches.map((b) => ({ x: b.choices_so_far, y: b.agreement,
-        tip: tip(b, `agreement ${percent(b.agreement)} (${b.matched} matched, ` +
-          `${b.contradicted} contradicted)`) })),
-      x: [0, xMax], y: [lo, 1],
-      xLabel: "choices made", yLabel: "agreement", yFormat: percent,
-      refs: [
-        { y: data.ceiling, label: ceilingLabel(data), cls: "ceiling" },
-        { y: 0.5, label: "chance", cls: "chance" },
-      ],
-    });
-  } else {
-    empty(agreement, noBatches);
-  }
-
-  const convergence = document.querySelector("#convergence .plot");
-  convergence.replaceChildren();
-  if (batches.some((b) => b.convergence !== null)) {
-    const ys = batches.map((b) => b.convergence).filter((y) => y !== null);
-    const lo = Math.min(0.5, Math.floor(10 * Math.min(...ys)) / 10);
-    lineChart(convergence, {
-      title: "Ranking convergence",
-      points: batches.map((b) => ({ x: b.choices_so_far, y: b.convergence,
-        tip: tip(b, `Spearman ρ ${b.convergence === null ? "–" : b.convergence.toFixed(3)}`) })),
-      x: [0, xMax], y: [lo, 1],
-      xLabel: "choices made", yLabel: "Spearman ρ, before vs after",
-    });
-  } else {
-    empty(convergence, batches.length ? "Needs a second batch: the first one starts " +
-      "from a flat ranking." : noBatches);
-  }
+  batchChart(batches, "agreement", {
+    floor: 0.4, none: noBatches,
+    describe: (b) => `agreement ${percent(b.agreement)} (${b.matched} matched, ` +
+      `${b.contradicted} contradicted)`,
+    title: "Agreement per batch", yLabel: "agreement", yFormat: percent,
+    refs: [
+      { y: data.ceiling, label: ceilingLabel(data), cls: "ceiling" },
+      { y: 0.5, label: "chance", cls: "chance" },
+    ],
+  });
+  batchChart(batches, "convergence", {
+    floor: 0.5,
+    none: batches.length ? "Needs a second batch: the first one starts from a flat ranking."
+      : noBatches,
+    describe: (b) => `Spearman ρ ${b.convergence === null ? "–" : b.convergence.toFixed(3)}`,
+    title: "Ranking convergence", yLabel: "Spearman ρ, before vs after",
+  });
 
   const perImageBox = document.querySelector("#per-image .plot");
   perImageBox.replaceChildren();
