@@ -61,14 +61,6 @@ class Histogram:
     mean: float | None = None
     sd: float | None = None
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "edges": list(self.edges),
-            "counts": list(self.counts),
-            "mean": self.mean,
-            "sd": self.sd,
-        }
-
 
 @dataclass(frozen=True)
 class ProgressData:
@@ -84,18 +76,15 @@ class ProgressData:
     ceiling_source: str = "generic"
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "images": self.images,
-            "comparisons": self.comparisons,
-            "ceiling": self.ceiling,
-            "ceiling_source": self.ceiling_source,
-            "batches": [asdict(b) for b in self.batches],
-            "per_image": self.per_image.to_dict(),
-            "scores": {
-                "database": self.database_scores.to_dict(),
-                "model": None if self.model_scores is None else self.model_scores.to_dict(),
-            },
-        }
+        """Every field as JSON has it, the two score histograms under ``scores``."""
+        d = asdict(self, dict_factory=_json_lists)
+        d["scores"] = {"database": d.pop("database_scores"), "model": d.pop("model_scores")}
+        return d
+
+
+def _json_lists(items: list[tuple[str, object]]) -> dict[str, object]:
+    """A dataclass's fields as :func:`~dataclasses.asdict` gives them, tuples as lists."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in items}
 
 
 def progress_data(
