@@ -4,12 +4,15 @@ FastAPI checks every answer against it. Ids are integers (SQLite's, so at most 2
 
 from __future__ import annotations
 
-from typing import Annotated
+import dataclasses
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 from fastapi import Header
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
+from tastemaker.storage.store import Batch
 from tastemaker.web.guard import PAGE_HEADER
 
 MAX_ID = 2**63 - 1  # SQLite's integers: a larger id would be a 500, not a 404
@@ -23,6 +26,25 @@ Page = Annotated[
         description="The tab's own random id: its sets are its own (none: one shared set)",
     ),
 ]
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def fields_of(record: type, **types: Any) -> Callable[[type[Model]], type[Model]]:
+    """The decorated model with every field of the dataclass ``record`` it lacks, in the
+    record's order (``types`` replaces a field's type): an answer that passes on what the
+    store keeps cannot drift from it."""
+
+    def build(model: type[Model]) -> type[Model]:
+        hints = get_type_hints(record)
+        missing: dict[str, Any] = {
+            f.name: (types.get(f.name, hints[f.name]), ...)
+            for f in dataclasses.fields(record)
+            if f.name not in model.model_fields
+        }
+        return create_model(model.__name__, __base__=model, __module__=model.__module__, **missing)
+
+    return build
 
 
 class ErrorOut(BaseModel):
@@ -145,15 +167,9 @@ class UndoOut(BaseModel):
     library: LibraryOut
 
 
+@fields_of(Batch, odd_one_out=OddOneOutOut | None)
 class BatchOut(AgreementOut):
-    id: int
-    session_id: int
-    first_comparison_id: int
-    last_comparison_id: int
-    started_at: float
-    ended_at: float
-    choices: int
-    odd_one_out: OddOneOutOut | None
+    """A stored batch, with its agreement."""
 
 
 class LibraryStatsOut(LibraryOut):
