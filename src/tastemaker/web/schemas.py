@@ -12,6 +12,7 @@ from fastapi import Header
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, create_model
 
+from tastemaker.rating.consistency import Consistency
 from tastemaker.storage.store import Batch
 from tastemaker.web.guard import PAGE_HEADER
 
@@ -32,8 +33,8 @@ Model = TypeVar("Model", bound=BaseModel)
 
 def fields_of(record: type, **types: Any) -> Callable[[type[Model]], type[Model]]:
     """The decorated model with every field of the dataclass ``record`` it lacks, in the
-    record's order (``types`` replaces a field's type): an answer that passes on what the
-    store keeps cannot drift from it."""
+    record's order (``types`` replaces a field's type, or adds its description): an answer
+    that passes a record on cannot drift from it."""
 
     def build(model: type[Model]) -> type[Model]:
         hints = get_type_hints(record)
@@ -42,7 +43,13 @@ def fields_of(record: type, **types: Any) -> Callable[[type[Model]], type[Model]
             for f in dataclasses.fields(record)
             if f.name not in model.model_fields
         }
-        return create_model(model.__name__, __base__=model, __module__=model.__module__, **missing)
+        return create_model(
+            model.__name__,
+            __base__=model,
+            __module__=model.__module__,
+            __doc__=model.__doc__,
+            **missing,
+        )
 
     return build
 
@@ -106,16 +113,14 @@ class OddOneOutOut(BaseModel):
     draw: int
 
 
+@fields_of(
+    Consistency,
+    low=Annotated[float, Field(description="95% interval of the rate")],
+    ceiling=Annotated[float, Field(description="The most agreement to expect: the rate, or 75%")],
+    ceiling_source=Annotated[str, Field(description="personal (measured) or generic")],
+)
 class ConsistencyOut(BaseModel):
     """How often the person chooses the same image again when a pair comes back."""
-
-    repeats: int
-    consistent: int
-    rate: float | None
-    low: float = Field(description="95% interval of the rate")
-    high: float
-    ceiling: float = Field(description="The most agreement to expect: the rate, or 75%")
-    ceiling_source: str = Field(description="personal (measured) or generic")
 
 
 class SessionOut(AgreementOut):
