@@ -191,6 +191,14 @@ def test_the_pages_are_served(client):
     assert {"/api/progress", "/api/gallery", "/api/thumb/{image_id}"} <= set(paths)
 
 
+def test_pages_are_whole_documents_and_their_templates_are_not_served(client):
+    for url in ("/", "/stats", "/gallery", "/docs"):
+        text = client.get(url).text
+        assert text.startswith("<!doctype html>") and "$" not in text, url
+    for template in ("page.html", "view.html", "index.html", "stats.html"):
+        assert client.get(f"/static/{template}").status_code == 404
+
+
 def test_the_views_are_served_from_a_library_without_a_rating_session(rated):
     with TestClient(create_app(rated), base_url="http://127.0.0.1:8765") as c:
         assert c.get("/api/progress").json()["comparisons"] == 30

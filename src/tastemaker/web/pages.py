@@ -1,4 +1,4 @@
-"""The HTML pages: one document (``static/page.html``) around each page's own body, so
+"""The HTML pages: one document (``pages/page.html``) around each page's own body, so
 the head and the statistics/gallery header are written once. Pages load their scripts
 and styles from files only (the CSP allows nothing inline).
 """
@@ -11,7 +11,8 @@ from string import Template
 
 from fastapi.responses import HTMLResponse
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).parent / "static"  # served as files under /static
+TEMPLATES = Path(__file__).parent / "pages"  # rendered here, never served raw
 STYLE = ("stylesheet", "/static/style.css")
 VIEWS = ("stats", "gallery")  # the pages under one header whose nav marks the current one
 
@@ -34,14 +35,14 @@ PAGES = {
 
 
 def _template(name: str) -> Template:
-    return Template((STATIC / name).read_text(encoding="utf-8"))
+    return Template((TEMPLATES / name).read_text(encoding="utf-8"))
 
 
 def render(name: str) -> str:
-    """The page ``name`` of :data:`PAGES`: its body file (``static/<name>.html``) in the
+    """The page ``name`` of :data:`PAGES`: its body file (``pages/<name>.html``) in the
     shared document, under the views' header for the statistics and gallery pages."""
     spec = PAGES[name]
-    body = (STATIC / f"{name}.html").read_text(encoding="utf-8").rstrip("\n")
+    body = (TEMPLATES / f"{name}.html").read_text(encoding="utf-8").rstrip("\n")
     if name in VIEWS:
         current = {view: ' aria-current="page"' if view == name else "" for view in VIEWS}
         body = _template("view.html").substitute(current, main=body).rstrip("\n")
