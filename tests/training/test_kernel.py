@@ -1,0 +1,150 @@
+import numpy as np
+import pytest
+
+from tastemaker.rating.ranks import spearman
+from tastemaker.training.kernel import (
+    KernelModel,
+    KernelSettings,
+    feature_spectrum,
+    fit_kernel,
+    kernel_matrix,
+    landmark_map,
+    loo_residuals,
+    normalise,
+    weighted_spectrum,
+)
+
+PENALTIES = np.array([0.01, 0.3, 5.0])
+
+
+def _small_case(n: int = 30, d: int = 5, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = normalise(rng.normal(size=(n, d)))
+    y = np.sin(3 * x[:, 0]) + 0.1 * rng.normal(size=n)
+    w = rng.uniform(0.5, 2.0, n)
+    return x, y, w
+
+
+def _brute_loo(features_or_kernel, y, w, penalty, dual: bool):
+    """Refit without each image in turn (mean included) and predict it."""
+    n = len(y)
+    out = np.empty(n)
+    for i in range(n):
+        keep = np.arange(n) != i
+        mean = w[keep] @ y[keep] / w[keep].sum()
+        t = y[keep] - mean
+        if dual:
+            k = features_or_kernel
+            c = np.linalg.solve(k[np.ix_(keep, keep)] + penalty * np.diag(1 / w[keep]), t)
+            pred = mean + k[i, keep] @ c
+        else:
+            phi = features_or_kernel
+            a = phi[keep].T @ (w[keep, None] * phi[keep]) + penalty * np.eye(phi.shape[1])
+            beta = np.linalg.solve(a, phi[keep].T @ (w[keep] * t))
+            pred = mean + phi[i] @ beta
+        out[i] = y[i] - pred
+    return out
+
+
+@pytest.mark.parametrize("kind", ["rbf", "linear"])
+def test_exact_leave_one_out_equals_refits(kind):
+    x, y, w = _small_case()
+    k = kernel_matrix(kind, x, x, 0.8)
+    u, s = weighted_spectrum(k, w)
+    closed = loo_residuals(u, s, y, w, PENALTIES)
+    for j, lam in enumerate(PENALTIES):
+        np.testing.assert_allclose(closed[:, j], _brute_loo(k, y, w, lam, dual=True), atol=1e-8)
+
+
+@pytest.mark.parametrize("kind", ["rbf", "linear"])
+def test_nystrom_leave_one_out_equals_refits(kind):
+    x, y, w = _small_case(n=40, d=6)
+    marks = x[:8]
+    phi = kernel_matrix(kind, x, marks, 0.8) @ landmark_map(kind, marks, 0.8)
+    u, g = feature_spectrum(phi, w)
+    closed = loo_residuals(u, g, y, w, PENALTIES)
+    for j, lam in enumerate(PENALTIES):
+        np.testing.assert_allclose(closed[:, j], _brute_loo(phi, y, w, lam, dual=False), atol=1e-8)
+
+
+def _taste(n: int, d: int, seed: int, nonlinear: bool):
+    rng = np.random.default_rng(seed)
+    x = normalise(rng.normal(size=(n, d)))
+    u, v = normalise(rng.normal(size=(2, d)))
+    truth = np.sqrt(d) * (x @ u)
+    if nonlinear:  # XOR-like: the product of two directions
+        truth = truth * np.sqrt(d) * (x @ v)
+    return x, truth, truth + 0.3 * rng.normal(size=n)
+
+
+@pytest.mark.parametrize("exact_max", [2000, 200])  # exact, and Nyström above 200 images
+def test_recovers_a_linear_taste_with_the_linear_kernel(exact_max):
+    x, truth, y = _taste(700, 16, seed=2, nonlinear=False)
+    settings = KernelSettings(exact_max=exact_max, landmarks=300, select_landmarks=200)
+    fit = fit_kernel(x[:500], y[:500], settings=settings)
+    assert fit.method == ("exact" if exact_max > 500 else "nystrom")
+    assert fit.model.kind == "linear"
+    assert spearman(fit.model.predict(x[500:])[0], truth[500:]) > 0.9
+
+
+@pytest.mark.parametrize("exact_max", [2000, 200])
+def test_recovers_a_nonlinear_taste_with_the_rbf_kernel(exact_max):
+    x, truth, y = _taste(900, 4, seed=2, nonlinear=True)
+    settings = KernelSettings(exact_max=exact_max, landmarks=300, select_landmarks=200)
+    fit = fit_kernel(x[:700], y[:700], settings=settings)
+    assert fit.model.kind == "rbf"
+    assert spearman(fit.model.predict(x[700:])[0], truth[700:]) > 0.8
+    linear = [c for c in fit.candidates if c.kind == "linear"]
+    assert min(c.loo_mse for c in fit.candidates) < 0.5 * linear[0].loo_mse
+
+
+@pytest.mark.parametrize("exact_max", [2000, 100])
+def test_uncertainty_is_larger_far_from_rated_images(exact_max):
+    rng = np.random.default_rng(3)
+    x, _, y = _taste(300, 8, seed=3, nonlinear=True)
+    x[:, 0] = np.abs(x[:, 0])  # rated images all on one side ...
+    far = normalise(rng.normal(size=(50, 8)))
+    far[:, 0] = -np.abs(far[:, 0]) - 0.5  # ... new ones on the other
+    settings = KernelSettings(kinds=("rbf",), exact_max=exact_max, landmarks=150)
+    model = fit_kernel(x, y, settings=settings).model
+    _, near_sd = model.predict(x)
+    _, far_sd = model.predict(far)
+    assert np.all(near_sd >= 0) and np.all(np.isfinite(far_sd))
+    assert np.median(far_sd) > 2 * np.median(near_sd)
+    assert far_sd.max() <= np.sqrt(2 * model.noise / model.penalty) + 1e-9  # the prior's spread
+
+
+@pytest.mark.parametrize("exact_max", [2000, 100])
+def test_arrays_round_trip_and_batches_give_identical_scores(exact_max):
+    x, _, y = _taste(250, 8, seed=4, nonlinear=True)
+    w = np.random.default_rng(4).uniform(0.5, 2.0, 250)
+    settings = KernelSettings(exact_max=exact_max, landmarks=120, select_landmarks=80)
+    model = fit_kernel(x[:200], y[:200], w[:200], settings=settings).model
+    arrays, scalars = model.to_arrays()
+    again = KernelModel.from_arrays({k: v.copy() for k, v in arrays.items()}, dict(scalars))
+    scores, sd = model.predict(x[200:])
+    scores2, sd2 = again.predict(x[200:], batch=7)
+    np.testing.assert_array_equal(scores, again.predict(x[200:])[0])
+    np.testing.assert_allclose(scores2, scores, rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(sd, again.predict(x[200:])[1])
+    # k(x,x) - k_xᵀ M k_x cancels digits: other batch sizes agree to rounding, not bits
+    np.testing.assert_allclose(sd2, sd, rtol=1e-6)
+
+
+@pytest.mark.parametrize("exact_max", [2000, 100])
+def test_deterministic_for_a_seed(exact_max):
+    x, _, y = _taste(250, 8, seed=5, nonlinear=False)
+    settings = KernelSettings(exact_max=exact_max, landmarks=120, select_landmarks=80, seed=7)
+    a = fit_kernel(x, y, settings=settings)
+    b = fit_kernel(x, y, settings=settings)
+    assert a.candidates == b.candidates
+    for key, value in a.model.to_arrays()[0].items():
+        np.testing.assert_array_equal(value, b.model.to_arrays()[0][key])
+
+
+def test_rejects_bad_input():
+    x, _, y = _taste(20, 4, seed=6, nonlinear=False)
+    with pytest.raises(ValueError, match="weights"):
+        fit_kernel(x, y, -np.ones(20))
+    with pytest.raises(ValueError, match="finite"):
+        fit_kernel(x, np.full(20, np.nan))
