@@ -211,7 +211,10 @@ def loo_residuals(u: Array, s: Array, y: Array, weights: Array, penalties: Array
 
 
 def _loo_mse(residuals: Array, weights: Array) -> Array:
-    return np.asarray(weights @ residuals**2 / weights.sum())
+    """Weighted mean squared residual per penalty; a penalty that interpolates a point
+    (``H_ii = 1`` in floating point) counts as infinitely bad."""
+    mse = np.asarray(weights @ residuals**2 / weights.sum())
+    return np.where(np.isfinite(mse), mse, np.inf)
 
 
 def _candidates(settings: KernelSettings, unit: float) -> list[tuple[Kind, float]]:
