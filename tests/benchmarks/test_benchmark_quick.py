@@ -1,6 +1,6 @@
-"""The extraction, serving, training and scoring-memory benchmarks run in ``--quick`` mode
-and write the JSON their docstrings document. No timing thresholds: those numbers depend
-on the machine; here only that they are there and make sense."""
+"""The extraction, serving, training, scoring-memory and kernel-fit benchmarks run in
+``--quick`` mode and write the JSON their docstrings document. No timing thresholds: those
+numbers depend on the machine; here only that they are there and make sense."""
 
 from __future__ import annotations
 
@@ -109,3 +109,14 @@ def test_scoring_memory_quick(tmp_path):
     assert positive(data["growth_ratio"])
     assert math.isfinite(data["extra_mb"])
     assert "growth" in stdout
+
+
+def test_kernel_fit_quick(tmp_path):
+    data, stdout = run_quick(tmp_path, "kernel_fit")
+    assert set(data) == {"config", "results", "machine", "seconds"}
+    assert [r["images"] for r in data["results"]] == [300, 2500]
+    assert [r["method"] for r in data["results"]] == ["exact", "nystrom"]
+    for r in data["results"]:
+        assert positive(r["seconds"]) and positive(r["peak_mb"]) and positive(r["penalty"])
+        assert r["kind"] in ("rbf", "linear") and r["target_met"] is None
+    assert "peak MB" in stdout
