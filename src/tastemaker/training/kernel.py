@@ -4,9 +4,9 @@ closed-form leave-one-out and an uncertainty for every score.
 The model is the posterior mean of a Gaussian process: with L2-normalised embeddings,
 a kernel ``k`` (RBF ``exp(-|a-b|²/(2w²))`` or linear ``a·b``, each plus a constant),
 per-image weights ``w_i`` (e.g. the precision of each rating) and a penalty ``λ``, the
-fit minimises
-``Σ w_i (y_i - μ - f(x_i))² + λ |f|²`` with ``μ`` the weighted mean rating. In dual form
-``f(x) = k_xᵀ c`` with ``c = (K + λW⁻¹)⁻¹ (y - μ)``.
+fit minimises ``Σ w_i (y_i - μ - f(x_i))² + λ |f|²`` with ``μ`` the weighted mean
+rating. In dual form ``f(x) = k_xᵀ c`` with ``c = (K + λW⁻¹)⁻¹ (y - μ)``; as a Gaussian
+process, ``f`` has prior covariance ``(σ²/λ) k`` and the noise variance is ``σ²/w_i``.
 
 Leave-one-out (Rifkin & Lippert 2007, "Notes on regularized least squares"): with the
 weighted kernel ``K̃ = W^½ K W^½ = U diag(s) Uᵀ`` the hat matrix is ``U diag(s/(s+λ)) Uᵀ``
@@ -19,7 +19,7 @@ Nyström method to speed up kernel machines"): ``m`` landmarks, features
 ``Φ = K_nm R`` with ``RRᵀ = K_mm⁺``, so that ``ΦΦᵀ ≈ K``; the fit is ridge
 regression on ``Φ`` and its leave-one-out the same formula with ``U`` the left singular
 vectors of ``W^½Φ``. The settings are chosen on a seeded subsample: in the Gaussian
-process view ``λ = σ²/a`` (noise over signal variance) does not depend on ``n``.
+process view ``λ`` is noise over signal variance, which does not depend on ``n``.
 
 Uncertainty is the posterior standard deviation in score units (Rasmussen & Williams
 2006, eq. 2.26), ``sqrt(σ²/λ · (k(x,x) - k_xᵀ(K+λW⁻¹)⁻¹k_x))`` with ``σ²`` the fitted
