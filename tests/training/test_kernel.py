@@ -67,6 +67,20 @@ def test_nystrom_leave_one_out_equals_refits(kind):
         np.testing.assert_allclose(closed[:, j], _brute_loo(phi, y, w, lam, dual=False), atol=1e-8)
 
 
+def test_nystrom_with_every_image_a_landmark_is_the_exact_fit():
+    x, y, w = _small_case(n=120, d=6)
+    exact = fit_kernel(x, y, w)
+    every = KernelSettings(exact_max=100, landmarks=120, select_landmarks=120)
+    nystrom = fit_kernel(x, y, w, settings=every)
+    assert (exact.method, nystrom.method) == ("exact", "nystrom")
+    for a, b in zip(exact.candidates, nystrom.candidates, strict=True):
+        assert (a.kind, a.width, a.penalty) == (b.kind, b.width, b.penalty)
+        assert a.loo_mse == pytest.approx(b.loo_mse, rel=1e-6)
+    new = normalise(np.random.default_rng(9).normal(size=(40, 6)))
+    for got, want in zip(nystrom.model.predict(new), exact.model.predict(new), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
+
+
 def _taste(n: int, d: int, seed: int, nonlinear: bool):
     rng = np.random.default_rng(seed)
     x = normalise(rng.normal(size=(n, d)))
