@@ -54,7 +54,7 @@ def describe(stats: LibraryStats) -> str:
     if stats.batches:
         lines.append("Batches:")
         for b in stats.batches[-10:]:
-            a = Agreement(b.matched, b.contradicted, b.unpredicted)
+            a = Agreement.of(b)
             minutes = (b.ended_at - b.started_at) / 60
             lines.append(
                 f"  #{b.id}: {b.choices} choices in {minutes:.1f} min, agreement "

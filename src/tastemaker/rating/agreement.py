@@ -14,11 +14,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from tastemaker.rating.elo import CONTRADICTED, MATCHED, UNPREDICTED
+
+
+class Tally(Protocol):
+    """Anything that kept the three counts, such as a stored batch."""
+
+    @property
+    def matched(self) -> int: ...
+    @property
+    def contradicted(self) -> int: ...
+    @property
+    def unpredicted(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,11 @@ class Agreement:
     def from_counts(cls, counts: Mapping[int, int]) -> Agreement:
         """From counts keyed by :func:`elo.prediction`'s verdicts (the stored tallies)."""
         return cls(counts.get(MATCHED, 0), counts.get(CONTRADICTED, 0), counts.get(UNPREDICTED, 0))
+
+    @classmethod
+    def of(cls, tally: Tally) -> Agreement:
+        """The agreement of a record that kept the counts (a batch of the store)."""
+        return cls(tally.matched, tally.contradicted, tally.unpredicted)
 
     @classmethod
     def from_scores(cls, scores: ArrayLike, winners: ArrayLike, losers: ArrayLike) -> Agreement:

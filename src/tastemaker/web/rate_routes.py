@@ -58,7 +58,7 @@ def choice_out(choice: Choice) -> ChoiceOut:
             else {
                 "choices": batch.choices,
                 "seconds": batch.ended_at - batch.started_at,
-                **Agreement(batch.matched, batch.contradicted, batch.unpredicted).to_dict(),
+                **Agreement.of(batch).to_dict(),
                 "odd_one_out": batch.odd_one_out,
             },
         }

@@ -140,7 +140,7 @@ def _batch_points(
                 matched=b.matched,
                 contradicted=b.contradicted,
                 unpredicted=b.unpredicted,
-                agreement=Agreement(b.matched, b.contradicted, b.unpredicted).agreement,
+                agreement=Agreement.of(b).agreement,
                 convergence=r,
             )
         )
@@ -400,10 +400,7 @@ class LibraryStats:
             "ratings": self.ratings,
             "best": [{"path": p, "score": v} for p, v in self.best],
             "advice": self.advice,
-            "batches": [
-                {**asdict(b), **Agreement(b.matched, b.contradicted, b.unpredicted).to_dict()}
-                for b in self.batches
-            ],
+            "batches": [{**asdict(b), **Agreement.of(b).to_dict()} for b in self.batches],
         }
 
 
