@@ -19,7 +19,7 @@ from tastemaker.workflows.rate import RateSession
 from tastemaker.workflows.score import library_model_scores
 
 runner = CliRunner()
-pytestmark = pytest.mark.slow  # a real backbone over 160 images, trained with a search
+pytestmark = pytest.mark.slow  # a real backbone over 160 images
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +46,7 @@ def rated(tmp_path_factory):
 def trained(rated):
     """The rated library with a model trained by ``train``, and what ``train`` printed."""
     folder, truth = rated
-    result = runner.invoke(
-        app, ["train", str(folder), "--extractor", "efficientnet-lite0", "--trials", "3"]
-    )
+    result = runner.invoke(app, ["train", str(folder), "--extractor", "efficientnet-lite0"])
     assert result.exit_code == 0, result.output
     return folder, truth, result.output
 
@@ -60,7 +58,9 @@ def test_train_score_prior_models_offline(trained, tmp_path):
         (record,) = library.store.models()
     model = read_model(record.path)
     assert model.meta.extractor == "efficientnet-lite0"
-    assert model.meta.metrics["heldout_choice_agreement"] > 0.55  # few held-out choices
+    assert model.meta.architecture == "kernel" and model.meta.ratings == "bt"  # the defaults
+    assert model.meta.metrics["heldout_choice_agreement"] > 0.55
+    assert model.meta.metrics["refit_images"] == 160  # the saved model learnt from every image
     assert model.meta.calibration is not None and model.meta.calibration > 0
 
     # on images it never trained on, the model orders fresh pairs as the person's taste

@@ -1,10 +1,13 @@
-"""The model: a small MLP on frozen image embeddings, and its one-file format.
+"""The score heads on frozen image embeddings (the seed's MLP, the kernel model,
+LAION's predictor) and their one-file format.
 
 A model file is one ``.safetensors`` file: the weights, and in its header everything
 needed to use them — which extractor and layers made the embeddings, the layer sizes,
 the score normalisation, the metrics, the tastemaker version. safetensors metadata is
 ``dict[str, str]``: string fields are stored as they are, every other field JSON-encoded,
-beside ``format: tastemaker-mlp`` and ``format_version``.
+beside ``format: tastemaker-mlp`` and ``format_version``. A kernel model's file is
+``format_version`` 2 (older tastemakers then ask to be upgraded instead of failing on
+the unknown head); an MLP's stays 1, so older versions still read it.
 
 Scores are normalised: ``(raw - score_mean) / score_sd``, where mean and sd are those of
 the raw outputs over the training images (the seed's convention), so a score of 1 is one
@@ -36,12 +39,15 @@ from tastemaker.device import pick_device
 from tastemaker.errors import TastemakerError
 
 FORMAT = "tastemaker-mlp"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this version reads and writes
+_FORMAT_OF = {"kernel": 2}  # heads that need a newer reader than 1
 
 # what `architecture` may say, and so which module the weights belong to
 MLP = "mlp"  # the seed's: TasteMLP
 LAION = "laion"  # LAION's predictor: five Linear layers, no activations
 LAION_RELU = "laion-relu"  # the same with a ReLU after each hidden layer (its *-reluMSE.pth)
+KERNEL = "kernel"  # KernelHead: kernel ridge regression with an uncertainty
+ARCHITECTURES = (MLP, LAION, LAION_RELU, KERNEL)
 
 LAION_EXTRACTORS = {768: "openai/clip-vit-large-patch14", 512: "openai/clip-vit-base-patch32"}
 
@@ -110,6 +116,119 @@ class LaionMLP(nn.Module):
         return self.layers(x).squeeze(-1)
 
 
+KERNEL_KINDS = ("rbf", "linear")
+KERNEL_BIAS = 1.0  # the constant added to every kernel; k(x, x) = 1 + BIAS for unit rows
+
+
+def kernel_from_dots(kind: str, dots: torch.Tensor, width: float) -> torch.Tensor:
+    """The kernel from inner products of unit rows (``|a-b|² = 2 - 2 a·b``): RBF
+    ``exp(-|a-b|²/(2 width²))`` or linear ``a·b``, plus the constant ``KERNEL_BIAS``,
+    a penalised offset that lets the linear kernel correct a mean fixed at the ratings'
+    average (without it a wide RBF beat it on a linear taste)."""
+    if kind == "linear":
+        return dots + KERNEL_BIAS
+    return torch.exp((2.0 - 2.0 * dots).clamp(min=0.0) / (-2.0 * width * width)) + KERNEL_BIAS
+
+
+class KernelHead(nn.Module):
+    """Kernel ridge regression on L2-normalised embeddings, read as a Gaussian process
+    (see :mod:`tastemaker.training.kernel`, which fits it): the score ``mean + k_xᵀ c``
+    and its standard deviation ``sqrt(noise/penalty · (k(x,x) - k_xᵀ M k_x))``.
+
+    ``anchors`` are the training images (or Nyström landmarks), ``weights`` the dual
+    weights ``c``, ``variance`` the matrix ``M``; all float64, since the variance is a
+    difference of nearly equal terms near the anchors."""
+
+    anchors: torch.Tensor
+    weights: torch.Tensor
+    variance: torch.Tensor
+
+    def __init__(
+        self,
+        kind: str,
+        width: float,
+        penalty: float,
+        mean: float,
+        noise: float,
+        anchors: torch.Tensor,
+        weights: torch.Tensor,
+        variance: torch.Tensor,
+    ) -> None:
+        super().__init__()
+        m = len(anchors)
+        if kind not in KERNEL_KINDS:
+            raise ValueError(f"unknown kernel kind {kind!r}")
+        if not all(map(_number, (width, penalty, mean, noise))) or penalty <= 0 or noise < 0:
+            raise ValueError("the kernel's width, penalty, mean and noise must be finite")
+        if weights.shape != (m,) or variance.shape != (m, m) or anchors.ndim != 2:
+            raise ValueError("the kernel's anchors, weights and variance do not match")
+        self.kind, self.width, self.penalty, self.mean, self.noise = (
+            kind,
+            float(width),
+            float(penalty),
+            float(mean),
+            float(noise),
+        )
+        self.register_buffer("anchors", anchors.to(torch.float64))
+        self.register_buffer("weights", weights.to(torch.float64))
+        self.register_buffer("variance", variance.to(torch.float64))
+
+    @classmethod
+    def empty(cls, params: dict[str, Any], anchors: int, dim: int) -> KernelHead:
+        """A head of the shape and settings a model file's header describes, its arrays
+        zero until the file's are loaded."""
+        width, penalty, mean, noise = (
+            params.get(k, math.nan) for k in ("width", "penalty", "mean", "noise")
+        )
+        return cls(
+            params.get("kind", ""),
+            width,
+            penalty,
+            mean,
+            noise,
+            torch.zeros(anchors, dim),
+            torch.zeros(anchors),
+            torch.zeros(anchors, anchors),
+        )
+
+    def settings(self) -> dict[str, Any]:
+        """What a model file's header keeps of the head besides its arrays."""
+        return {
+            "kind": self.kind,
+            "width": self.width,
+            "penalty": self.penalty,
+            "mean": self.mean,
+            "noise": self.noise,
+        }
+
+    def _kernel(self, x: torch.Tensor) -> torch.Tensor:
+        x = l2_normalize(x.to(self.anchors.dtype))
+        return kernel_from_dots(self.kind, x @ self.anchors.T, self.width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mean + self._kernel(x) @ self.weights
+
+    def spread(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior standard deviation of each row's raw score."""
+        k = self._kernel(x)
+        explained = ((k @ self.variance) * k).sum(-1)
+        left = (1.0 + KERNEL_BIAS - explained).clamp(min=0.0)
+        return (self.noise / self.penalty * left).sqrt()
+
+    def predict(self, x: ArrayLike, batch: int = 4096) -> tuple[NDArray[np.float64], ...]:
+        """Raw scores and their standard deviations of embeddings ``x``, ``batch`` rows
+        at a time, as numpy arrays."""
+        rows = torch.as_tensor(np.asarray(x), dtype=torch.float64, device=self.anchors.device)
+        scores, spread = [], []
+        with torch.inference_mode():
+            for start in range(0, len(rows), batch):
+                part = rows[start : start + batch]
+                scores.append(self(part).cpu().numpy())
+                spread.append(self.spread(part).cpu().numpy())
+        empty = np.zeros(0)
+        return np.concatenate(scores or [empty]), np.concatenate(spread or [empty])
+
+
 @dataclass(frozen=True)
 class ModelMeta:
     """Everything a model file says about itself besides its weights."""
@@ -118,8 +237,8 @@ class ModelMeta:
     layers: tuple[int, ...]  # which of its layers made the embedding
     layer_mode: str  # "join" (concatenated) or "average", when several layers
     input_dim: int
-    hidden: tuple[int, ...]  # (h1, h2) for the seed's MLP; LAION's four for LAION's
-    dropouts: tuple[float, ...]  # (input, between, before final)
+    hidden: tuple[int, ...]  # (h1, h2) for the seed's MLP; LAION's four; (anchors,) for a kernel
+    dropouts: tuple[float, ...]  # (input, between, before final); none for a kernel
     score_mean: float  # raw output's mean over the training images
     score_sd: float  # raw output's sd over the training images
     l2_normalize_input: bool  # divide each embedding by its L2 norm first (LAION does)
@@ -130,7 +249,7 @@ class ModelMeta:
     version: str = __version__  # tastemaker's, when the model was made
     created: str = ""  # ISO 8601 time
     params: dict[str, Any] = field(default_factory=dict)  # the metaparameters used
-    architecture: str = MLP  # mlp | laion | laion-relu: which module holds the weights
+    architecture: str = MLP  # mlp | laion | laion-relu | kernel: which module holds the weights
 
 
 # fields stored in the header as they are; all others JSON-encoded
@@ -154,8 +273,8 @@ def _whole(v: object, high: int) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= high
 
 
-def _list_of(check: Callable[[Any], bool]) -> Callable[[object], bool]:
-    return lambda v: isinstance(v, list) and 0 < len(v) <= 64 and all(map(check, v))
+def _list_of(check: Callable[[Any], bool], least: int = 1) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, list) and least <= len(v) <= 64 and all(map(check, v))
 
 
 # what each field must hold: a check, and what it should be (for the message)
@@ -165,7 +284,10 @@ _FIELD_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "layer_mode": (lambda v: v in ("join", "average"), '"join" or "average"'),
     "input_dim": (lambda v: _whole(v, 1 << 20) and v > 0, "a whole number from 1 to 1048576"),
     "hidden": (_list_of(lambda v: _whole(v, 1 << 20) and v > 0), "a list of layer sizes"),
-    "dropouts": (_list_of(lambda v: _number(v) and 0 <= v < 1), "a list of rates from 0 to 1"),
+    "dropouts": (
+        _list_of(lambda v: _number(v) and 0 <= v < 1, least=0),
+        "a list of rates from 0 to 1",
+    ),
     "score_mean": (_number, "a finite number"),
     "score_sd": (lambda v: _number(v) and v > 0, "a finite number above 0"),
     "l2_normalize_input": (lambda v: isinstance(v, bool), "true or false"),
@@ -178,10 +300,7 @@ _FIELD_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "calibration": (lambda v: v is None or _number(v), "a finite number or null"),
     "params": (lambda v: isinstance(v, dict), "an object"),
-    "architecture": (
-        lambda v: v in (MLP, LAION, LAION_RELU),
-        f"one of {MLP}, {LAION}, {LAION_RELU}",
-    ),
+    "architecture": (lambda v: v in ARCHITECTURES, f"one of {', '.join(ARCHITECTURES)}"),
 }
 
 
@@ -197,6 +316,25 @@ def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
+def new_meta(meta_base: dict[str, Any], **fields: Any) -> ModelMeta:
+    """The meta of a model trained now: what the caller says of the embeddings
+    (``meta_base``: extractor, layers, layer_mode, ratings, maybe l2_normalize_input and
+    calibration) and what the learner made (``fields``); params as JSON gives them back,
+    so a saved model's meta equals this one."""
+    values: dict[str, Any] = {
+        "metrics": {},
+        "calibration": None,
+        "l2_normalize_input": False,
+        "version": __version__,
+        "created": now_iso(),
+        **meta_base,
+        "layers": tuple(meta_base["layers"]),
+        **fields,
+    }
+    values["params"] = json.loads(json.dumps(values.get("params", {})))
+    return ModelMeta(**values)
+
+
 def build_module(meta: ModelMeta) -> nn.Module:
     """An untrained module of the shape ``meta`` describes."""
     if meta.architecture == MLP:
@@ -207,6 +345,11 @@ def build_module(meta: ModelMeta) -> nn.Module:
         return TasteMLP(meta.input_dim, (h1, h2), (p0, p1, p2))
     if meta.architecture in (LAION, LAION_RELU):
         return LaionMLP(meta.input_dim, meta.hidden, relu=meta.architecture == LAION_RELU)
+    if meta.architecture == KERNEL:
+        kernel = meta.params.get("kernel")
+        if len(meta.hidden) != 1 or not isinstance(kernel, dict):
+            raise ValueError("a kernel model needs its number of anchors and its settings")
+        return KernelHead.empty(kernel, meta.hidden[0], meta.input_dim)
     raise ValueError(f"unknown architecture {meta.architecture!r}")
 
 
@@ -239,8 +382,7 @@ class TasteModel:
             x = l2_normalize(x)
         return self.module(x)
 
-    def score_embeddings(self, x: np.ndarray, batch_size: int = _SCORE_BATCH) -> np.ndarray:
-        """Normalised scores (float32, one per row) of embeddings ``x`` of shape (n, d)."""
+    def _checked(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.meta.input_dim:
             shape = "x".join(str(s) for s in x.shape)
@@ -248,6 +390,11 @@ class TasteModel:
                 f"This model scores {self.meta.input_dim}-dimensional embeddings from "
                 f"{self.meta.extractor}, but was given an array of shape {shape}."
             )
+        return x
+
+    def score_embeddings(self, x: np.ndarray, batch_size: int = _SCORE_BATCH) -> np.ndarray:
+        """Normalised scores (float32, one per row) of embeddings ``x`` of shape (n, d)."""
+        x = self._checked(x)
         out = np.empty(len(x), dtype=np.float32)
         was_training = self.module.training
         self.module.eval()
@@ -259,6 +406,26 @@ class TasteModel:
                     ((raw - self.meta.score_mean) / self.meta.score_sd).cpu().numpy()
                 )
         self.module.train(was_training)
+        return out
+
+    @property
+    def has_uncertainty(self) -> bool:
+        """Whether the head gives each score an uncertainty (a kernel model does)."""
+        return isinstance(self.module, KernelHead)
+
+    def uncertainties(self, x: np.ndarray, batch_size: int = _SCORE_BATCH) -> np.ndarray:
+        """How unsure the model is of each row's score: the posterior standard deviation
+        in score units (sd of the training images' scores = 1), large far from anything
+        rated; NaN for heads without one (the MLP, LAION's)."""
+        x = self._checked(x)
+        if not isinstance(self.module, KernelHead):
+            return np.full(len(x), np.nan, np.float32)
+        out = np.empty(len(x), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(x), batch_size):
+                batch = torch.tensor(x[start : start + batch_size], device=self.device)
+                spread = self.module.spread(batch) / self.meta.score_sd
+                out[start : start + batch_size] = spread.float().cpu().numpy()
         return out
 
     def prob_prefer(self, score_a: ArrayLike, score_b: ArrayLike) -> NDArray[np.float64]:
@@ -278,8 +445,11 @@ class TasteModel:
         from safetensors.torch import save_file
 
         path = Path(path)
-        tensors = {
-            name: t.detach().to("cpu", torch.float32).contiguous().clone()
+        tensors = {  # float32, but a kernel's float64 arrays stay float64
+            name: t.detach()
+            .to("cpu", torch.float64 if t.dtype == torch.float64 else torch.float32)
+            .contiguous()
+            .clone()
             for name, t in self.module.state_dict().items()
         }
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -292,7 +462,7 @@ class TasteModel:
 
 def encode_meta(meta: ModelMeta) -> dict[str, str]:
     """The safetensors header metadata for ``meta``."""
-    header = {"format": FORMAT, "format_version": str(FORMAT_VERSION)}
+    header = {"format": FORMAT, "format_version": str(_FORMAT_OF.get(meta.architecture, 1))}
     for key, value in asdict(meta).items():
         header[key] = value if key in _STRING_FIELDS else json.dumps(value)
     return header
@@ -395,7 +565,7 @@ def _with_weights(path: Path, module: nn.Module, tensors: dict[str, torch.Tensor
                 f"{path}: its weight {name} holds NaN or infinite values, so every score "
                 "would be meaningless; retrain the model (or copy the file again)."
             )
-    module.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
+    module.load_state_dict(tensors, strict=True)  # copied into the module's own dtypes
     return module
 
 

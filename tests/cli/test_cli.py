@@ -126,7 +126,9 @@ def test_training_errors_are_one_clear_line(tmp_path):
     assert "no choices to learn from yet; rate first" in one_line(result)
     result = runner.invoke(app, ["train", str(tmp_path / "lib"), "--extractor", "no such"])
     assert result.exit_code == 1 and "Unknown extractor 'no such'" in one_line(result)
-    result = runner.invoke(app, ["train", str(tmp_path / "lib"), "--loss", "hinge"])
+    result = runner.invoke(
+        app, ["train", str(tmp_path / "lib"), "--learner", "mlp", "--loss", "hinge"]
+    )
     assert result.exit_code == 1 and "--loss is one of ranking, mse, choices" in one_line(result)
     result = runner.invoke(app, ["prior", str(tmp_path / "lib")])
     assert result.exit_code == 1 and "no trained model yet" in one_line(result)
@@ -346,7 +348,22 @@ def test_train_settings_are_refused_before_anything_is_embedded(tmp_path, monkey
         rate(library, 4, 2).close()
     for args, message in (
         (["--sampler", "bogus"], "--sampler is one of tpe, cmaes, random, qmc, not 'bogus'"),
-        (["--sampler", "cmaes"], "The cmaes sampler needs the cmaes package: pip install cmaes."),
+        (
+            ["--learner", "mlp", "--trials", "2", "--sampler", "cmaes"],
+            "The cmaes sampler needs the cmaes package: pip install cmaes.",
+        ),
+        (["--learner", "tree"], "--learner is one of kernel, mlp, not 'tree'"),
+        (
+            ["--loss", "choices"],
+            "--loss is the MLP's (the kernel model chooses its own "
+            "settings by leave-one-out): add --learner mlp",
+        ),
+        (
+            ["--trials", "5"],
+            "--trials is the MLP's (the kernel model chooses its own "
+            "settings by leave-one-out): add --learner mlp",
+        ),
+        (["--learner", "mlp", "--trials", "-1"], "--trials must be 0 or more, not -1"),
     ):
         result = runner.invoke(app, ["train", str(tmp_path / "lib"), *extractor, *args])
         assert result.exit_code == 1 and one_line(result) == f"Error: {message}"

@@ -81,7 +81,7 @@ def test_train_score_plot_and_demo_into_the_store_are_refused(
     before = snapshot(rated)
     store = rated / ".tastemaker"
     image = str(rated / "img000.png")
-    train = ["train", str(rated), "--extractor", str(tiny_clip), "--trials", "1", "-o"]
+    train = ["train", str(rated), "--extractor", str(tiny_clip), "-o"]
     attempts = [
         [*train, str(store)],
         [*train, str(output_cases(rated, tmp_path)["link"])],

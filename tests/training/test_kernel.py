@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from tastemaker.model import KernelHead
 from tastemaker.rating.ranks import spearman
 from tastemaker.training.kernel import (
-    KernelModel,
     KernelSettings,
     feature_spectrum,
     fit_kernel,
@@ -129,13 +129,13 @@ def test_uncertainty_is_larger_far_from_rated_images(exact_max):
 
 
 @pytest.mark.parametrize("exact_max", [2000, 100])
-def test_arrays_round_trip_and_batches_give_identical_scores(exact_max):
+def test_state_round_trip_and_batches_give_identical_scores(exact_max):
     x, _, y = _taste(250, 8, seed=4, nonlinear=True)
     w = np.random.default_rng(4).uniform(0.5, 2.0, 250)
     settings = KernelSettings(exact_max=exact_max, landmarks=120, select_landmarks=80)
     model = fit_kernel(x[:200], y[:200], w[:200], settings=settings).model
-    arrays, scalars = model.to_arrays()
-    again = KernelModel.from_arrays({k: v.copy() for k, v in arrays.items()}, dict(scalars))
+    again = KernelHead.empty(model.settings(), len(model.anchors), 8)
+    again.load_state_dict({k: v.clone() for k, v in model.state_dict().items()})
     scores, sd = model.predict(x[200:])
     scores2, sd2 = again.predict(x[200:], batch=7)
     np.testing.assert_array_equal(scores, again.predict(x[200:])[0])
@@ -152,8 +152,9 @@ def test_deterministic_for_a_seed(exact_max):
     a = fit_kernel(x, y, settings=settings)
     b = fit_kernel(x, y, settings=settings)
     assert a.candidates == b.candidates
-    for key, value in a.model.to_arrays()[0].items():
-        np.testing.assert_array_equal(value, b.model.to_arrays()[0][key])
+    assert a.model.settings() == b.model.settings()
+    for key, value in a.model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), b.model.state_dict()[key].numpy())
 
 
 def test_rejects_bad_input():

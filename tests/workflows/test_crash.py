@@ -127,7 +127,7 @@ def test_train_killed_mid_search_leaves_the_library_whole(tmp_path, tiny_clip):
         ratings = lib.store.ratings(status=None)
     train = [sys.executable, "-m", "tastemaker", "train", str(folder), "--extractor"]
     proc = subprocess.Popen(
-        [*train, str(tiny_clip), "--trials", "500"],
+        [*train, str(tiny_clip), "--learner", "mlp", "--trials", "500"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -146,7 +146,10 @@ def test_train_killed_mid_search_leaves_the_library_whole(tmp_path, tiny_clip):
     models = folder / ".tastemaker" / "models"
     assert not list(models.glob("*.safetensors"))
     done = subprocess.run(
-        [*train, str(tiny_clip), "--trials", "2"], capture_output=True, text=True, timeout=300
+        [*train, str(tiny_clip), "--learner", "mlp", "--trials", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     with open_library(folder) as lib:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from tastemaker.rating import odd_one_out as odd
 from tastemaker.rating.agreement import Agreement
 from tastemaker.rating.consistency import Consistency
@@ -63,15 +65,41 @@ def describe(stats: LibraryStats) -> str:
     return "\n".join(lines)
 
 
+FEW_CHOICES = 30  # held-out figures on fewer choices than this are too noisy to judge by
+
+
 def describe_metrics(m: dict[str, float]) -> str:
-    """A trained model's held-out and training figures in one line."""
+    """A trained model's held-out figures with their counts and spread, a warning when
+    they rest on too few choices, the training fit's figures labelled as such, and what
+    the saved model learnt from."""
 
     def pct(key: str) -> str:
         return percent(m.get(key))
 
-    return (
-        f"Held-out: agreement with your choices {pct('heldout_choice_agreement')}, "
-        f"pairwise order {pct('heldout_pairwise_accuracy')}, "
-        f"Spearman {m.get('heldout_spearman', float('nan')):.3f} "
-        f"(train: {pct('train_choice_agreement')}, {pct('train_pairwise_accuracy')})"
+    held = int(m.get("heldout_choices", 0))
+    agreement = m.get("heldout_choice_agreement")
+    lines = ["Held-out (a fit on the other images, judged on choices it never learnt from):"]
+    if held and agreement is not None:
+        spread = 196 * math.sqrt(agreement * (1 - agreement) / held)  # 95%, in pp
+        line = f"  agreement with your choices {pct('heldout_choice_agreement')} of {held} "
+        line += f"held-out choices (± {spread:.0f} pp)"
+        if held < FEW_CHOICES:
+            line += ": too few to judge by; rate more"
+        lines.append(line)
+    else:
+        lines.append("  no held-out choices to judge by yet; rate more")
+    if "heldout_spearman" in m:
+        lines.append(
+            f"  order of the ratings over {int(m.get('heldout_images', 0))} images: "
+            f"pairwise {pct('heldout_pairwise_accuracy')}, Spearman {m['heldout_spearman']:.3f}"
+        )
+    lines.append(
+        f"Training fit (on what it learnt from, so optimistic): agreement "
+        f"{pct('train_choice_agreement')} of {int(m.get('train_choices', 0))} choices"
     )
+    if "refit_images" in m:
+        lines.append(
+            f"Saved model: refitted on all {int(m['refit_images'])} rated images and "
+            f"{int(m.get('refit_choices', 0))} choices"
+        )
+    return "\n".join(lines)

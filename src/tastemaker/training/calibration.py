@@ -33,10 +33,9 @@ def fit_scale(
 
 
 def calibrate(scores: np.ndarray, data: TrainingData) -> float | None:
-    """The scale from the held-out images' outcomes (all outcomes when fewer than
-    MIN_OUTCOMES are held out); None when there are too few either way."""
-    for mask in (data.heldout, np.ones(data.n, bool)):
-        keep = data.comparisons_within(mask)
+    """The scale from the held-out outcomes (all outcomes when fewer than MIN_OUTCOMES
+    are held out); None when there are too few either way."""
+    for keep in (data.heldout_outcomes, np.ones(len(data.winners), bool)):
         if keep.sum() >= MIN_OUTCOMES:
             d = scores[data.winners[keep]] - scores[data.losers[keep]]
             return fit_scale(d, data.weights[keep])

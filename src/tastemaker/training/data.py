@@ -79,3 +79,11 @@ class TrainingData:
     def comparisons_within(self, mask: np.ndarray) -> np.ndarray:
         """Mask of the outcomes whose two images are both in ``mask``."""
         return mask[self.winners] & mask[self.losers]
+
+    @property
+    def heldout_outcomes(self) -> np.ndarray:
+        """Mask of the outcomes that judge a model fitted on the training images: those
+        with a held-out image in them. Between two held-out images, or between a
+        training and a held-out image: training saw neither the held-out image nor the
+        outcome, so a model's order of the two is a prediction."""
+        return self.heldout[self.winners] | self.heldout[self.losers]

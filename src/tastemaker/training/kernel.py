@@ -34,12 +34,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import torch
 from numpy.typing import ArrayLike, NDArray
+
+from tastemaker.model import KernelHead, kernel_from_dots
 
 Array = NDArray[np.float64]
 Kind = Literal["rbf", "linear"]
 KINDS: tuple[Kind, ...] = ("rbf", "linear")
-BIAS = 1.0  # the constant added to every kernel; k(x, x) = 1 + BIAS for unit rows
 
 
 @dataclass(frozen=True)
@@ -68,71 +70,11 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class KernelModel:
-    """Everything needed to score: anchors (training images or landmarks), dual weights
-    and the matrix ``M`` of the variance ``σ²/λ · (k(x,x) - k_xᵀ M k_x)``."""
-
-    kind: Kind
-    width: float
-    penalty: float
-    mean: float
-    noise: float  # σ²: residual variance of an image of average weight
-    anchors: Array  # (m, d), L2-normalised
-    weights: Array  # (m,)
-    variance: Array  # (m, m)
-
-    def predict(self, x: ArrayLike, batch: int = 4096) -> tuple[Array, Array]:
-        """Scores and their standard deviations (score units), ``batch`` rows at a time."""
-        x = normalise(x)
-        scores = np.empty(len(x))
-        spread = np.empty(len(x))
-        prior = self.noise / self.penalty
-        for start in range(0, len(x), batch):
-            k = kernel_matrix(self.kind, x[start : start + batch], self.anchors, self.width)
-            scores[start : start + batch] = self.mean + k @ self.weights
-            explained = np.einsum("ij,ij->i", k @ self.variance, k)
-            left = np.clip(1.0 + BIAS - explained, 0.0, None)
-            spread[start : start + batch] = np.sqrt(prior * left)
-        return scores, spread
-
-    def to_arrays(self) -> tuple[dict[str, Array], dict[str, float | str]]:
-        """Arrays and scalars, as a ``.safetensors`` file stores them."""
-        arrays = {"anchors": self.anchors, "weights": self.weights, "variance": self.variance}
-        scalars: dict[str, float | str] = {
-            "kind": self.kind,
-            "width": self.width,
-            "penalty": self.penalty,
-            "mean": self.mean,
-            "noise": self.noise,
-        }
-        return arrays, scalars
-
-    @classmethod
-    def from_arrays(
-        cls, arrays: dict[str, NDArray[np.generic]], scalars: dict[str, float | str]
-    ) -> KernelModel:
-        """The model :meth:`to_arrays` described."""
-        kind = str(scalars["kind"])
-        if kind not in KINDS:
-            raise ValueError(f"unknown kernel kind {kind!r}")
-        return cls(
-            kind="rbf" if kind == "rbf" else "linear",
-            width=float(scalars["width"]),
-            penalty=float(scalars["penalty"]),
-            mean=float(scalars["mean"]),
-            noise=float(scalars["noise"]),
-            anchors=np.asarray(arrays["anchors"], np.float64),
-            weights=np.asarray(arrays["weights"], np.float64),
-            variance=np.asarray(arrays["variance"], np.float64),
-        )
-
-
-@dataclass(frozen=True)
 class KernelFit:
     """The fitted model, how it was solved, and the leave-one-out error of each kernel
     (at its best penalty) on the ``selected_on`` images the settings were chosen on."""
 
-    model: KernelModel
+    model: KernelHead
     method: Literal["exact", "nystrom"]
     selected_on: int
     candidates: tuple[Candidate, ...]
@@ -152,12 +94,8 @@ def kernel_matrix(kind: Kind, a: Array, b: Array, width: float) -> Array:
 
 
 def _from_dots(kind: Kind, dots: Array, width: float) -> Array:
-    """The kernel from inner products of unit rows, where ``|a-b|² = 2 - 2 a·b``, plus
-    the constant ``BIAS``: a penalised offset, which lets the linear kernel correct a mean
-    fixed at the ratings' average (without it a wide RBF beat it on a linear taste)."""
-    if kind == "linear":
-        return dots + BIAS
-    return np.exp(np.clip(2.0 - 2.0 * dots, 0.0, None) / (-2.0 * width * width)) + BIAS
+    """The scoring head's kernel (:func:`tastemaker.model.kernel_from_dots`), in numpy."""
+    return kernel_from_dots(kind, torch.from_numpy(dots), width).numpy()
 
 
 def median_distance(x: Array, seed: int = 0, sample: int = 1000) -> float:
@@ -295,7 +233,7 @@ def fit_kernel(
 
 def _exact_model(
     x: Array, y: Array, w: Array, kind: Kind, width: float, penalty: float, u: Array, s: Array
-) -> KernelModel:
+) -> KernelHead:
     """``c = W^½ U diag(1/(s+λ)) Uᵀ W^½ (y-μ)``; ``M = (K + λW⁻¹)⁻¹`` from the same ``U``."""
     mean = float(w @ y / w.sum())
     root = np.sqrt(w)
@@ -304,15 +242,15 @@ def _exact_model(
     dof = float(np.sum(s / (s + penalty)))
     noise = float(w @ (y - mean - fitted) ** 2 / max(len(y) - dof, 1.0))
     scaled = root[:, None] * u
-    return KernelModel(
-        kind=kind,
-        width=width,
-        penalty=penalty,
-        mean=mean,
-        noise=noise,
-        anchors=x,
-        weights=scaled @ (coef / (s + penalty)),
-        variance=(scaled / (s + penalty)) @ scaled.T,
+    return _head(
+        kind,
+        width,
+        penalty,
+        mean,
+        noise,
+        x,
+        scaled @ (coef / (s + penalty)),
+        (scaled / (s + penalty)) @ scaled.T,
     )
 
 
@@ -325,7 +263,7 @@ def _nystrom_model(
     penalty: float,
     landmarks: Array,
     batch: int,
-) -> KernelModel:
+) -> KernelHead:
     """Ridge on ``Φ = K_nm R``, accumulated ``batch`` rows at a time so ``Φ`` is never
     held: ``G = RᵀK_mnWK_nmR``, ``β = (G+λI)⁻¹ RᵀK_mnW(y-μ)``, ``c = Rβ``, and
     ``M = R G(G+λI)⁻¹ Rᵀ`` (the variance of the deterministic training conditional)."""
@@ -347,13 +285,23 @@ def _nystrom_model(
     rss = float(w @ t**2 - 2.0 * beta @ b + beta @ (g * beta))
     dof = float(np.sum(g / (g + penalty)))
     rq = r @ q
-    return KernelModel(
-        kind=kind,
-        width=width,
-        penalty=penalty,
-        mean=mean,
-        noise=max(rss, 0.0) / max(len(y) - dof, 1.0),
-        anchors=landmarks,
-        weights=rq @ beta,
-        variance=(rq * (g / (g + penalty))) @ rq.T,
+    noise = max(rss, 0.0) / max(len(y) - dof, 1.0)
+    return _head(
+        kind, width, penalty, mean, noise, landmarks, rq @ beta, (rq * (g / (g + penalty))) @ rq.T
+    )
+
+
+def _head(
+    kind: Kind,
+    width: float,
+    penalty: float,
+    mean: float,
+    noise: float,
+    anchors: Array,
+    weights: Array,
+    variance: Array,
+) -> KernelHead:
+    t = torch.from_numpy
+    return KernelHead(
+        kind, width, penalty, mean, noise, t(anchors), t(weights), t(np.ascontiguousarray(variance))
     )

@@ -11,7 +11,6 @@ normalisation, and the metrics of :func:`tastemaker.training.metrics.evaluate` i
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -22,17 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from tastemaker import __version__
 from tastemaker.device import pick_device
 from tastemaker.errors import TastemakerError
-from tastemaker.model import (
-    MLP,
-    ModelMeta,
-    TasteMLP,
-    TasteModel,
-    l2_normalize,
-    now_iso,
-)
+from tastemaker.model import MLP, TasteMLP, TasteModel, l2_normalize, new_meta
 from tastemaker.progress import Progress, no_progress
 from tastemaker.training.data import TrainingData
 from tastemaker.training.losses import Loss, make_loss
@@ -294,10 +285,8 @@ def train_model(
     if train_loss is not None:
         metrics["train_loss"] = float(train_loss)
 
-    meta = ModelMeta(
-        extractor=meta_base["extractor"],
-        layers=tuple(meta_base["layers"]),
-        layer_mode=meta_base["layer_mode"],
+    meta = new_meta(
+        meta_base,
         input_dim=data.dim,
         hidden=tuple(params.hidden),
         dropouts=tuple(params.dropouts),
@@ -305,13 +294,8 @@ def train_model(
         score_sd=score_sd,
         l2_normalize_input=l2,
         loss=params.loss,
-        ratings=meta_base["ratings"],
         metrics=metrics,
-        calibration=meta_base.get("calibration"),
-        version=__version__,
-        created=now_iso(),
-        # as JSON will give it back (tuples as lists), so a saved model's meta equals this
-        params=json.loads(json.dumps({**params.to_dict(), "seed": seed})),
+        params={**params.to_dict(), "seed": seed},
         architecture=MLP,
     )
     return TrainResult(TasteModel(meta, module, device), metrics, fit.history)

@@ -8,7 +8,10 @@
   share where the chosen image scores higher (ties half) — what the product calls
   agreement, with a human ceiling near 75%.
 
-All are computed separately on the training and the held-out images by :func:`evaluate`.
+All are computed separately on the training and the held-out images by :func:`evaluate`;
+the held-out choices are every outcome with a held-out image in it
+(:attr:`TrainingData.heldout_outcomes`), the training choices those between two training
+images.
 Undefined values (too few images or choices) are left out rather than reported as NaN.
 """
 
@@ -76,9 +79,12 @@ def evaluate(pred: np.ndarray, data: TrainingData) -> dict[str, float]:
     ``heldout_spearman``, ``heldout_choice_agreement``, ``heldout_choices`` (count),
     ``heldout_images`` … Undefined ones are left out."""
     out: dict[str, float] = {}
-    for split, mask in (("train", data.train), ("heldout", data.heldout)):
+    for split, mask, judged in (
+        ("train", data.train, data.comparisons_within(data.train)),
+        ("heldout", data.heldout, data.heldout_outcomes),
+    ):
         p, t = pred[mask], data.scores[mask]
-        agreement, count = choice_agreement(pred, data.winners, data.losers, mask)
+        agreement, count = choice_agreement(pred, data.winners[judged], data.losers[judged])
         values = {
             "images": float(mask.sum()),
             "pairwise_accuracy": pairwise_accuracy(p, t),

@@ -3,8 +3,8 @@ size and warmup, each trial one :func:`~tastemaker.training.loop.train_model`.
 
 The objective, maximised, is measured on the held-out images:
 
-- ``heldout_choice_agreement`` — agreement with the person's own choices between two
-  held-out images — when there are at least :data:`MIN_HELDOUT_CHOICES` of them;
+- ``heldout_choice_agreement`` — agreement with the person's own choices that have a
+  held-out image in them — when there are at least :data:`MIN_HELDOUT_CHOICES` of them;
 - ``heldout_pairwise_accuracy`` — agreement with the database's order — otherwise.
 
 A study records which it maximises and keeps it when resumed. With ``storage`` (an
@@ -87,7 +87,7 @@ class SearchResult:
 
 def objective_for(data: TrainingData) -> str:
     """Which held-out metric a new search on ``data`` maximises."""
-    held = data.comparisons_within(data.heldout).sum()
+    held = data.heldout_outcomes.sum()
     return CHOICE_OBJECTIVE if held >= MIN_HELDOUT_CHOICES else PAIRWISE_OBJECTIVE
 
 

@@ -90,19 +90,30 @@ def fit_bt(store: Store) -> BTRatings:
     pairwise outcome of a choice counted once; priors (imported or from a model) are the
     prior means, converted from Elo's log10 scale."""
     o = outcomes(store)
-    try:
-        result = bradley_terry.fit(
-            len(o.ids), o.winners, o.losers, weights=o.weights, prior_mean=o.priors * ELO_TO_BT
-        )
-    except bradley_terry.FitFailed as e:
-        raise SettingError(
-            "ratings", f"{e}; the seed's Elo scores are there meanwhile: {{setting}} elo"
-        ) from None
+    result = bt_of(o)
     ids = o.ids
     return BTRatings(
         {int(i): float(r) for i, r in zip(ids, result.ratings, strict=True)},
         {int(i): float(s) for i, s in zip(ids, result.sd, strict=True)},
     )
+
+
+def bt_of(o: Outcomes, keep: np.ndarray | None = None) -> bradley_terry.BTResult:
+    """The Bradley–Terry fit of ``o``'s images (all of them, in ``o.ids`` order) from
+    the outcomes ``keep`` marks (all if None); :func:`fit_bt` says how."""
+    keep = np.ones(len(o.winners), bool) if keep is None else keep
+    try:
+        return bradley_terry.fit(
+            len(o.ids),
+            o.winners[keep],
+            o.losers[keep],
+            weights=o.weights[keep],
+            prior_mean=o.priors * ELO_TO_BT,
+        )
+    except bradley_terry.FitFailed as e:
+        raise SettingError(
+            "ratings", f"{e}; the seed's Elo scores are there meanwhile: {{setting}} elo"
+        ) from None
 
 
 def database_scores(store: Store, ratings: str = "elo") -> dict[int, float]:

@@ -1,6 +1,6 @@
 """Train a model of the person's taste from a library: embeddings (cached), the
-database's scores and the raw choices, a metaparameter search, the best model saved in
-the library and registered in its store.
+ratings and the raw choices, a learner chosen and measured on a held-out split and
+refitted on everything, the model saved in the library and registered in its store.
 
 The CLI reads :class:`TrainSettings`' defaults when it starts, so this module imports
 torch and Optuna only where training needs them.
@@ -8,7 +8,6 @@ torch and Optuna only where training needs them.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from dataclasses import dataclass, field
@@ -22,11 +21,12 @@ from tastemaker.features.layers import LayerChoice
 from tastemaker.features.registry import DEFAULT_EXTRACTOR, resolve
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.library import Library
-from tastemaker.workflows.ratings import RATINGS, database_scores, outcomes
+from tastemaker.workflows.ratings import RATINGS, bt_of, database_scores, outcomes
 
 if TYPE_CHECKING:
     from tastemaker.model import TasteModel
     from tastemaker.training.data import TrainingData
+    from tastemaker.training.learners import LearnerSettings
     from tastemaker.workflows.embeddings import LibraryEmbeddings
 
 EXTRACTOR_SETTING = "extractor"  # a library's own default extractor (the demo's)
@@ -40,9 +40,10 @@ class TrainSettings:
 
     extractor: str | None = None  # None: the library's default, else CLIP ViT-L/14
     layers: LayerChoice = field(default_factory=LayerChoice)
-    loss: str = "ranking"  # ranking (the seed's), mse, or choices (the raw choices)
-    ratings: str = "elo"
-    trials: int = 20
+    learner: str = "kernel"  # kernel, or mlp (the seed's)
+    loss: str | None = None  # the MLP's: ranking (the seed's, when None), mse, choices
+    ratings: str = "bt"  # what the model learns: bt, or elo (the seed's)
+    trials: int = 0  # the MLP's search; 0: one fit with the default metaparameters
     sampler: str = "tpe"
     heldout: float = 0.25
     seed: int = 0
@@ -52,7 +53,7 @@ class TrainSettings:
         from tastemaker.training.search import SAMPLERS, check_sampler
 
         for setting, value, names in (
-            ("loss", self.loss, tuple(LOSSES)),
+            ("loss", self.loss or "ranking", tuple(LOSSES)),
             ("ratings", self.ratings, RATINGS),
             ("sampler", self.sampler, SAMPLERS),
         ):
@@ -60,9 +61,9 @@ class TrainSettings:
                 raise SettingError(
                     setting, f"{{setting}} is one of {', '.join(names)}, not {value!r}"
                 )
-        check_sampler(self.sampler)  # its optional package, which the search needs
-        if self.trials < 1:
-            raise SettingError("trials", f"{{setting}} must be at least 1, not {self.trials}")
+        self.learner_settings()  # the learner checks its own
+        if self.trials:
+            check_sampler(self.sampler)  # its optional package, which the search needs
         if not 0.05 <= self.heldout <= 0.5:
             raise SettingError(
                 "heldout", f"{{setting}} is a share from 0.05 to 0.5, not {self.heldout}"
@@ -72,6 +73,11 @@ class TrainSettings:
                 "seed", f"{{setting}} must be from 0 to {MAX_SEED - 1}, not {self.seed}"
             )
 
+    def learner_settings(self) -> LearnerSettings:
+        from tastemaker.training.learners import LearnerSettings
+
+        return LearnerSettings(self.learner, self.loss, self.trials, self.sampler, self.seed)
+
 
 @dataclass(frozen=True)
 class Trained:
@@ -79,8 +85,8 @@ class Trained:
     path: Path
     model_id: int
     embedded: LibraryEmbeddings
-    trials: int  # trials in the study so far (a search resumes)
-    storage: str  # the Optuna storage that keeps the search history
+    trials: int  # trials in the study so far (a search resumes); 0 without a search
+    storage: str | None  # the Optuna storage that keeps the search history
 
 
 def default_extractor(library: Library) -> str:
@@ -99,31 +105,50 @@ def _nothing_to_learn(library: Library) -> TastemakerError:
     )
 
 
-def training_data(
-    library: Library, embedded: LibraryEmbeddings, heldout: float = 0.25, ratings: str = "elo"
-) -> TrainingData:
-    """The arrays training learns from: one row per embedded image, its database score
-    (Elo or Bradley–Terry), the person's pairwise outcomes between embedded images, and a
-    stable held-out split."""
+def training_sets(
+    library: Library, embedded: LibraryEmbeddings, heldout: float = 0.25, ratings: str = "bt"
+) -> tuple[TrainingData, TrainingData]:
+    """What training learns from: one row per embedded image, the person's pairwise
+    outcomes between embedded images, and ratings — for the split (a stable held-out
+    share of the images) and for the refit on everything.
+
+    Bradley–Terry ratings of the split's training images are fitted without the
+    outcomes that involve a held-out image, so the held-out figures judge outcomes the
+    model never learnt from; the held-out images and the refit get the fit of every
+    outcome. The seed's Elo is the database's, the same for both (as the seed had it)."""
     from tastemaker.training.data import TrainingData
     from tastemaker.training.split import heldout_mask
 
     o = outcomes(library.store)
+    at = np.searchsorted(o.ids, embedded.image_ids)  # each embedded image in o.ids
     row = np.full(len(o.ids), -1)
-    row[np.searchsorted(o.ids, embedded.image_ids)] = np.arange(len(embedded.image_ids))
+    row[at] = np.arange(len(embedded.image_ids))
     winners, losers = row[o.winners], row[o.losers]
     keep = (winners >= 0) & (losers >= 0)
     if not keep.any():
         raise _nothing_to_learn(library)
-    scores = database_scores(library.store, ratings)
-    return TrainingData(
-        x=embedded.x,
-        scores=np.array([scores[int(i)] for i in embedded.image_ids]),
-        winners=winners[keep],
-        losers=losers[keep],
-        weights=o.weights[keep],
-        heldout=heldout_mask(embedded.hashes, heldout),
-    )
+    held = heldout_mask(embedded.hashes, heldout)
+    if ratings == "elo":
+        elo = database_scores(library.store, "elo")
+        full = split = np.array([elo[int(i)] for i in embedded.image_ids])
+    else:
+        full = bt_of(o).ratings[at]
+        held_o = np.zeros(len(o.ids), bool)
+        held_o[at] = held
+        within_train = bt_of(o, ~(held_o[o.winners] | held_o[o.losers])).ratings[at]
+        split = np.where(held, full, within_train)
+
+    def data(scores: np.ndarray, mask: np.ndarray) -> TrainingData:
+        return TrainingData(
+            x=embedded.x,
+            scores=scores,
+            winners=winners[keep],
+            losers=losers[keep],
+            weights=o.weights[keep],
+            heldout=mask,
+        )
+
+    return data(split, held), data(full, np.zeros(len(held), bool))
 
 
 def train_library(
@@ -132,11 +157,10 @@ def train_library(
     output: Path | None = None,
     progress: Progress = no_progress,
 ) -> Trained:
-    """Embed, search, save the best model (in the library unless ``output``) and
-    register it with its held-out metrics."""
-    from tastemaker.training.calibration import calibrate
-    from tastemaker.training.loop import TrainParams
-    from tastemaker.training.search import search
+    """Embed, choose the learner's settings on a split and measure them, refit on every
+    rated image, save the model (in the library unless ``output``) and register it with
+    its held-out metrics."""
+    from tastemaker.training.learners import learn
     from tastemaker.workflows.embeddings import library_embeddings
 
     settings = settings or TrainSettings()
@@ -145,36 +169,32 @@ def train_library(
     store = library.store
     if store.images("present") and store.last_comparison() is None:
         raise _nothing_to_learn(library)
-    storage = search_storage(library)
     embedded = library_embeddings(library, extractor, settings.layers, progress)
-    data = training_data(library, embedded, settings.heldout, settings.ratings)
-    study = f"{extractor}|{settings.layers.key}|{settings.loss}|{settings.ratings}"
-    result = search(
-        data,
-        settings.trials,
+    split, full = training_sets(library, embedded, settings.heldout, settings.ratings)
+    storage = search_storage(library) if settings.trials else None
+    learned = learn(
+        split,
+        full,
         {
             "extractor": extractor,
             "layers": settings.layers.layers,
             "layer_mode": settings.layers.mode,
             "ratings": settings.ratings,
         },
-        base=TrainParams(loss=settings.loss),
-        sampler=settings.sampler,
-        storage=storage,
-        study_name=study,
-        seed=settings.seed,
-        progress=progress,
+        settings.learner_settings(),
+        progress,
+        storage,
+        study_name=f"{extractor}|{settings.layers.key}|{settings.loss}|{settings.ratings}",
     )
-    model = result.best.model
-    calibration = calibrate(model.score_embeddings(data.x), data)
-    model.meta = dataclasses.replace(model.meta, calibration=calibration)
+    model = learned.model
     if output is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         slug = re.sub(r"[^A-Za-z0-9]+", "-", extractor.rsplit("/", 1)[-1]).strip("-")
-        output = library.store_dir / "models" / f"{stamp}-{slug}-{settings.loss}.safetensors"
+        kind = settings.learner if settings.learner == "kernel" else model.meta.loss
+        output = library.store_dir / "models" / f"{stamp}-{slug}-{kind}.safetensors"
     output.parent.mkdir(parents=True, exist_ok=True)
     model.save(output)
     model_id = library.store.add_model(
         str(output.resolve()), extractor, settings.layers.key, dict(model.meta.metrics)
     )
-    return Trained(model, output, model_id, embedded, len(result.study.trials), storage)
+    return Trained(model, output, model_id, embedded, learned.trials, storage)
