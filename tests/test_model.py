@@ -420,3 +420,72 @@ def test_an_image_the_model_gives_no_finite_score_is_skipped_by_name(tmp_path: P
     assert [problem for _, problem in result.failures] == [
         "the model gives it no finite score (NaN or infinite)"
     ] * 3
+
+
+# -- model files of every kind, old and new ---------------------------------------------
+
+OLD_MLP = Path(__file__).parent / "data" / "mlp-0.1.0.safetensors"
+
+
+def test_a_model_file_written_by_tastemaker_0_1_0_still_loads_and_scores():
+    """The file was saved by the first version (an MLP, format_version 1); its scores of
+    these embeddings were recorded then."""
+    model = load_model_file(OLD_MLP)
+    assert model.meta.architecture == "mlp" and not model.has_uncertainty
+    x = np.random.default_rng(0).normal(size=(5, 12)).astype(np.float32)
+    then = [-0.42243138, -0.37281475, -0.39093646, -0.42465350, -0.42348254]
+    np.testing.assert_allclose(model.score_embeddings(x), then, rtol=1e-6)
+    assert np.isnan(model.uncertainties(x)).all()
+
+
+def kernel_model(n: int = 80, d: int = 6) -> tuple[TasteModel, np.ndarray]:
+    """A kernel model of a taste rated on images with a positive first coordinate."""
+    from tastemaker.training.learners import learn
+    from tastemaker.training.synthetic import synthetic_taste
+
+    taste = synthetic_taste(n=n, d=d, choices_per_image=4, seed=2)
+    x = taste.x.copy()
+    x[:, 0] = np.abs(x[:, 0]) + 0.5
+    taste = dataclasses.replace(taste, x=x)
+    full = dataclasses.replace(taste, heldout=np.zeros(n, bool))
+    meta = {"extractor": "efficientnet-lite0", "layers": (0,), "layer_mode": "join"}
+    return learn(taste, full, meta | {"ratings": "bt"}).model, taste.x
+
+
+def test_a_kernel_model_file_round_trips_with_its_uncertainty(tmp_path: Path):
+    model, x = kernel_model()
+    path = model.save(tmp_path / "k.safetensors")
+    again = load_model_file(path)
+    assert again.meta == model.meta and again.has_uncertainty
+    np.testing.assert_array_equal(again.score_embeddings(x), model.score_embeddings(x))
+    np.testing.assert_array_equal(again.uncertainties(x), model.uncertainties(x))
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        assert f.metadata()["format_version"] == "2"  # older versions ask to be upgraded
+        assert f.get_tensor("variance").dtype == torch.float64
+
+
+def test_a_kernel_models_uncertainty_is_larger_far_from_what_was_rated():
+    model, x = kernel_model()
+    far = -x  # where no rated image lies
+    near, away = model.uncertainties(x), model.uncertainties(far)
+    assert np.all(near >= 0) and np.median(away) > 1.5 * np.median(near)
+    # in score units: the head's standard deviation over the training scores' sd
+    head_sd = model.module.predict(far)[1] / model.meta.score_sd
+    np.testing.assert_allclose(away, head_sd, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda h: h.update({"params": json.dumps({"kernel": {"kind": "poly"}})}),
+        lambda h: h.update({"params": json.dumps({})}),
+        lambda h: h.update({"hidden": "[3, 4]"}),
+    ],
+)
+def test_a_damaged_kernel_header_is_one_clear_error(tmp_path: Path, change):
+    path = kernel_model()[0].save(tmp_path / "k.safetensors")
+    _rewrite_header(path, change)
+    with pytest.raises(TastemakerError, match="is a tastemaker model but its metadata is damaged"):
+        load_model_file(path)

@@ -76,8 +76,13 @@ class KernelFit:
 
     model: KernelHead
     method: Literal["exact", "nystrom"]
-    selected_on: int
+    selected_on: int  # 0 when the settings were given (a refit)
     candidates: tuple[Candidate, ...]
+
+    @property
+    def chosen(self) -> Candidate:
+        """The setting the model was fitted with: the best by leave-one-out."""
+        return min(self.candidates, key=lambda c: c.loo_mse)
 
 
 def normalise(x: ArrayLike) -> Array:
@@ -183,10 +188,11 @@ def fit_kernel(
     y: ArrayLike,
     weights: ArrayLike | None = None,
     settings: KernelSettings | None = None,
+    chosen: Candidate | None = None,
 ) -> KernelFit:
     """Fit the kernel model to ratings ``y`` of embeddings ``x``, its kernel, width and
-    penalty chosen by closed-form leave-one-out; exact up to ``settings.exact_max``
-    images, Nyström above."""
+    penalty chosen by closed-form leave-one-out (or ``chosen``'s, already chosen on
+    other images: a refit); exact up to ``settings.exact_max`` images, Nyström above."""
     settings = settings or KernelSettings()
     xs = normalise(x)
     ys = np.asarray(y, np.float64)
@@ -196,12 +202,13 @@ def fit_kernel(
     rng = np.random.default_rng(settings.seed)
     n = len(xs)
     unit = median_distance(xs, settings.seed)
-    lam = np.asarray(settings.penalties, np.float64)
+    lam = np.asarray([chosen.penalty] if chosen else settings.penalties, np.float64)
+    pool = [(chosen.kind, chosen.width)] if chosen else _candidates(settings, unit)
     candidates: list[Candidate] = []
 
     if n <= settings.exact_max:
         best: tuple[float, Kind, float, float, Array, Array] | None = None
-        for kind, width in _candidates(settings, unit):
+        for kind, width in pool:
             u, s = weighted_spectrum(kernel_matrix(kind, xs, xs, width), ws)
             mse = _loo_mse(loo_residuals(u, s, ys, ws, lam), ws)
             j = int(np.argmin(mse))
@@ -211,24 +218,26 @@ def fit_kernel(
         assert best is not None
         _, kind, width, penalty, u, s = best
         model = _exact_model(xs, ys, ws, kind, width, penalty, u, s)
-        return KernelFit(model, "exact", n, tuple(candidates))
+        return KernelFit(model, "exact", 0 if chosen else n, tuple(candidates))
 
-    sel = _pick(rng, n, settings.select_max)
-    xsel, ysel, wsel = xs[sel], ys[sel], ws[sel] / ws[sel].mean()
-    marks = xsel[_pick(rng, len(sel), settings.select_landmarks)]
-    dots = xsel @ marks.T  # shared by every kernel
-    for kind, width in _candidates(settings, unit):
-        phi = _from_dots(kind, dots, width) @ landmark_map(kind, marks, width)
-        u, g = feature_spectrum(phi, wsel)
-        mse = _loo_mse(loo_residuals(u, g, ysel, wsel, lam), wsel)
-        j = int(np.argmin(mse))
-        candidates.append(Candidate(kind, width, float(lam[j]), float(mse[j])))
-    chosen = min(candidates, key=lambda c: c.loo_mse)
+    selected_on = 0
+    if chosen is None:
+        sel = _pick(rng, n, settings.select_max)
+        xsel, ysel, wsel = xs[sel], ys[sel], ws[sel] / ws[sel].mean()
+        marks = xsel[_pick(rng, len(sel), settings.select_landmarks)]
+        dots = xsel @ marks.T  # shared by every kernel
+        for kind, width in pool:
+            phi = _from_dots(kind, dots, width) @ landmark_map(kind, marks, width)
+            u, g = feature_spectrum(phi, wsel)
+            mse = _loo_mse(loo_residuals(u, g, ysel, wsel, lam), wsel)
+            j = int(np.argmin(mse))
+            candidates.append(Candidate(kind, width, float(lam[j]), float(mse[j])))
+        chosen, selected_on = min(candidates, key=lambda c: c.loo_mse), len(sel)
     landmarks = xs[_pick(rng, n, settings.landmarks)]
     model = _nystrom_model(
         xs, ys, ws, chosen.kind, chosen.width, chosen.penalty, landmarks, settings.batch
     )
-    return KernelFit(model, "nystrom", len(sel), tuple(candidates))
+    return KernelFit(model, "nystrom", selected_on, tuple(candidates) or (chosen,))
 
 
 def _exact_model(

@@ -7,7 +7,8 @@ saw the held-out ones.
 
 - ``kernel`` (the default): kernel ridge regression of the ratings
   (:mod:`tastemaker.training.kernel`), its kernel, width and penalty chosen by
-  closed-form leave-one-out on the training images; it gives every score an uncertainty.
+  closed-form leave-one-out on the split's training images and kept for the refit; it
+  gives every score an uncertainty.
 - ``mlp``: the seed's MLP (:mod:`tastemaker.training.loop`), one fit with the default
   metaparameters, or an Optuna search of ``trials`` fits; its refit runs the epochs at
   which the chosen fit stopped early. With ``loss="choices"`` the refit learns from every
@@ -27,7 +28,7 @@ from tastemaker.model import KERNEL, TasteModel, new_meta
 from tastemaker.progress import Progress, no_progress
 from tastemaker.training.calibration import calibrate
 from tastemaker.training.data import TrainingData
-from tastemaker.training.kernel import KernelSettings, fit_kernel
+from tastemaker.training.kernel import KernelFit, KernelSettings, fit_kernel
 from tastemaker.training.metrics import evaluate
 
 LEARNERS = ("kernel", "mlp")
@@ -87,9 +88,9 @@ def learn(
         raise ValueError("the refit holds nothing out")
     everything = np.ones(full.n, bool)
     if settings.learner == "kernel":
-        chosen = _kernel_model(split, split.train, meta_base)
+        chosen, fit = _kernel_model(split, split.train, meta_base)
         progress("training", 1, 2)
-        final = _kernel_model(full, everything, meta_base)
+        final, _ = _kernel_model(full, everything, meta_base, fit)
         progress("training", 2, 2)
         learnt_from, trials = rated(full, everything), 0
     else:
@@ -119,15 +120,23 @@ def rated(data: TrainingData, images: np.ndarray) -> np.ndarray:
     return out
 
 
-def _kernel_model(data: TrainingData, images: np.ndarray, meta_base: dict[str, Any]) -> TasteModel:
-    """The kernel model of the rated ones of ``images``, its settings by leave-one-out."""
+def _kernel_model(
+    data: TrainingData,
+    images: np.ndarray,
+    meta_base: dict[str, Any],
+    chosen_on_split: KernelFit | None = None,
+) -> tuple[TasteModel, KernelFit]:
+    """The kernel model of the rated ones of ``images``, its settings by leave-one-out
+    (or those of ``chosen_on_split``, whose record it keeps)."""
     rows = rated(data, images)
     if rows.sum() < 3:
         raise TastemakerError(
             f"Only {int(rows.sum())} of the training images have been in a choice with "
             "another: rate more before training."
         )
-    fit = fit_kernel(data.x[rows], data.scores[rows], settings=KernelSettings())
+    chosen = chosen_on_split.chosen if chosen_on_split else None
+    fit = fit_kernel(data.x[rows], data.scores[rows], settings=KernelSettings(), chosen=chosen)
+    record = chosen_on_split or fit
     head = fit.model
     raw = head.predict(data.x[rows])[0]
     sd = float(raw.std())
@@ -143,12 +152,12 @@ def _kernel_model(data: TrainingData, images: np.ndarray, meta_base: dict[str, A
         params={
             "kernel": head.settings(),
             "method": fit.method,
-            "selected_on": fit.selected_on,
-            "candidates": [dataclasses.asdict(c) for c in fit.candidates],
+            "selected_on": record.selected_on,
+            "candidates": [dataclasses.asdict(c) for c in record.candidates],
         },
         architecture=KERNEL,
     )
-    return TasteModel(meta, head, device="cpu")
+    return TasteModel(meta, head, device="cpu"), fit
 
 
 def _mlp_models(
