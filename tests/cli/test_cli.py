@@ -326,6 +326,19 @@ def test_a_setting_is_named_by_its_flag(tmp_path):
     assert one_line(result) == "Error: --layer-mode is join or average, not 'sum'"
 
 
+def test_a_layer_the_extractor_lacks_is_one_line_naming_the_range(tmp_path):
+    make_images(tmp_path / "lib", 4)
+    with open_library(tmp_path / "lib") as library:
+        library.scan()
+        rate(library, 4, 2).close()
+    result = runner.invoke(
+        app,
+        ["train", str(tmp_path / "lib"), "--extractor", "efficientnet-lite0", "--layers", "0,9"],
+    )
+    assert result.exit_code == 1
+    assert result.output == "Error: efficientnet-lite0 offers --layers 0 to 8, not 9\n"
+
+
 def test_train_settings_are_refused_before_anything_is_embedded(tmp_path, monkeypatch):
     """A bad sampler, one whose package is missing, or nothing rated yet: refused before
     the extractor is loaded, let alone the library embedded."""

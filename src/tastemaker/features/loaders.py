@@ -1,11 +1,26 @@
 """Load a backbone through its ordinary loader, one small function per source, and
 turn its outputs into one embedding per image.
 
-Layer convention (the seed's ``--layers``): 0 is the model's final image embedding
-(CLIP's projected ``image_embeds``, SigLIP's pooled output, DINOv2's normalised CLS
-token, EfficientNet's pooled features); ``n > 0`` is the n-th hidden state counted back
-from the last (its CLS token, or the mean over tokens where there is none). Several
-layers are joined (concatenated) or averaged.
+Layer convention (the seed's ``--layers``; 0 is always the model's final image embedding,
+so layer-0 models and caches never change meaning):
+
+- CLIP, SigLIP and DINOv2: 0 is the final image embedding (CLIP's projected
+  ``image_embeds``, SigLIP's pooled output, DINOv2's normalised CLS token); ``n > 0`` is
+  the n-th hidden state counted back from the last (its CLS token, or the mean over
+  tokens where there is none).
+- EfficientNet-Lite0: its feature maps are, in order, the stem's, its seven stages' and
+  the head's, and layer n is the spatial mean of the map n before the last, as for CLIP:
+  0 the head's (1280 values, what the ImageNet classifier reads), 1 to 7 the stages'
+  from the last (320, 192, 112, 80, 40, 24, 16), 8 the stem's (32). A stage is the run of
+  MBConv blocks of one width (the paper's Table 1; the package builds one per entry of
+  its block list): inside one, blocks repeat at the same width and resolution, so its
+  end is where the representation has changed.
+- open_clip: layer 0 only (``encode_image``, the projected embedding). Its towers differ
+  (a CLS token, average or attention pooling, ResNets, timm trunks), so "the n-th hidden
+  state, projected" has no one meaning there; the transformers copies of the OpenAI and
+  LAION CLIPs offer every layer.
+
+Several layers are joined (concatenated) or averaged.
 """
 
 from __future__ import annotations
@@ -13,8 +28,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,16 +59,28 @@ class Extractor:
         forward: Callable[[torch.Tensor, tuple[int, ...]], list[torch.Tensor]],
         device: torch.device,
         dtype: torch.dtype,
+        deepest: int,
     ) -> None:
         self.spec = spec
         self.preprocess = preprocess
         self._forward = forward
         self.device = device
         self.dtype = dtype
+        self.deepest = deepest  # the highest layer number it offers
+
+    def check(self, choice: LayerChoice) -> None:
+        """Refuse, naming the valid range, a layer the backbone does not have."""
+        for n in choice.layers:
+            if n > self.deepest:
+                offered = f"0 to {self.deepest}" if self.deepest else "0 only"
+                raise SettingError(
+                    "layers", f"{self.spec.name} offers {{setting}} {offered}, not {n}"
+                )
 
     @torch.inference_mode()
     def embed(self, pixels: torch.Tensor, choice: LayerChoice) -> np.ndarray:
         """Embeddings (float32, one row per image) of a batch of preprocessed pixels."""
+        self.check(choice)
         # combined in float32: averaging fp16 layers (CUDA) in fp16 would round the mean
         outputs = [
             o.float() for o in self._forward(pixels.to(self.device, self.dtype), choice.layers)
@@ -163,17 +191,13 @@ def _transformers(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype)
         for n in layers:
             if n == 0:
                 outputs.append(out.image_embeds if family == "clip" else out.pooler_output)
-                continue
-            if n >= len(out.hidden_states):
-                raise TastemakerError(
-                    f"{spec.name} has {len(out.hidden_states) - 1} hidden layers; "
-                    f"layer {n} does not exist"
-                )
-            hidden = out.hidden_states[-n]
-            outputs.append(hidden.mean(1) if family == "siglip" else hidden[:, 0])
+            else:
+                hidden = out.hidden_states[-n]
+                outputs.append(hidden.mean(1) if family == "siglip" else hidden[:, 0])
         return outputs
 
-    return Extractor(spec, _HFPreprocess(processor), forward, device, dtype)
+    deepest = vision.num_hidden_layers
+    return Extractor(spec, _HFPreprocess(processor), forward, device, dtype, deepest)
 
 
 class _EfficientNetPreprocess:
@@ -206,14 +230,33 @@ def _efficientnet(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype)
         )
     # channels-last runs its depthwise convolutions markedly faster on CPUs
     model = model.to(device, dtype, memory_format=torch.channels_last).eval()
+    ends = _stage_ends(model._blocks)
 
     def forward(pixels: torch.Tensor, layers: tuple[int, ...]) -> list[torch.Tensor]:
-        if layers != (0,):
-            raise TastemakerError(f"{spec.name} offers layer 0 only (its pooled features)")
-        pixels = pixels.contiguous(memory_format=torch.channels_last)
-        return [model.extract_features(pixels).mean((2, 3))]
+        # model.extract_features, keeping the maps the layers need (module docstring)
+        x = model._swish(
+            model._bn0(model._conv_stem(pixels.contiguous(memory_format=torch.channels_last)))
+        )
+        maps = [x]
+        for i, block in enumerate(model._blocks):
+            x = block(x)  # in eval mode its drop connect does nothing
+            if i in ends:
+                maps.append(x)
+        maps.append(model._swish(model._bn1(model._conv_head(x))))
+        return [maps[-1 - n].mean((2, 3)) for n in layers]
 
-    return Extractor(spec, _EfficientNetPreprocess(), forward, device, dtype)
+    return Extractor(spec, _EfficientNetPreprocess(), forward, device, dtype, len(ends) + 1)
+
+
+def _stage_ends(blocks: Sequence[Any]) -> set[int]:
+    """Indices of the last block of each stage: the package builds a stage as one block
+    that changes width or stride, then ``num_repeat - 1`` that keep them, each holding
+    the stage's ``num_repeat``."""
+    ends, i = set(), 0
+    while i < len(blocks):
+        i += blocks[i]._block_args.num_repeat
+        ends.add(i - 1)
+    return ends
 
 
 def _open_clip(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype) -> Extractor:
@@ -229,11 +272,10 @@ def _open_clip(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype) ->
     model = model.to(device, dtype).eval()
 
     def forward(pixels: torch.Tensor, layers: tuple[int, ...]) -> list[torch.Tensor]:
-        if layers != (0,):
-            raise TastemakerError(f"{spec.name}: open_clip models offer layer 0 only")
-        return [model.encode_image(pixels)]
+        embedding = model.encode_image(pixels)  # layer 0, the only one (module docstring)
+        return [embedding for _ in layers]
 
-    return Extractor(spec, _TensorPreprocess(preprocess), forward, device, dtype)
+    return Extractor(spec, _TensorPreprocess(preprocess), forward, device, dtype, 0)
 
 
 class _TensorPreprocess:
