@@ -41,11 +41,11 @@ def test_every_family_loads_by_path_and_embeds(tiny, pictures):
 
 def test_layer_modes_give_the_right_shapes(tiny, pictures):
     family, path = tiny
-    final = 16 if family == "clip" else 32
+    size = 16 if family == "clip" else 32  # CLIP's layers are all projected
     joined, _ = embed_all(path, pictures, LayerChoice((0, 1), "join"), workers=0)
-    assert joined.shape == (5, final + 32)
+    assert joined.shape == (5, 2 * size)
     averaged, _ = embed_all(path, pictures, LayerChoice((1, 2), "average"), workers=0)
-    assert averaged.shape == (5, 32)
+    assert averaged.shape == (5, size)
     one, _ = embed_all(path, pictures, LayerChoice((1,)), workers=0)
     two, _ = embed_all(path, pictures, LayerChoice((2,)), workers=0)
     assert averaged == pytest.approx((one + two) / 2, abs=1e-5)
@@ -70,9 +70,29 @@ def test_half_precision_layers_are_averaged_in_float32(tmp_path, pictures):
     assert np.abs(averaged - exact).max() < 1e-6
 
 
-def test_averaging_layers_of_different_sizes_is_refused(tiny_clip, pictures):
+def test_averaging_layers_of_different_sizes_is_refused(pictures):
     with pytest.raises(TastemakerError, match=r"different sizes.*; use layer_mode join$"):
-        embed_all(str(tiny_clip), pictures, LayerChoice((0, 1), "average"), workers=0)
+        embed_all("efficientnet-lite0", pictures[:1], LayerChoice((0, 1), "average"), workers=0)
+
+
+@pytest.mark.parametrize("family", ["clip", "clip-full"])
+def test_clip_layer_n_is_the_seeds_projected_hidden_state(family, tmp_path, pictures):
+    """The seed's convention: layer n = visual_projection(post_layernorm(
+    hidden_states[-1-n][:, 0])), so layer 0 is image_embeds and layer 1 the block before."""
+    import transformers as t
+
+    folder = save_tiny_backbone(family, tmp_path / family)
+    whole = family == "clip-full"
+    model = (t.CLIPModel if whole else t.CLIPVisionModelWithProjection).from_pretrained(folder)
+    processor = t.CLIPImageProcessor.from_pretrained(folder)
+    pixels = processor(images=[Image.open(p) for p in pictures], return_tensors="pt")
+    with torch.no_grad():
+        out = model.eval().vision_model(**pixels, output_hidden_states=True)
+        for n in (0, 1, 2):
+            cls = out.hidden_states[-1 - n][:, 0]
+            by_hand = model.visual_projection(model.vision_model.post_layernorm(cls)).numpy()
+            x, _ = embed_all(str(folder), pictures, LayerChoice((n,)), workers=0)
+            assert x == pytest.approx(by_hand, abs=1e-5), n
 
 
 def test_a_layer_beyond_the_model_is_refused_naming_the_range(tiny_clip, pictures):

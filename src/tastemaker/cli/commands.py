@@ -299,7 +299,8 @@ def train(
         ),
     ] = None,
     layers: Annotated[
-        str, typer.Option(help="Layers: 0 = final output, n = n-th from the end; e.g. 0,2.")
+        str,
+        typer.Option(help="Layers: 0 = final embedding, n = an earlier block's, n back; e.g. 0,2."),
     ] = ",".join(map(str, LayerChoice.layers)),
     layer_mode: Annotated[
         str, typer.Option(help="join or average several layers.")

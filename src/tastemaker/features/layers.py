@@ -1,6 +1,7 @@
-"""Which layers of a backbone make an image's embedding (0: the final embedding, n: the
-n-th hidden state from the last; see :mod:`tastemaker.features.loaders`) and how several
-are combined. Apart from the loaders, so that the CLI reads this setting without torch."""
+"""Which layers of a backbone make an image's embedding (0: the final embedding, n: an
+earlier block's, counted back from the last; each family's exact rule is in
+:mod:`tastemaker.features.loaders`) and how several are combined. Apart from the
+loaders, so that the CLI reads this setting without torch."""
 
 from __future__ import annotations
 

@@ -4,10 +4,13 @@ turn its outputs into one embedding per image.
 Layer convention (the seed's ``--layers``; 0 is always the model's final image embedding,
 so layer-0 models and caches never change meaning):
 
-- CLIP, SigLIP and DINOv2: 0 is the final image embedding (CLIP's projected
-  ``image_embeds``, SigLIP's pooled output, DINOv2's normalised CLS token); ``n > 0`` is
-  the n-th hidden state counted back from the last (its CLS token, or the mean over
-  tokens where there is none).
+- CLIP: layer n is ``visual_projection(post_layernorm(hidden_states[-1-n][:, 0]))``, the
+  CLS token n blocks before the last, projected as the final one is: layer 0 is
+  ``image_embeds``, and every layer has the projection's size. n goes from 0 to the
+  number of blocks (``hidden_states[0]``, the patch embeddings).
+- SigLIP and DINOv2: layer 0 is the pooled output (SigLIP's attention-pooled head,
+  DINOv2's normalised CLS token); ``n > 0`` is ``hidden_states[-n]`` as it is: DINOv2's
+  CLS token, SigLIP's mean over tokens (it has no CLS token).
 - EfficientNet-Lite0: its feature maps are, in order, the stem's, its seven stages' and
   the head's, and layer n is the spatial mean of the map n before the last, as for CLIP:
   0 the head's (1280 values, what the ImageNet classifier reads), 1 to 7 the stages'
@@ -173,12 +176,15 @@ def _transformers(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype)
     config = AutoConfig.from_pretrained(spec.source)
     vision = getattr(config, "vision_config", config)  # a whole two-tower model, or not
     model: torch.nn.Module
+    head: torch.nn.Module | None = None  # what makes CLIP's layers n > 0 (module docstring)
     if family == "clip":
         if vision is not config:  # the projection's size is the whole model's setting
             vision.projection_dim = config.projection_dim
-        model = transformers.CLIPVisionModelWithProjection.from_pretrained(
+        clip = transformers.CLIPVisionModelWithProjection.from_pretrained(
             spec.source, config=vision
         )
+        head = torch.nn.Sequential(clip.vision_model.post_layernorm, clip.visual_projection)
+        model = clip
     elif family == "siglip":
         model = transformers.SiglipVisionModel.from_pretrained(spec.source, config=vision)
     else:
@@ -191,6 +197,8 @@ def _transformers(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype)
         for n in layers:
             if n == 0:
                 outputs.append(out.image_embeds if family == "clip" else out.pooler_output)
+            elif head is not None:  # CLIP: projected as layer 0 is
+                outputs.append(head(out.hidden_states[-1 - n][:, 0]))
             else:
                 hidden = out.hidden_states[-n]
                 outputs.append(hidden.mean(1) if family == "siglip" else hidden[:, 0])
