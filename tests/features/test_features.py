@@ -211,9 +211,20 @@ def test_library_embeddings_are_cached(library, tiny_clip, monkeypatch):
     assert list(second.image_ids) == list(first.image_ids)
 
 
+def test_clip_layers_cached_under_the_old_numbering_are_not_reused(library, tiny_clip):
+    """Earlier versions cached CLIP's raw hidden_states[-1] as layer 1 under the key "1";
+    those rows must not be served for the seed's layer 1."""
+    hashes = [im.hash for im in library.store.images("present")]
+    library.store.add_embeddings(str(tiny_clip), "1", {h: np.ones(32, "f4") for h in hashes})
+    fresh = library_embeddings(library, str(tiny_clip), LayerChoice((1,)))
+    assert fresh.extracted == 10 and fresh.x.shape == (10, 16)
+
+
 def test_layer_choice_parsing():
-    assert LayerChoice.parse("0,2").key == "0,2:join"
+    assert LayerChoice.parse("0,2").key == "0,2:join@seed"
     assert LayerChoice.parse("0").key == "0"
+    assert LayerChoice.parse("1", "average").key == "1@seed"
+    assert LayerChoice.parse("0,0", "average").key == "0,0:average"
     with pytest.raises(TastemakerError, match="numbers like 0 or 0,2"):
         LayerChoice.parse("last")
     with pytest.raises(TastemakerError, match="join or average"):

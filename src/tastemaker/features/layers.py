@@ -11,6 +11,11 @@ from tastemaker.errors import SettingError
 
 LAYER_MODES = ("join", "average")
 
+LAYER_CONVENTION = "seed"
+"""How layers n > 0 are numbered: the seed's, where CLIP's layer n is its projected
+``hidden_states[-1-n]`` (see :mod:`tastemaker.features.loaders`). Earlier versions took
+CLIP's raw ``hidden_states[-n]`` and did not say so; cache keys and model files now do."""
+
 
 @dataclass(frozen=True)
 class LayerChoice:
@@ -35,6 +40,9 @@ class LayerChoice:
 
     @property
     def key(self) -> str:
-        """How the cache and model files name this choice: ``0``, ``0,2:join``."""
+        """How the cache and the models table name this choice: ``0``, ``0,2:join@seed``.
+        A choice with a layer n > 0 carries the convention, so embeddings cached under the
+        earlier numbering are never served for it; layer 0 never changed meaning."""
         joined = ",".join(map(str, self.layers))
-        return joined if len(self.layers) == 1 else f"{joined}:{self.mode}"
+        key = joined if len(self.layers) == 1 else f"{joined}:{self.mode}"
+        return f"{key}@{LAYER_CONVENTION}" if any(self.layers) else key
