@@ -214,6 +214,46 @@ def test_weights_that_do_not_match_the_metadata(tmp_path: Path):
     )
 
 
+def test_new_files_say_how_their_layers_are_numbered(tmp_path: Path):
+    path = make_model(layers=(0, 2), input_dim=12).save(tmp_path / "m.safetensors")
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        assert f.metadata()["layer_convention"] == "seed"
+    assert load_model_file(path).meta.layer_convention == "seed"
+
+
+@pytest.mark.parametrize(
+    "extractor, layers, refused",
+    [
+        ("openai/clip-vit-large-patch14", [1], True),  # CLIP's layer 1 changed meaning
+        ("openai/clip-vit-base-patch32", [0, 2], True),
+        ("openai/clip-vit-large-patch14", [0], False),  # layer 0 never changed
+        ("facebook/dinov2-base", [1], False),  # nor did other families' layers
+        ("someone/not-downloaded", [1], True),  # it may be a CLIP: cannot tell
+    ],
+)
+def test_a_file_from_before_the_seeds_layer_numbering(
+    tmp_path: Path, monkeypatch, extractor, layers, refused
+):
+    """A file without layer_convention numbered CLIP's layers n > 0 as raw
+    hidden_states[-n]; scoring it with the seed's features would be silently wrong."""
+    monkeypatch.setenv("TASTEMAKER_ALLOW_EXTRACTORS", "someone/not-downloaded")
+    path = make_model().save(tmp_path / "old.safetensors")
+    _rewrite_header(path, lambda h: h.pop("layer_convention"))
+    _rewrite_header(path, lambda h: h.update(extractor=extractor, layers=json.dumps(layers)))
+    if not refused:
+        assert load_model_file(path).meta.layer_convention == "seed"  # means what it says
+        return
+    with pytest.raises(TastemakerError) as e:
+        load_model_file(path)
+    assert str(e.value) == (
+        f"{path} was trained before tastemaker numbered CLIP layers as the seed does; its "
+        f"layers {','.join(map(str, layers))} of {extractor} now give other features: "
+        "retrain it to use it."
+    )
+
+
 def test_newer_format_version(tmp_path: Path):
     path = make_model().save(tmp_path / "m.safetensors")
     _rewrite_header(path, lambda h: h.update({"format_version": str(FORMAT_VERSION + 1)}))
@@ -328,6 +368,7 @@ def test_encode_meta_is_all_strings():
         ("metrics", '{"a": "x"}', "'metrics' should be an object of numbers"),
         ("architecture", "cnn", "'architecture' should be one of mlp, laion, laion-relu"),
         ("layer_mode", "sum", '\'layer_mode\' should be "join" or "average"'),
+        ("layer_convention", "raw", '\'layer_convention\' should be "seed", not "raw"'),
     ],
 )
 def test_a_damaged_or_mistyped_header_field_is_named(tmp_path: Path, key, value, problem):

@@ -2,12 +2,13 @@
 LAION's predictor) and their one-file format.
 
 A model file is one ``.safetensors`` file: the weights, and in its header everything
-needed to use them — which extractor and layers made the embeddings, the layer sizes,
-the score normalisation, the metrics, the tastemaker version. safetensors metadata is
-``dict[str, str]``: string fields are stored as they are, every other field JSON-encoded,
-beside ``format: tastemaker-mlp`` and ``format_version``. A kernel model's file is
-``format_version`` 2 (older tastemakers then ask to be upgraded instead of failing on
-the unknown head); an MLP's stays 1, so older versions still read it.
+needed to use them — which extractor and layers made the embeddings (and by which
+numbering of layers), the layer sizes, the score normalisation, the metrics, the
+tastemaker version. safetensors metadata is ``dict[str, str]``: string fields are stored
+as they are, every other field JSON-encoded, beside ``format: tastemaker-mlp`` and
+``format_version``. A kernel model's file is ``format_version`` 2 (older tastemakers then
+ask to be upgraded instead of failing on the unknown head); an MLP's stays 1, so older
+versions still read it.
 
 Scores are normalised: ``(raw - score_mean) / score_sd``, where mean and sd are those of
 the raw outputs over the training images (the seed's convention), so a score of 1 is one
@@ -24,7 +25,7 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from torch import nn
 from tastemaker import __version__
 from tastemaker.device import pick_device
 from tastemaker.errors import TastemakerError
+from tastemaker.features.layers import LAYER_CONVENTION
 
 FORMAT = "tastemaker-mlp"
 FORMAT_VERSION = 2  # the newest this version reads and writes
@@ -250,6 +252,7 @@ class ModelMeta:
     created: str = ""  # ISO 8601 time
     params: dict[str, Any] = field(default_factory=dict)  # the metaparameters used
     architecture: str = MLP  # mlp | laion | laion-relu | kernel: which module holds the weights
+    layer_convention: str = LAYER_CONVENTION  # how ``layers`` are numbered (features.layers)
 
 
 # fields stored in the header as they are; all others JSON-encoded
@@ -261,6 +264,7 @@ _STRING_FIELDS = {
     "version",
     "created",
     "architecture",
+    "layer_convention",
 }
 _TUPLE_FIELDS = {"layers", "hidden", "dropouts"}
 
@@ -301,7 +305,12 @@ _FIELD_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "calibration": (lambda v: v is None or _number(v), "a finite number or null"),
     "params": (lambda v: isinstance(v, dict), "an object"),
     "architecture": (lambda v: v in ARCHITECTURES, f"one of {', '.join(ARCHITECTURES)}"),
+    "layer_convention": (lambda v: v == LAYER_CONVENTION, f'"{LAYER_CONVENTION}"'),
 }
+
+# fields that files from earlier versions lack, and what their absence means ("": the
+# layer numbering before the seed's, see _with_current_layers)
+_ABSENT = {"architecture": MLP, "layer_convention": ""}
 
 
 class BadField(ValueError):
@@ -474,9 +483,10 @@ def decode_meta(header: dict[str, str]) -> ModelMeta:
     values: dict[str, Any] = {}
     for f in fields(ModelMeta):
         if f.name not in header:
-            if f.name == "architecture":
-                continue  # the default
-            raise KeyError(f.name)
+            if f.name not in _ABSENT:
+                raise KeyError(f.name)
+            values[f.name] = _ABSENT[f.name]
+            continue
         value = header[f.name] if f.name in _STRING_FIELDS else _json_field(f.name, header[f.name])
         check, should = _FIELD_CHECKS.get(f.name, (lambda v: isinstance(v, str), "text"))
         if not check(value):
@@ -543,6 +553,7 @@ def load_model_file(path: str | Path, device: str | torch.device | None = None) 
     except BadField as e:
         raise TastemakerError(f"{path} is a tastemaker model but its metadata field {e}.") from None
     _check_extractor_source(meta.extractor, path)
+    meta = _with_current_layers(meta, path)
     try:
         with torch.device("meta"):  # the shapes alone: a header cannot make us allocate
             shapes = {k: tuple(v.shape) for k, v in build_module(meta).state_dict().items()}
@@ -567,6 +578,27 @@ def _with_weights(path: Path, module: nn.Module, tensors: dict[str, torch.Tensor
             )
     module.load_state_dict(tensors, strict=True)  # copied into the module's own dtypes
     return module
+
+
+def _with_current_layers(meta: ModelMeta, path: Path) -> ModelMeta:
+    """``meta`` under today's layer numbering. A file from before it says no convention:
+    its layers mean what they did unless it was trained on CLIP layers n > 0, whose
+    numbering changed (or on a hub model not downloaded, which may be a CLIP); scoring
+    those with the new features would give wrong scores without a word, so they are
+    refused: retraining costs one embedding pass, keeping the old numbering alive would
+    cost a second CLIP path and cache key for good."""
+    from tastemaker.features.registry import known_family
+
+    if meta.layer_convention == LAYER_CONVENTION:
+        return meta
+    if any(meta.layers) and known_family(meta.extractor) in ("clip", None):
+        layers = ",".join(map(str, meta.layers))
+        raise TastemakerError(
+            f"{path} was trained before tastemaker numbered CLIP layers as the seed does; "
+            f"its layers {layers} of {meta.extractor} now give other features: retrain it "
+            "to use it."
+        )
+    return replace(meta, layer_convention=LAYER_CONVENTION)
 
 
 def _check_extractor_source(name: str, model: Path) -> None:

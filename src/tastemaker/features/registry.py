@@ -192,6 +192,23 @@ def _local(name: str, path: Path) -> ExtractorSpec:
     return ExtractorSpec(name, family, str(path.resolve()), None, f"local {model_type} model")
 
 
+def known_family(name: str) -> str | None:
+    """``name``'s family, reading a hub model's config.json when it is downloaded; None
+    when that cannot be told without downloading it (or it is no supported backbone)."""
+    spec = resolve(name)
+    if spec.family != "transformers":
+        return spec.family
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        config = try_to_load_from_cache(name, "config.json")
+        if not isinstance(config, str):
+            return None
+        return family_of_config(json.loads(Path(config).read_text()).get("model_type", ""))
+    except (OSError, ValueError):  # an id the hub client refuses, an unreadable config
+        return None
+
+
 def family_of_config(model_type: str) -> str | None:
     """Our family for a transformers ``model_type`` (None if unsupported)."""
     return _FAMILIES.get(model_type)
