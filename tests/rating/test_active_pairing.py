@@ -4,9 +4,11 @@ import pytest
 from tastemaker.rating import pairing
 
 
-def draws(ratings, sd, counts, k, n_draws, seed):
+def draws(ratings, sd, counts, k, n_draws, seed, **options):
     rng = np.random.default_rng(seed)
-    return np.array([pairing.pick_active(ratings, sd, counts, k, rng) for _ in range(n_draws)])
+    return np.array(
+        [pairing.pick_active(ratings, sd, counts, k, rng, **options) for _ in range(n_draws)]
+    )
 
 
 @pytest.mark.parametrize("k", [2, 3, 4])
@@ -27,6 +29,17 @@ def test_never_seen_images_come_first():
     assert set(sets[:, 0].tolist()) == {1, 3, 5}  # each unseen image gets its turn
     one = draws(ratings, np.full(8, 0.4), np.r_[0, np.full(7, 4)], 3, 100, 2)
     assert np.all(one[:, 0] == 0)
+
+
+def test_extra_log_weights_favour_their_images_first_and_as_partners():
+    extra = np.r_[2.0, np.zeros(19)]  # image 0 weighted e^2 (7.4 times) more, as controversy
+    ratings, sd = np.zeros(20), np.full(20, 0.5)
+    for counts, position in ((np.zeros(20), 0), (np.r_[4, 0, np.full(18, 4)], 1)):
+        plain = draws(ratings, sd, counts, 2, 2000, 14)
+        favoured = draws(ratings, sd, counts, 2, 2000, 14, extra_log_w=extra)
+        before, after = np.mean(plain[:, position] == 0), np.mean(favoured[:, position] == 0)
+        assert before < 0.08 and after > 0.2  # 1/20 or 1/19 without; 0.28 or 0.29 with
+    assert np.all(favoured[:, 0] == 1)  # the never-seen image still comes first
 
 
 def test_partners_are_close_in_rating():
@@ -105,5 +118,11 @@ def test_bad_input_is_refused():
         pairing.pick_active(np.zeros(3), np.array([1.0, 0.0, 1.0]), np.zeros(3), 2, rng)
     with pytest.raises(ValueError, match="one entry per image"):
         pairing.pick_active(np.zeros(3), np.ones(2), np.zeros(3), 2, rng)
+    with pytest.raises(ValueError, match="extra_log_w must be finite, one entry per image"):
+        pairing.pick_active(np.zeros(3), np.ones(3), np.zeros(3), 2, rng, extra_log_w=np.zeros(2))
+    with pytest.raises(ValueError, match="extra_log_w must be finite"):
+        pairing.pick_active(
+            np.zeros(3), np.ones(3), np.zeros(3), 2, rng, extra_log_w=np.r_[0.0, np.nan, 0.0]
+        )
     with pytest.raises(ValueError, match="temperature"):
         pairing.pick_active(np.zeros(3), np.ones(3), np.zeros(3), 2, rng, temperature=0.0)

@@ -268,16 +268,17 @@ def test_weights_can_be_turned_on_later_and_off_again(library):
     assert stored_elo(library) == unweighted
 
 
-def test_controversy_weighting_shows_disputed_images_more(library):
+@pytest.mark.parametrize("pairing", ["seed", "active"])
+def test_controversy_weighting_shows_disputed_images_more(library, pairing):
     ids = [im.id for im in library.store.images()]
     disputed = ids[0]
     model = {i: 0.0 for i in ids} | {disputed: 10.0}  # the model loves one image
     counts = {}
-    for cw, seed in ((0.0, 1), (4.0, 1)):
-        session = RateSession(
-            library, RateSettings(controversy=cw, lcw=0.0), seed=seed, model_scores=model
-        )
+    for cw in (0.0, 4.0):
+        settings = RateSettings(pairing=pairing, controversy=cw, lcw=0.0)
+        session = RateSession(library, settings, seed=1, model_scores=model)
         shown = [im.id for _ in range(400) for im in session.next_set().images]
+        session.close()
         counts[cw] = shown.count(disputed)
     assert counts[4.0] > 2 * counts[0.0]
     with pytest.raises(TastemakerError, match=r"^controversy must be a finite number at least 0"):

@@ -81,14 +81,17 @@ def pick_active(
     rng: np.random.Generator,
     lcw: float = LCW,
     temperature: float = TEMPERATURE,
+    extra_log_w: NDArray[np.float64] | None = None,
 ) -> NDArray[np.int64]:
     """``k`` distinct images to show next, chosen for what their outcome will teach
     (``ratings`` and ``sd`` from :func:`tastemaker.rating.bradley_terry.fit`).
 
-    The first image is drawn uniformly from the never-seen images while there are any
-    (so every image is in the ranking after ``n`` choices), else by the seed's
-    ``(1 - lcw)^counts``. Each partner is drawn with probability proportional to
-    ``info^(1/temperature) * (1 - lcw)^counts``, ``info`` the mean
+    The first image is drawn from the never-seen images while there are any (so every
+    image is in the ranking after ``n`` choices), else from all, with the seed's weight
+    ``(1 - lcw)^counts`` times ``exp(extra_log_w)``: further log-weights of each image,
+    such as :func:`controversy_log_weights` (none: the never-seen are drawn uniformly).
+    Each partner is drawn with probability proportional to ``info^(1/temperature)``
+    times that weight, ``info`` the mean
     :func:`log_expected_information` with the images already in the set. A low
     temperature approaches the greedy choice, 1 is proportional sampling; the randomness
     keeps the person from seeing the same pairs and the comparison graph well connected
@@ -110,9 +113,13 @@ def pick_active(
     if not 2 <= k <= n:
         raise ValueError(f"need at least {k} images to choose from, have {n}")
     log_w = log_weights(counts, lcw)
-    unseen = np.flatnonzero(counts == 0)
-    first = int(unseen[rng.integers(len(unseen))]) if len(unseen) else _draw(log_w, rng)
-    chosen = [first]
+    if extra_log_w is not None:
+        extra_log_w = np.asarray(extra_log_w, np.float64)
+        if extra_log_w.shape != (n,) or not np.all(np.isfinite(extra_log_w)):
+            raise ValueError(f"extra_log_w must be finite, one entry per image ({n})")
+        log_w = log_w + extra_log_w
+    unseen = counts == 0
+    chosen = [_draw(np.where(unseen, log_w, -np.inf) if unseen.any() else log_w, rng)]
     log_total = np.full(n, -np.inf)  # log of the summed information with the set so far
     for size in range(1, k):
         last = chosen[-1]

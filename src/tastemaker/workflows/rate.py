@@ -240,18 +240,20 @@ class RateSession:
             repeat = self._repeat(page)
             if repeat is not None:
                 return repeat
-            k, lcw = self.settings.choices, self.settings.lcw
+            k, lcw, cw = self.settings.choices, self.settings.lcw, self.settings.controversy
+            # the database is the Elo under either pairing, as in the gallery's disagreement
+            extra = (
+                pairing.controversy_log_weights(self._model_array, self._elo, cw)
+                if cw and self._model_scores
+                else None
+            )
             if self.bt is not None:
                 picked = pairing.pick_active(
-                    self.bt.ratings, self.bt.sd, self._counts, k, self._rng, lcw
+                    self.bt.ratings, self.bt.sd, self._counts, k, self._rng, lcw, extra_log_w=extra
                 )
             else:
                 log_w = pairing.log_weights(self._counts, lcw)
-                if self.settings.controversy and self._model_scores:
-                    log_w += pairing.controversy_log_weights(
-                        self._model_array, self._elo, self.settings.controversy
-                    )
-                picked = pairing.pick(log_w, k, self._rng)
+                picked = pairing.pick(log_w if extra is None else log_w + extra, k, self._rng)
             return self._issue(page, tuple(int(self._ids[i]) for i in picked))
 
     def _issue(self, page: str, ids: tuple[int, ...], repeat_of: int | None = None) -> ShownSet:
