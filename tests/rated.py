@@ -23,6 +23,8 @@ def rate(
         library, RateSettings(batch=batch, repeats=0), seed=seed, model_scores=model_scores
     )
     for _ in range(choices):
+        if session.bt is not None:
+            session.bt.wait_until_current()  # the same sets every run: repeatable tests
         shown = session.next_set()
         winner = min(shown.images, key=lambda im: taste(im.id))
         session.choose(shown.token, winner.id, 400)

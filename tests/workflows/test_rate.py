@@ -201,9 +201,11 @@ def test_without_a_model_there_is_no_odd_one_out(library):
     assert set(library_stats(library).odd_one_out.values()) == {0}
 
 
-def test_active_pairing_keeps_a_live_bradley_terry_fit(library):
+def test_active_pairing_is_the_default_and_keeps_a_live_bradley_terry_fit(library):
+    seed_pairing = RateSession(library, RateSettings(pairing="seed"), seed=4)
+    assert seed_pairing.bt is None  # the seed's weighting needs no fit
     truth = {im.id: n for n, im in enumerate(library.store.images())}
-    session = RateSession(library, RateSettings(pairing="active"), seed=4)
+    session = RateSession(library, seed=4)
     try:
         seen = set()
         sets = 0

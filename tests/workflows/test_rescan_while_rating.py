@@ -18,7 +18,7 @@ def choose(client: httpx.Client, shown: dict) -> httpx.Response:
     )
 
 
-@pytest.mark.parametrize("controversy", [False, True], ids=["seed", "controversy"])
+@pytest.mark.parametrize("controversy", [False, True], ids=["default", "controversy"])
 def test_a_rescan_in_another_process_then_undo_keeps_every_choice(
     tmp_path: Path, request: pytest.FixtureRequest, controversy: bool
 ) -> None:

@@ -69,14 +69,15 @@ def rate(
     k: Annotated[float, typer.Option("--k", help="Elo K (the seed's 0.8).")] = RateSettings.k,
     lcw: Annotated[
         float,
-        typer.Option(help="Favour less-compared images: weight (1-lcw)^comparisons; 0 = uniform."),
+        typer.Option(help="Favour less-compared images: weight (1-lcw)^comparisons; 0 = off."),
     ] = RateSettings.lcw,
     seed: Annotated[int | None, typer.Option(help="Seed for the choice of sets.")] = None,
     pairing: Annotated[
         str,
         typer.Option(
-            help="seed: favour less-compared images, (1-lcw)^n; active: the most "
-            "informative pairs by a live Bradley-Terry fit (fewer choices needed)."
+            help="active: the most informative pairs by a live Bradley-Terry fit, "
+            "never-compared images first (fewer choices needed); seed: the seed's "
+            "weighting of less-compared images, (1-lcw)^n."
         ),
     ] = RateSettings.pairing,
     weight_by_speed: Annotated[

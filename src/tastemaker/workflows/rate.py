@@ -60,7 +60,7 @@ class RateSettings:
     batch: int = 100  # choices per batch report
     k: float = elo.K
     lcw: float = pairing.LCW
-    pairing: str = "seed"  # seed: (1-lcw)^n weighting; active: most informative pairs
+    pairing: str = "active"  # active: most informative pairs; seed: (1-lcw)^n weighting
     weight_by_speed: bool = False  # a quick choice counts more (K times the speed weight)
     typical_seconds: float | None = None  # default: the person's median response time
     controversy: float = 0.0  # cw: favour images the model and database disagree on
