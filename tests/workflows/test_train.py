@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from tastemaker.errors import SettingError
+from tastemaker.rating import bradley_terry
 from tastemaker.workflows.embeddings import LibraryEmbeddings
 from tastemaker.workflows.train import training_sets
 from tests.rated import rate
@@ -42,3 +45,20 @@ def test_the_seeds_elo_is_the_same_for_split_and_refit(library):
     split, full = training_sets(library, _embedded(library), ratings="elo")
     np.testing.assert_array_equal(split.scores, full.scores)
     assert len(split.winners) == len(full.winners) == 20
+
+
+def test_a_failed_bradley_terry_fit_names_the_way_back_to_elo(library, monkeypatch):
+    rate(library, 10, 5).close()
+
+    def fails(*args, **kwargs):
+        raise bradley_terry.FitFailed("Bradley-Terry fit: line search failed at iteration 3")
+
+    monkeypatch.setattr(bradley_terry, "fit", fails)
+    with pytest.raises(SettingError) as e:
+        training_sets(library, _embedded(library))
+    assert e.value.setting == "ratings"
+    assert str(e.value) == (
+        "Bradley-Terry fit: line search failed at iteration 3; the seed's Elo scores are "
+        "there meanwhile: ratings elo"
+    )
+    training_sets(library, _embedded(library), ratings="elo")  # which needs no fit

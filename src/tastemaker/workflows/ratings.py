@@ -5,6 +5,8 @@ comparisons are."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,7 +90,9 @@ class BTRatings:
 def fit_bt(store: Store) -> BTRatings:
     """Bradley–Terry ratings of every image from all comparisons not withdrawn, each
     pairwise outcome of a choice counted once; priors (imported or from a model) are the
-    prior means, converted from Elo's log10 scale."""
+    prior means, converted from Elo's log10 scale. Raises
+    :class:`~tastemaker.rating.bradley_terry.FitFailed`: what to do instead depends on
+    the caller (:func:`chosen_by_setting`)."""
     o = outcomes(store)
     result = bt_of(o)
     ids = o.ids
@@ -102,14 +106,21 @@ def bt_of(o: Outcomes, keep: np.ndarray | None = None) -> bradley_terry.BTResult
     """The Bradley–Terry fit of ``o``'s images (all of them, in ``o.ids`` order) from
     the outcomes ``keep`` marks (all if None); :func:`fit_bt` says how."""
     keep = np.ones(len(o.winners), bool) if keep is None else keep
+    return bradley_terry.fit(
+        len(o.ids),
+        o.winners[keep],
+        o.losers[keep],
+        weights=o.weights[keep],
+        prior_mean=o.priors * ELO_TO_BT,
+    )
+
+
+@contextmanager
+def chosen_by_setting() -> Iterator[None]:
+    """Where the person chose Bradley–Terry by the ``ratings`` setting, a failed fit is
+    an error that names the way back to the seed's Elo."""
     try:
-        return bradley_terry.fit(
-            len(o.ids),
-            o.winners[keep],
-            o.losers[keep],
-            weights=o.weights[keep],
-            prior_mean=o.priors * ELO_TO_BT,
-        )
+        yield
     except bradley_terry.FitFailed as e:
         raise SettingError(
             "ratings", f"{e}; the seed's Elo scores are there meanwhile: {{setting}} elo"
@@ -121,7 +132,8 @@ def database_scores(store: Store, ratings: str = "elo") -> dict[int, float]:
     if ratings == "elo":
         return {r.image_id: r.elo for r in store.ratings(status=None)}
     if ratings == "bt":
-        return fit_bt(store).ratings
+        with chosen_by_setting():
+            return fit_bt(store).ratings
     raise SettingError("ratings", f"{{setting}} is one of {', '.join(RATINGS)}, not {ratings!r}")
 
 

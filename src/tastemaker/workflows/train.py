@@ -21,7 +21,13 @@ from tastemaker.features.layers import LayerChoice
 from tastemaker.features.registry import DEFAULT_EXTRACTOR, resolve
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.library import Library
-from tastemaker.workflows.ratings import RATINGS, bt_of, database_scores, outcomes
+from tastemaker.workflows.ratings import (
+    RATINGS,
+    bt_of,
+    chosen_by_setting,
+    database_scores,
+    outcomes,
+)
 
 if TYPE_CHECKING:
     from tastemaker.model import TasteModel
@@ -132,10 +138,11 @@ def training_sets(
         elo = database_scores(library.store, "elo")
         full = split = np.array([elo[int(i)] for i in embedded.image_ids])
     else:
-        full = bt_of(o).ratings[at]
         held_o = np.zeros(len(o.ids), bool)
         held_o[at] = held
-        within_train = bt_of(o, ~(held_o[o.winners] | held_o[o.losers])).ratings[at]
+        with chosen_by_setting():
+            full = bt_of(o).ratings[at]
+            within_train = bt_of(o, ~(held_o[o.winners] | held_o[o.losers])).ratings[at]
         split = np.where(held, full, within_train)
 
     def data(scores: np.ndarray, mask: np.ndarray) -> TrainingData:
