@@ -58,17 +58,23 @@ def test_priors_become_bt_prior_means(tmp_path):
         assert bt.ratings[ids[1]] == pytest.approx(0.0)
 
 
-def test_export_and_stats_can_use_bt(rated, tmp_path):
+def test_export_carries_bt_beside_elo_and_stats_can_use_bt(rated, tmp_path):
     folder, _ = rated
-    out = tmp_path / "bt.csv"
-    result = runner.invoke(app, ["export", str(folder), "-o", str(out), "--ratings", "bt"])
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(app, ["export", str(folder), "-o", str(out)])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.open()))
     with open_library(folder) as lib:
         bt = database_scores(lib.store, "bt")
+        sd = fit_bt(lib.store).sd
+        elo = {r.path: r.elo for r in lib.store.ratings()}
         by_path = {im.path: im.id for im in lib.store.images()}
-    assert [float(r["score"]) for r in rows] == pytest.approx(sorted(bt.values(), reverse=True))
-    assert float(rows[0]["score"]) == pytest.approx(bt[by_path[rows[0]["relative_path"]]])
+    assert [float(r["score"]) for r in rows] == sorted(elo.values(), reverse=True)
+    for row in rows:  # the score stays the seed's Elo; Bradley-Terry is beside it
+        image_id = by_path[row["relative_path"]]
+        assert float(row["score"]) == elo[row["relative_path"]]
+        assert float(row["bt_rating"]) == pytest.approx(bt[image_id])
+        assert float(row["bt_sd"]) == pytest.approx(sd[image_id])
     result = runner.invoke(app, ["stats", str(folder), "--json", "--ratings", "bt"])
     stats = json.loads(result.stdout)
     assert stats["ratings"] == "bt" and len(stats["best"]) == 5
@@ -77,7 +83,7 @@ def test_export_and_stats_can_use_bt(rated, tmp_path):
     assert bad.exit_code == 1 and "--ratings is one of elo, bt" in bad.output
 
 
-def test_a_failed_fit_is_one_line_that_says_what_to_use_instead(rated, monkeypatch):
+def test_a_failed_fit_is_one_line_that_says_what_to_use_instead(rated, monkeypatch, tmp_path):
     folder, _ = rated
 
     def fails(*args, **kwargs):
@@ -89,4 +95,12 @@ def test_a_failed_fit_is_one_line_that_says_what_to_use_instead(rated, monkeypat
     assert " ".join(result.output.split()) == (
         "Error: Bradley-Terry fit did not converge after 100 iterations; the seed's Elo "
         "scores are there meanwhile: --ratings elo"
+    )
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(app, ["export", str(folder), "-o", str(out)])
+    assert result.exit_code == 0  # the Elo scores need no fit
+    assert result.stdout.startswith("Wrote 30 scores to ")
+    assert result.stderr == (
+        "The Bradley-Terry columns are empty: Bradley-Terry fit did not converge after 100 "
+        "iterations.\n"
     )

@@ -16,11 +16,14 @@ from PIL import Image
 
 from tastemaker import __version__
 from tastemaker.errors import TastemakerError
+from tastemaker.rating import bradley_terry
 from tastemaker.storage.library import Library, open_library
 from tastemaker.workflows.rate import RateSession, RateSettings
-from tastemaker.workflows.ratings import recompute_elo, replay_elo
+from tastemaker.workflows.ratings import ELO_TO_BT, recompute_elo, replay_elo
 from tastemaker.workflows.scores_file import (
+    BT_SCALE,
     ImportReport,
+    ScoresExport,
     export_comparisons,
     export_scores,
     import_scores,
@@ -95,7 +98,7 @@ BEST_FIRST = ["a.png", "sub/c.png", "sub/d.png", "b.png"]
 def test_export_scores_csv(library: Library, tmp_path: Path) -> None:
     set_scores(library, SCORES)
     out = tmp_path / "scores.csv"
-    assert export_scores(library, out) == 4
+    assert export_scores(library, out) == ScoresExport(4)
     rows = read_csv(out)
     assert rows[0] == [
         "relative_path",
@@ -104,11 +107,18 @@ def test_export_scores_csv(library: Library, tmp_path: Path) -> None:
         "hash",
         "prior",
         "prior_comparisons",
+        "bt_rating",
+        "bt_sd",
     ]
     hashes = {image.path: image.hash for image in library.store.images()}
-    assert rows[1:] == [
+    assert [row[:6] for row in rows[1:]] == [
         [p, str(s), str(n), hashes[p], str(s), str(n)] for p in BEST_FIRST for s, n in [SCORES[p]]
     ]
+    # no choices yet: the Bradley-Terry fit is its prior, the score on the natural-log scale
+    assert [float(row[6]) for row in rows[1:]] == pytest.approx(
+        [SCORES[p][0] * ELO_TO_BT for p in BEST_FIRST]
+    )
+    assert [float(row[7]) for row in rows[1:]] == pytest.approx([bradley_terry.PRIOR_SD] * 4)
 
 
 def test_export_scores_counts_choices_and_priors(library: Library, tmp_path: Path) -> None:
@@ -129,7 +139,7 @@ def test_export_scores_counts_choices_and_priors(library: Library, tmp_path: Pat
 def test_export_scores_json(library: Library, tmp_path: Path) -> None:
     set_scores(library, SCORES)
     out = tmp_path / "scores.json"
-    assert export_scores(library, out) == 4
+    assert export_scores(library, out) == ScoresExport(4)
     document = json.loads(out.read_text(encoding="utf-8"))
     records = document["ImageRecords"]
     assert list(records) == BEST_FIRST
@@ -140,11 +150,14 @@ def test_export_scores_json(library: Library, tmp_path: Path) -> None:
         "hash": {image.path: image.hash for image in library.store.images()}["sub/c.png"],
         "prior": 0.25,
         "prior_comparisons": 0,
+        "bt_rating": pytest.approx(0.25 * ELO_TO_BT),
+        "bt_sd": pytest.approx(bradley_terry.PRIOR_SD),
     }
     assert {p: (r["score"], r["comparisons"]) for p, r in records.items()} == SCORES
     metadata = document["Metadata"]
     assert metadata["exported_by"] == f"tastemaker {__version__}"
     assert metadata["images"] == 4
+    assert metadata["bt"] == BT_SCALE
     assert datetime.fromisoformat(metadata["exported_at"]).tzinfo is not None
 
 
@@ -152,13 +165,13 @@ def test_export_scores_leaves_out_missing_images(library: Library, tmp_path: Pat
     (library.root / "b.png").unlink()
     library.scan()
     out = tmp_path / "scores.csv"
-    assert export_scores(library, out) == 3
+    assert export_scores(library, out).images == 3
     assert "b.png" not in [row[0] for row in read_csv(out)]
 
 
 def test_export_format_from_argument_and_refused(library: Library, tmp_path: Path) -> None:
     out = tmp_path / "scores.txt"
-    assert export_scores(library, out, "JSON") == 4
+    assert export_scores(library, out, "JSON").images == 4
     assert "ImageRecords" in json.loads(out.read_text(encoding="utf-8"))
     with pytest.raises(TastemakerError) as e:
         export_scores(library, out)
@@ -175,6 +188,31 @@ def test_export_into_missing_folder_is_refused(library: Library, tmp_path: Path)
     with pytest.raises(TastemakerError, match=r"scores\.csv: cannot be written"):
         export_scores(library, out)
     assert not out.parent.exists()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_a_failed_bradley_terry_fit_leaves_its_columns_empty_and_says_why(
+    library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    set_scores(library, SCORES)
+    reason = "Bradley-Terry fit: line search failed at iteration 3"
+
+    def fails(*args: object, **kwargs: object) -> None:
+        raise bradley_terry.FitFailed(reason)
+
+    monkeypatch.setattr(bradley_terry, "fit", fails)
+    out = tmp_path / f"scores.{fmt}"
+    assert export_scores(library, out) == ScoresExport(4, reason)
+    if fmt == "csv":
+        rows = read_csv(out)[1:]
+        assert [(row[0], float(row[1])) for row in rows] == [(p, SCORES[p][0]) for p in BEST_FIRST]
+        assert {(row[6], row[7]) for row in rows} == {("", "")}
+    else:
+        document = json.loads(out.read_text(encoding="utf-8"))
+        records = document["ImageRecords"].values()
+        assert [r["score"] for r in records] == [SCORES[p][0] for p in BEST_FIRST]
+        assert {(r["bt_rating"], r["bt_sd"]) for r in records} == {(None, None)}
+        assert document["Metadata"]["bt"] == f"not fitted: {reason}"
 
 
 # -- export_comparisons ----------------------------------------------------------------
@@ -336,7 +374,7 @@ def test_import_then_export_round_trip(tmp_path: Path, fmt: str) -> None:
         for position in (0, 2, 1, 1):
             choose(session, position)
         exported = tmp_path / f"first.{fmt}"
-        assert export_scores(first, exported) == 4
+        assert export_scores(first, exported) == ScoresExport(4)
     with scanned(make_folder(tmp_path / "two")) as second:
         report = import_scores(second, exported)
         assert report == ImportReport(exported, 4, [])

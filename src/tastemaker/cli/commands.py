@@ -246,10 +246,10 @@ def export(
         bool,
         typer.Option("--comparisons", help="Export the raw choices (CSV) instead of scores."),
     ] = False,
-    ratings: Annotated[str, RatingsOption] = "elo",
     store: Store = None,
 ) -> None:
-    """Export FOLDER's database scores (CSV or JSON), or its raw comparisons (CSV)."""
+    """Export FOLDER's database scores (CSV or JSON: Elo, with Bradley-Terry ratings and
+    their uncertainty beside), or its raw comparisons (CSV)."""
     from tastemaker.workflows.scores_file import export_comparisons, export_scores
 
     library, _ = scanned(folder, store, lambda lib: lib.check_output(output))
@@ -258,8 +258,11 @@ def export(
             n = export_comparisons(library, output)
             out.print(f"Wrote {n} pairwise outcomes to {output}")
         else:
-            n = export_scores(library, output, fmt, ratings)
-            out.print(f"Wrote {n} scores to {output}")
+            exported = export_scores(library, output, fmt)
+            out.print(f"Wrote {exported.images} scores to {output}")
+            if exported.no_bt is not None:
+                line = f"The Bradley-Terry columns are empty: {exported.no_bt}."
+                err.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @command(name="import")

@@ -1,6 +1,9 @@
 """Scores and choices in and out of a library.
 
 Exports hand the database scores (CSV or JSON) and the raw choices (CSV) to other tools.
+The score is always the Elo, on the seed's scale, so an export imports back as it was;
+each image's Bradley–Terry rating and its uncertainty ride along in columns of their
+own, which imports ignore.
 The import takes starting scores from the seed's ``score.json`` (either of its forms) or a
 CSV, so a person who rated with the older tool does not start again: the scores become
 priors and the stored choices are replayed on top of them. A library's own export carries
@@ -25,12 +28,26 @@ from typing import TextIO
 
 from tastemaker.errors import TastemakerError
 from tastemaker.rating import elo
+from tastemaker.rating.bradley_terry import FitFailed
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import RatingRecord
-from tastemaker.workflows.ratings import database_scores, recompute_elo
+from tastemaker.workflows.ratings import BTRatings, fit_bt, recompute_elo
 
 FORMATS = ("csv", "json")
-SCORE_COLUMNS = ("relative_path", "score", "comparisons", "hash", "prior", "prior_comparisons")
+SCORE_COLUMNS = (
+    "relative_path",
+    "score",
+    "comparisons",
+    "hash",
+    "prior",
+    "prior_comparisons",
+    "bt_rating",
+    "bt_sd",
+)
+BT_SCALE = (
+    "bt_rating: Bradley-Terry rating, natural-log scale, P(i beats j) = sigmoid(ri - rj); "
+    "bt_sd: its Laplace standard deviation"
+)
 # what an imported CSV may give
 CSV_COLUMNS = ("relative_path", "score", "comparisons", "prior", "prior_comparisons")
 COMPARISON_COLUMNS = ("comparison_id", "made_at", "winner", "loser", "response_ms", "session_id")
@@ -56,6 +73,12 @@ class ImportReport:
 
 
 @dataclass(frozen=True)
+class ScoresExport:
+    images: int  # images written
+    no_bt: str | None = None  # why the Bradley-Terry columns are empty, if they are
+
+
+@dataclass(frozen=True)
 class _Entry:
     label: str  # names the entry in messages: 'entry "a.png"' or 'line 3 ("a.png")'
     path: str  # as written in the file
@@ -67,40 +90,50 @@ class _Entry:
 # -- export ------------------------------------------------------------------------------
 
 
-def export_scores(
-    library: Library, out: Path, fmt: str | None = None, ratings_kind: str = "elo"
-) -> int:
-    """Write the present images' database scores, best first, as CSV or JSON (``fmt``, or
-    the suffix of ``out``); the JSON is the seed's later ``score.json`` form, so the file
-    can be imported again. ``ratings_kind`` "bt" writes Bradley–Terry ratings (natural-log
-    scale) instead of the seed's Elo. Returns the number of images written."""
+def export_scores(library: Library, out: Path, fmt: str | None = None) -> ScoresExport:
+    """Write the present images' Elo scores, best first, with their Bradley–Terry ratings
+    and uncertainties, as CSV or JSON (``fmt``, or the suffix of ``out``); the JSON is the
+    seed's later ``score.json`` form, so either file can be imported again. A failed
+    Bradley–Terry fit leaves its columns empty (the Elo scores need no fit) and says why."""
     fmt = _export_format(out, fmt)
     store = library.store
     hashes = {image.id: image.hash for image in store.images("present")}
-    scores = database_scores(store, ratings_kind)
-    ratings = [dataclasses.replace(r, elo=scores[r.image_id]) for r in store.ratings("present")]
-    ratings.sort(key=lambda r: (-r.elo, r.path))
+    try:
+        bt: BTRatings | None = fit_bt(store)
+        no_bt: str | None = None
+    except FitFailed as e:
+        bt, no_bt = None, str(e)
+    ratings = sorted(store.ratings("present"), key=lambda r: (-r.elo, r.path))
+    records = [_score_record(r, hashes, bt) for r in ratings]
     with _replacing(out) as f:
         if fmt == "csv":
             writer = csv.writer(f)  # "\r\n" ends rows, so a "\r" in a name is quoted
             writer.writerow(SCORE_COLUMNS)
-            for r in ratings:
-                count = r.comparisons + r.prior_comparisons
-                writer.writerow(
-                    [
-                        safe_cell(r.path),
-                        r.elo,
-                        count,
-                        hashes[r.image_id],
-                        r.prior,
-                        r.prior_comparisons,
-                    ]
-                )
+            for record in records:
+                path, *numbers = record.values()
+                writer.writerow([safe_cell(str(path)), *("" if v is None else v for v in numbers)])
         else:
-            document = _score_document(library, ratings, hashes, ratings_kind)
+            document = _score_document(library, records, no_bt)
             json.dump(document, f, indent=2, ensure_ascii=False)
             f.write("\n")
-    return len(ratings)
+    return ScoresExport(len(records), no_bt)
+
+
+def _score_record(
+    r: RatingRecord, hashes: dict[int, str], bt: BTRatings | None
+) -> dict[str, object]:
+    """One image's row of an export, keyed by :data:`SCORE_COLUMNS` in their order."""
+    values = (
+        r.path,
+        r.elo,
+        r.comparisons + r.prior_comparisons,
+        hashes[r.image_id],
+        r.prior,
+        r.prior_comparisons,
+        None if bt is None else bt.ratings[r.image_id],
+        None if bt is None else bt.sd[r.image_id],
+    )
+    return dict(zip(SCORE_COLUMNS, values, strict=True))
 
 
 def export_comparisons(library: Library, out: Path) -> int:
@@ -155,29 +188,24 @@ def _export_format(out: Path, fmt: str | None) -> str:
 
 
 def _score_document(
-    library: Library, ratings: list[RatingRecord], hashes: dict[int, str], kind: str
-) -> dict:
+    library: Library, records: list[dict[str, object]], no_bt: str | None
+) -> dict[str, object]:
     from tastemaker import __version__  # here, not at the top: the package may import us
 
-    records = {
-        r.path: {
-            "relative_filepath": r.path,
-            "score": r.elo,
-            "comparisons": r.comparisons + r.prior_comparisons,
-            "hash": hashes[r.image_id],
-            "prior": r.prior,
-            "prior_comparisons": r.prior_comparisons,
-        }
-        for r in ratings
+    image_records = {
+        str(record["relative_path"]): {"relative_filepath": record["relative_path"]}
+        | {k: v for k, v in record.items() if k != "relative_path"}
+        for record in records
     }
     return {
-        "ImageRecords": records,
+        "ImageRecords": image_records,
         "Metadata": {
             "exported_by": f"tastemaker {__version__}",
             "exported_at": _iso_utc(datetime.now(UTC).timestamp()),
             "library": str(library.root),
-            "score": "Elo database score" if kind == "elo" else "Bradley-Terry rating",
-            "images": len(records),
+            "score": "Elo database score",
+            "bt": BT_SCALE if no_bt is None else f"not fitted: {no_bt}",
+            "images": len(image_records),
         },
     }
 
