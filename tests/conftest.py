@@ -7,7 +7,9 @@ import shutil
 import subprocess
 import sys
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # no test reaches the network, even by mistake
 
@@ -18,6 +20,9 @@ from PIL import Image
 from tastemaker.storage.library import Library, open_library
 from tastemaker.web.app import create_app
 from tastemaker.workflows.rate import RateSession
+
+if TYPE_CHECKING:
+    from tastemaker.training import TrainingData
 
 
 def make_images(
@@ -32,6 +37,17 @@ def make_images(
         Image.new("RGB", size, colour).save(path)
         paths.append(path)
     return paths
+
+
+def noise_image(path: Path, size: tuple[int, int] = (40, 32)) -> Path:
+    """An image of random pixels: unlike the plain-coloured ones :func:`make_images`
+    draws, so far from everything the tiny models learnt from."""
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
 
 
 def save_tiny_backbone(family: str, folder: Path) -> Path:
@@ -157,15 +173,15 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tiny_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A taste model trained (a few epochs) on the tiny CLIP's embeddings of generated
-    images whose taste is their redness; saved as a .safetensors file."""
+def tiny_taste(tiny_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> TinyTaste:
+    """The tiny CLIP's embeddings of 40 generated images whose taste is their redness,
+    and 400 choices by it: what the tiny models learn from."""
     import numpy as np
 
     from tastemaker.features.extract import extract
     from tastemaker.features.layers import LayerChoice
     from tastemaker.features.loaders import load_extractor
-    from tastemaker.training import TrainingData, TrainParams, train_model
+    from tastemaker.training import TrainingData
 
     folder = tmp_path_factory.mktemp("tiny-model")
     paths = make_images(folder / "images", 40, size=(40, 32))
@@ -181,13 +197,43 @@ def tiny_model(tiny_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     keep = redness[a] != redness[b]
     winners = np.where(redness[a] > redness[b], a, b)[keep]
     losers = np.where(redness[a] > redness[b], b, a)[keep]
-    data = TrainingData(vectors, redness, winners, losers)
-    result = train_model(
-        data,
-        TrainParams(epochs=8, hidden=(16, 8)),
-        {"extractor": str(tiny_clip), "layers": (0,), "layer_mode": "join", "ratings": "elo"},
-    )
-    return result.model.save(folder / "tiny.safetensors")
+    meta = {"extractor": str(tiny_clip), "layers": (0,), "layer_mode": "join", "ratings": "elo"}
+    return TinyTaste(folder, paths, TrainingData(vectors, redness, winners, losers), meta)
+
+
+@dataclass(frozen=True)
+class TinyTaste:
+    folder: Path  # where the images are, and the models go
+    paths: list[Path]  # the images, one per row of data
+    data: TrainingData
+    meta: dict[str, Any]  # what train_model and learn take as meta_base
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_taste: TinyTaste) -> Path:
+    """An MLP taste model trained (a few epochs) on the tiny taste; saved as a
+    .safetensors file. It gives no uncertainty."""
+    from tastemaker.training import TrainParams, train_model
+
+    result = train_model(tiny_taste.data, TrainParams(epochs=8, hidden=(16, 8)), tiny_taste.meta)
+    return result.model.save(tiny_taste.folder / "tiny.safetensors")
+
+
+@pytest.fixture(scope="session")
+def tiny_kernel_model(tiny_taste: TinyTaste) -> Path:
+    """A kernel taste model (the default learner) of the tiny taste, a quarter of the
+    images held out while choosing its settings; saved as a .safetensors file. It gives
+    each score an uncertainty."""
+    import dataclasses
+
+    import numpy as np
+
+    from tastemaker.training.learners import learn
+
+    full = tiny_taste.data
+    split = dataclasses.replace(full, heldout=np.arange(full.n) % 4 == 0)
+    learned = learn(split, full, tiny_taste.meta)
+    return learned.model.save(tiny_taste.folder / "tiny-kernel.safetensors")
 
 
 CHROMIUM_FLAGS = [
