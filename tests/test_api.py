@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from conftest import make_images
+from conftest import make_images, noise_image
 from PIL import Image
 
 import tastemaker
@@ -29,6 +29,26 @@ def test_scores_are_the_same_whatever_holds_the_image(tiny_model, pictures):
     assert model.score(comfy) == pytest.approx(from_paths, abs=1e-5)
     assert model.score(str(pictures[0])) == pytest.approx(from_paths[:1], abs=1e-5)
     assert model.score([]) == []
+
+
+def test_a_kernel_model_gives_each_score_its_uncertainty(
+    tiny_kernel_model, tiny_model, tiny_taste, tmp_path
+):
+    """Small for an image it learnt from, large for one unlike any; NaN for an MLP."""
+    seen, far = tiny_taste.paths[0], noise_image(tmp_path / "noise.png")
+    model = tastemaker.load_model(tiny_kernel_model)
+    assert model.has_uncertainty
+    scores, spread = model.score([seen, far], uncertainty=True)
+    assert scores == model.score([seen, far])
+    assert 0 < spread[0] < spread[1]
+    comfy = torch.tensor(np.asarray(Image.open(far).convert("RGB")), dtype=torch.float32) / 255.0
+    assert model.score(comfy, uncertainty=True)[1] == pytest.approx(spread[1:], rel=1e-5)
+    assert model.score([], uncertainty=True) == ([], [])
+
+    mlp = tastemaker.load_model(tiny_model)
+    assert not mlp.has_uncertainty
+    scores, spread = mlp.score([seen, far], uncertainty=True)
+    assert scores == mlp.score([seen, far]) and np.isnan(spread).all() and len(spread) == 2
 
 
 def test_models_are_loaded_once_per_process(tiny_model):

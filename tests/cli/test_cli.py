@@ -1,12 +1,15 @@
+import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import typer
-from conftest import make_images
+from conftest import make_images, noise_image
 from rated import rate
 from typer.testing import CliRunner
 
@@ -25,8 +28,6 @@ def test_every_command_has_help(command):
 
 
 def test_every_command_is_in_the_readme():
-    from pathlib import Path
-
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert "rate" in COMMANDS  # the list is read from the app
     for command in COMMANDS:
@@ -169,9 +170,10 @@ def test_score_keeps_the_best_and_copies_without_touching_originals(tmp_path, ti
     )
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
-    assert lines[0] == "path,score" and len(lines) == 4
+    assert lines[0] == "path,score,uncertainty" and len(lines) == 4
     scores = [float(line.split(",")[1]) for line in lines[1:]]
     assert scores == sorted(scores, reverse=True)
+    assert all(line.endswith(",") for line in lines[1:])  # an MLP gives no uncertainty
     copied = sorted((tmp_path / "best").iterdir())
     assert [p.name[:5] for p in copied] == ["0001_", "0002_", "0003_"]
     assert {p: p.read_bytes() for p in originals} == before
@@ -214,6 +216,42 @@ def test_prob_vs_gives_calibrated_preferences(tmp_path, tiny_model):
         app, ["score", str(tiny_model), str(images[1]), "--prob-vs", str(images[0])]
     )
     assert plain.exit_code == 1 and "needs a calibrated model" in one_line(plain)
+
+
+def test_a_kernel_models_scores_come_with_their_uncertainty(
+    tmp_path, tiny_kernel_model, tiny_taste
+):
+    """Sure of an image it learnt from, unsure of one unlike any; the uncertainty comes
+    after the older keys and columns, so their readers keep working."""
+    seen = tmp_path / "imgs" / "seen.png"
+    seen.parent.mkdir()
+    shutil.copy(tiny_taste.paths[0], seen)
+    noise_image(tmp_path / "imgs" / "noise.png")
+    args = ["score", str(tiny_kernel_model), str(tmp_path / "imgs")]
+    result = runner.invoke(app, [*args, "--json", "--prob-vs", str(seen)])
+    assert result.exit_code == 0, result.output
+    records = {Path(r["path"]).name: r for r in json.loads(result.stdout)}
+    assert [list(r) for r in records.values()] == [
+        ["path", "score", "prob_prefer", "uncertainty"]
+    ] * 2
+    assert 0 < records["seen.png"]["uncertainty"] < records["noise.png"]["uncertainty"]
+
+    out = tmp_path / "scores.csv"
+    assert runner.invoke(app, [*args, "-o", str(out)]).exit_code == 0
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["path", "score", "uncertainty"]
+    for row in rows:
+        expected = records[Path(row["path"]).name]["uncertainty"]
+        assert float(row["uncertainty"]) == pytest.approx(expected, rel=1e-6)
+
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0, table.output
+    header, *lines = [line.split() for line in table.output.splitlines() if line.strip()]
+    assert header == ["score", "±", "path"]
+    assert sorted(line[1] for line in lines) == sorted(
+        f"{r['uncertainty']:.2f}" for r in records.values()
+    )
 
 
 @pytest.mark.parametrize(

@@ -585,7 +585,7 @@ def test_exported_csv_cells_never_start_a_formula_and_import_back(tmp_path: Path
             choose(session, position)
         export_scores(library, tmp_path / "scores.csv")
         export_comparisons(library, tmp_path / "choices.csv")
-        write_scores([(Path(n), -1.0) for n in FORMULA_NAMES], tmp_path / "score-o.csv")
+        write_scores([(Path(n), -1.0, 0.5) for n in FORMULA_NAMES], tmp_path / "score-o.csv")
         written = {
             "scores.csv": [row[0] for row in read_csv(tmp_path / "scores.csv")[1:]],
             "choices.csv": [c for row in read_csv(tmp_path / "choices.csv")[1:] for c in row[2:4]],

@@ -388,7 +388,8 @@ def score(
     model: Annotated[Path, typer.Argument(help="A model file (.safetensors, or LAION's .pth).")],
     paths: Annotated[list[Path], typer.Argument(help="Images and folders (searched recursively).")],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write CSV (path,score) or .json.")
+        Path | None,
+        typer.Option("--output", "-o", help="Write CSV (path,score,uncertainty) or .json."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     top: Annotated[int | None, typer.Option(help="Keep only the N best (1 or more).")] = None,
@@ -410,7 +411,8 @@ def score(
     """Score images with MODEL, best first.
 
     Scores are on the model's scale: mean 0, standard deviation 1 over the images it
-    was trained on.
+    was trained on. A kernel model (the default) also gives each score's uncertainty, its
+    standard deviation in the same units: large for an image unlike any it learnt from.
     """
     from tastemaker.model import read_model
     from tastemaker.storage.library import check_output, image_files
@@ -450,9 +452,17 @@ def score(
     elif as_json:
         print(json.dumps(score_records(rows, probs), indent=1))
     else:
-        table = Table("score", *(["P(prefer)"] if probs else []), "path", box=None)
-        for i, (path, value) in enumerate(rows):
-            table.add_row(f"{value:+.3f}", *([f"{probs[i]:.2f}"] if probs else []), str(path))
+        spread = taste.has_uncertainty
+        table = Table(
+            "score", *(["±"] if spread else []), *(["P(prefer)"] if probs else []), "path", box=None
+        )
+        for i, (path, value, u) in enumerate(rows):
+            table.add_row(
+                f"{value:+.3f}",
+                *([f"{u:.2f}"] if spread else []),
+                *([f"{probs[i]:.2f}"] if probs else []),
+                str(path),
+            )
         out.print(table)
     for dest, link in ((copy_to, False), (link_to, True)):
         if dest:
@@ -461,7 +471,7 @@ def score(
 
 
 def prefer_probabilities(
-    taste: TasteModel, rows: list[tuple[Path, float]], reference: Path
+    taste: TasteModel, rows: list[tuple[Path, float, float]], reference: Path
 ) -> list[float]:
     """P(the person prefers each ranked image over ``reference``)."""
     from tastemaker.workflows.score import score_images
@@ -471,7 +481,7 @@ def prefer_probabilities(
     (ref,) = score_images(taste, [reference]).scores
     if ref is None:
         raise TastemakerError(f"{reference}: cannot be read as an image")
-    return [float(taste.prob_prefer(s, ref)) for _, s in rows]
+    return [float(taste.prob_prefer(s, ref)) for _, s, _ in rows]
 
 
 @command

@@ -12,6 +12,7 @@ node then says how to install it.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -99,9 +100,9 @@ def _blocked_if_empty(value: Any, empty: bool) -> Any:
     return ExecutionBlocker(None)
 
 
-def _lines(rows: list[tuple[int, float]]) -> str:
+def _lines(rows: list[tuple[int, float]] | list[tuple[int, float, float]]) -> str:
     """``#i: +0.123`` per (input position, score)."""
-    return "\n".join(f"#{i}: {s:+.3f}" for i, s in rows) if rows else "(no images)"
+    return "\n".join(f"#{i}: {s:+.3f}" for i, s, *_ in rows) if rows else "(no images)"
 
 
 def _score(taste_model: Any, images: Any) -> list[float]:
@@ -113,17 +114,18 @@ def _score(taste_model: Any, images: Any) -> list[float]:
 
 def _ranked(
     scores: list[float], top: int | None = None, minimum: float | None = None
-) -> list[tuple[int, float]]:
-    """(input position, score) best first, as ``tastemaker score`` ranks files."""
+) -> list[tuple[int, float, float]]:
+    """(input position, score, uncertainty) best first, as ``tastemaker score`` ranks files."""
     from tastemaker.workflows.score import Scored, ranked
 
-    return ranked(list(range(len(scores))), Scored(list(scores), []), top, minimum)
+    spread = [math.nan] * len(scores)
+    return ranked(list(range(len(scores))), Scored(list(scores), spread, []), top, minimum)
 
 
-def _pick(images: Any, rows: list[tuple[int, float]]) -> tuple[Any, list[float]]:
+def _pick(images: Any, rows: list[tuple[int, float, float]]) -> tuple[Any, list[float]]:
     """The images at the rows' positions, in the rows' order, and their scores."""
-    index = [i for i, _ in rows]
-    return images[index] if index else images[:0], [s for _, s in rows]
+    index = [i for i, _, _ in rows]
+    return images[index] if index else images[:0], [s for _, s, _ in rows]
 
 
 class LoadTasteModel:
@@ -285,7 +287,7 @@ class FilterByTaste:
     ) -> tuple[Any, Any, Any, Any, str]:
         scores = _score(taste_model, images)
         kept = _ranked(scores, top_n if top_n > 0 else None, float(min_score))
-        chosen = {i for i, _ in kept}
+        chosen = {i for i, _, _ in kept}
         rest = [row for row in _ranked(scores) if row[0] not in chosen]
         kept_images, kept_scores = _pick(images, kept)
         rest_images, rest_scores = _pick(images, rest)

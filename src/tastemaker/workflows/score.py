@@ -5,11 +5,12 @@ process or as a stage of a distributed engine."""
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 import torch
@@ -81,6 +82,7 @@ def _arrays_to_images(array: np.ndarray | torch.Tensor) -> list[Image.Image]:
 class ScoredBatch:
     indices: list[int]  # positions in the input
     scores: np.ndarray  # normalised model scores (mean 0, sd 1 over its training images)
+    uncertainties: np.ndarray  # each score's standard deviation, same units; NaN if none
     failures: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -97,14 +99,19 @@ def score_batches(
     progress: Progress = no_progress,
     batch_size: int | None = None,
 ) -> Iterator[ScoredBatch]:
-    """Scores of ``images`` (paths or PIL images), batch by batch."""
+    """Scores of ``images`` (paths or PIL images) and their uncertainties, batch by batch."""
     extractor = load_extractor(model.meta.extractor)
     for batch in extract(extractor, images, layer_choice(model), batch_size, progress=progress):
-        scores = model.score_embeddings(batch.vectors) if batch.indices else np.zeros(0, np.float32)
+        if batch.indices:
+            scores = model.score_embeddings(batch.vectors)
+            spread = model.uncertainties(batch.vectors)
+        else:
+            scores = spread = np.zeros(0, np.float32)
         finite = np.isfinite(scores)
         yield ScoredBatch(
             [i for i, ok in zip(batch.indices, finite.tolist(), strict=True) if ok],
             scores[finite],
+            spread[finite],
             batch.failures + [(i, NO_SCORE) for i in np.array(batch.indices)[~finite].tolist()],
         )
 
@@ -112,6 +119,7 @@ def score_batches(
 @dataclass(frozen=True)
 class Scored:
     scores: list[float | None]  # one per input, None where the image could not be read
+    uncertainties: list[float]  # one per input, NaN where there is none
     failures: list[tuple[int, str]]
 
 
@@ -121,19 +129,23 @@ def score_images(
     progress: Progress = no_progress,
     batch_size: int | None = None,
 ) -> Scored:
-    """Every image's score, in input order."""
+    """Every image's score and its uncertainty, in input order."""
     scores: list[float | None] = [None] * len(images)
+    spread = [math.nan] * len(images)
     failures: list[tuple[int, str]] = []
     for batch in score_batches(model, images, progress, batch_size):
-        for i, s in zip(batch.indices, batch.scores.tolist(), strict=True):
-            scores[i] = s
+        for i, s, u in zip(
+            batch.indices, batch.scores.tolist(), batch.uncertainties.tolist(), strict=True
+        ):
+            scores[i], spread[i] = s, u
         failures += batch.failures
-    return Scored(scores, failures)
+    return Scored(scores, spread, failures)
 
 
 class TasteScorer:
     """A loaded model: ``score(images)`` gives one float per image on the model's
-    normalised scale (mean 0, sd 1 over its training images)."""
+    normalised scale (mean 0, sd 1 over its training images); ``score(images,
+    uncertainty=True)`` gives each one's uncertainty too."""
 
     def __init__(self, model: TasteModel, source: Path) -> None:
         self.model = model
@@ -143,16 +155,36 @@ class TasteScorer:
     def metadata(self) -> dict[str, Any]:
         return asdict(self.model.meta)
 
-    def score(self, images: ImageLike | Iterable[ImageLike]) -> list[float]:
-        """One score per image, in order; an unreadable image is an error naming it."""
+    @property
+    def has_uncertainty(self) -> bool:
+        """Whether the model gives each score an uncertainty (a kernel model does)."""
+        return self.model.has_uncertainty
+
+    @overload
+    def score(
+        self, images: ImageLike | Iterable[ImageLike], uncertainty: Literal[False] = False
+    ) -> list[float]: ...
+
+    @overload
+    def score(
+        self, images: ImageLike | Iterable[ImageLike], uncertainty: Literal[True]
+    ) -> tuple[list[float], list[float]]: ...
+
+    def score(
+        self, images: ImageLike | Iterable[ImageLike], uncertainty: bool = False
+    ) -> list[float] | tuple[list[float], list[float]]:
+        """One score per image, in order; an unreadable image is an error naming it.
+        With ``uncertainty=True``, ``(scores, uncertainties)`` (as scikit-learn's
+        ``predict(X, return_std=True)``): each score's standard deviation, in the same
+        units, large for an image unlike any the model learnt from; NaN for a model
+        without one (see :attr:`has_uncertainty`)."""
         items = to_images(images)
-        if not items:
-            return []
-        result = score_images(self.model, items)
+        result = score_images(self.model, items) if items else Scored([], [], [])
         if result.failures:
             i, problem = result.failures[0]
             raise TastemakerError(f"{items[i]}: {problem}")
-        return [float(s) for s in result.scores if s is not None]
+        scores = [float(s) for s in result.scores if s is not None]
+        return (scores, result.uncertainties) if uncertainty else scores
 
     def prob_prefer(self, a: ImageLike, b: ImageLike) -> float:
         """P(the person prefers ``a`` over ``b``) = sigmoid(c * (sA - sB)), with the scale
@@ -183,10 +215,15 @@ _Item = TypeVar("_Item")  # a path, or a position in a list of images
 
 def ranked(
     paths: Sequence[_Item], scored: Scored, top: int | None = None, minimum: float | None = None
-) -> list[tuple[_Item, float]]:
-    """(path, score) best first, keeping the ``top`` best and those at or above ``minimum``."""
+) -> list[tuple[_Item, float, float]]:
+    """(path, score, uncertainty) best first, keeping the ``top`` best and those at or
+    above ``minimum``."""
     rows = sorted(
-        ((p, s) for p, s in zip(paths, scored.scores, strict=True) if s is not None),
+        (
+            (p, s, u)
+            for p, s, u in zip(paths, scored.scores, scored.uncertainties, strict=True)
+            if s is not None
+        ),
         key=lambda row: -row[1],
     )
     if minimum is not None:
@@ -195,20 +232,24 @@ def ranked(
 
 
 def score_records(
-    rows: list[tuple[Path, float]], probs: list[float] | None = None
+    rows: list[tuple[Path, float, float]], probs: list[float] | None = None
 ) -> list[dict[str, object]]:
-    """``{"path", "score"[, "prob_prefer"]}`` per ranked image."""
-    records: list[dict[str, object]] = [{"path": str(p), "score": s} for p, s in rows]
+    """``{"path", "score"[, "prob_prefer"], "uncertainty"}`` per ranked image, the
+    uncertainty last so that readers of the older columns keep working; None (JSON's
+    null, an empty CSV cell) for a model without one."""
+    records: list[dict[str, object]] = [{"path": str(p), "score": s} for p, s, _ in rows]
     for record, p in zip(records, probs or [], strict=False):
         record["prob_prefer"] = p
+    for record, (_, _, u) in zip(records, rows, strict=True):
+        record["uncertainty"] = u if math.isfinite(u) else None
     return records
 
 
 def write_scores(
-    rows: list[tuple[Path, float]], out: Path, probs: list[float] | None = None
+    rows: list[tuple[Path, float, float]], out: Path, probs: list[float] | None = None
 ) -> None:
-    """CSV (``path,score[,prob_prefer]``; a path that would start a spreadsheet formula
-    gets a ``'`` before it) or JSON (a list of records), by the suffix."""
+    """CSV (``path,score[,prob_prefer],uncertainty``; a path that would start a
+    spreadsheet formula gets a ``'`` before it) or JSON (a list of records), by the suffix."""
     import csv
     import json
 
@@ -218,23 +259,24 @@ def write_scores(
         out.write_text(json.dumps(records, indent=1))
         return
     with open(out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(records[0]) if records else ["path", "score"])
+        fields = list(records[0]) if records else ["path", "score", "uncertainty"]
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows({**r, "path": safe_cell(str(r["path"]))} for r in records)
 
 
-def copy_best(rows: list[tuple[Path, float]], dest: Path, link: bool = False) -> list[Path]:
+def copy_best(rows: list[tuple[Path, float, float]], dest: Path, link: bool = False) -> list[Path]:
     """Copy (or symlink) the ranked images into ``dest`` as ``0001_name.ext``, best first;
     the originals are never moved or changed, and no file is overwritten."""
     import shutil
 
     dest.mkdir(parents=True, exist_ok=True)
-    targets = [dest / f"{rank:04d}_{path.name}" for rank, (path, _) in enumerate(rows, 1)]
+    targets = [dest / f"{rank:04d}_{path.name}" for rank, (path, *_) in enumerate(rows, 1)]
     taken = [t for t in targets if t.exists() or t.is_symlink()]
     if taken:
         raise TastemakerError(f"{taken[0]} already exists; give an empty or new folder")
     made = []
-    for target, (path, _) in zip(targets, rows, strict=True):
+    for target, (path, *_) in zip(targets, rows, strict=True):
         if link:
             target.symlink_to(path.resolve())
         else:
