@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_images
+from conftest import make_images, noise_image
 from PIL import Image
 
 import tastemaker
@@ -98,8 +98,9 @@ def test_input_and_output_types(pack):
     for name in ("TastemakerScoreImages", "TastemakerSortByTaste", "TastemakerFilterByTaste"):
         required = m[name].INPUT_TYPES()["required"]
         assert required["taste_model"][0] == "TASTE_MODEL" and required["images"][0] == "IMAGE"
-    assert m["TastemakerScoreImages"].RETURN_TYPES == ("FLOAT", "STRING", "IMAGE")
-    assert m["TastemakerScoreImages"].OUTPUT_IS_LIST == (True, False, False)
+    # outputs added later come last, so a saved workflow's links still point at the same
+    assert m["TastemakerScoreImages"].RETURN_TYPES == ("FLOAT", "STRING", "IMAGE", "FLOAT")
+    assert m["TastemakerScoreImages"].OUTPUT_IS_LIST == (True, False, False, True)
     assert m["TastemakerSortByTaste"].RETURN_TYPES == ("IMAGE", "FLOAT", "STRING")
     assert m["TastemakerFilterByTaste"].RETURN_TYPES == (
         "IMAGE",
@@ -118,11 +119,29 @@ def test_input_and_output_types(pack):
 def test_scores_are_the_python_apis(node, tiny_model, batch):
     model = node("TastemakerLoadModel").load(model_name="", path=str(tiny_model))[0]
     assert model is tastemaker.load_model(tiny_model)  # the same cached model
-    scores, text, images = node("TastemakerScoreImages").score(model, batch)
+    scores, text, images, spread = node("TastemakerScoreImages").score(model, batch)
     assert scores == tastemaker.load_model(tiny_model).score(batch)
     assert len(set(scores)) > 1 and all(isinstance(s, float) for s in scores)
     assert images is batch
     assert text.splitlines() == [f"#{i}: {s:+.3f}" for i, s in enumerate(scores)]
+    assert len(spread) == 6 and np.isnan(spread).all()  # an MLP gives no uncertainty
+
+
+def test_a_kernel_models_uncertainties_come_out_too(node, tiny_kernel_model, batch, tmp_path):
+    """The Python API's uncertainties, largest for an image unlike those the model learnt
+    from (the batch's are among them); the text shows them."""
+    noise = np.asarray(Image.open(noise_image(tmp_path / "noise.png")), np.float32) / 255.0
+    images = torch.cat([batch, torch.tensor(noise)[None]])
+    model = tastemaker.load_model(tiny_kernel_model)
+    scores, text, _, spread = node("TastemakerScoreImages").score(model, images)
+    assert (scores, spread) == model.score(images, uncertainty=True)
+    assert 0 < max(spread[:-1]) < spread[-1]
+    assert text.splitlines() == [
+        f"#{i}: {s:+.3f} ± {u:.2f}" for i, (s, u) in enumerate(zip(scores, spread, strict=True))
+    ]
+    _, _, sorted_text = node("TastemakerSortByTaste").sort(model, images)
+    best = int(np.argmax(scores))
+    assert sorted_text.splitlines()[0] == f"#{best}: {scores[best]:+.3f} ± {spread[best]:.2f}"
 
 
 def test_sorting_is_by_score_best_first(node, tiny_model, batch):
@@ -166,8 +185,8 @@ def test_zero_size_batches_work(node, tiny_model, batch):
     model = tastemaker.load_model(tiny_model)
     empty = batch[:0]
     assert empty.shape == (0, 32, 40, 3)
-    scores, text, images = node("TastemakerScoreImages").score(model, empty)
-    assert scores == [] and images.shape == (0, 32, 40, 3) and text == "(no images)"
+    scores, text, images, spread = node("TastemakerScoreImages").score(model, empty)
+    assert scores == spread == [] and images.shape == (0, 32, 40, 3) and text == "(no images)"
     images, scores, _ = node("TastemakerSortByTaste").sort(model, empty)
     assert images.shape == (0, 32, 40, 3) and scores == []
     kept, kept_scores, rest, rest_scores, _ = node("TastemakerFilterByTaste").filter(model, empty)
@@ -200,8 +219,9 @@ def test_inside_comfyui_an_empty_output_blocks_what_follows(node, tiny_model, ba
     for blocked in (kept, kept_scores):
         assert isinstance(blocked, ExecutionBlocker) and blocked.message is None
     assert rest.shape[0] == 6 and len(rest_scores) == 6
-    scores, _, images = node("TastemakerScoreImages").score(model, batch[:0])
-    assert isinstance(scores, ExecutionBlocker) and isinstance(images, ExecutionBlocker)
+    scores, _, images, spread = node("TastemakerScoreImages").score(model, batch[:0])
+    for blocked in (scores, images, spread):
+        assert isinstance(blocked, ExecutionBlocker)
 
 
 def test_models_folder_is_registered_with_folder_paths(custom_nodes, tiny_model, monkeypatch):

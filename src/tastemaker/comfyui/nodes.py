@@ -35,7 +35,15 @@ SCORES_TIP = (
     "One score per image, on the model's normalised scale (0 = its average training image, "
     "1 = one standard deviation better), as a list: a node fed from it runs once per score."
 )
-TEXT_TIP = "One line per image: its position in the input batch and its score."
+UNCERTAINTIES_TIP = (
+    "One uncertainty per image, as a list in the order of the scores: the standard deviation "
+    "of its score, in the same units, large for an image unlike any the model learnt from. "
+    "NaN for a model that gives none (an MLP, LAION's); a kernel model (the default) does."
+)
+TEXT_TIP = (
+    "One line per image: its position in the input batch and its score (± its uncertainty, "
+    "for a model that gives one)."
+)
 MODEL_AND_IMAGES = {  # the inputs every scoring node starts with
     "taste_model": (TASTE_MODEL, {"tooltip": MODEL_TIP}),
     "images": ("IMAGE", {"tooltip": IMAGES_TIP}),
@@ -100,29 +108,36 @@ def _blocked_if_empty(value: Any, empty: bool) -> Any:
     return ExecutionBlocker(None)
 
 
-def _lines(rows: list[tuple[int, float]] | list[tuple[int, float, float]]) -> str:
-    """``#i: +0.123`` per (input position, score)."""
-    return "\n".join(f"#{i}: {s:+.3f}" for i, s, *_ in rows) if rows else "(no images)"
+Row = tuple[int, float, float]  # input position, score, uncertainty (NaN if none)
 
 
-def _score(taste_model: Any, images: Any) -> list[float]:
+def _lines(rows: list[Row]) -> str:
+    """``#i: +0.123`` per row, ``#i: +0.123 ± 0.40`` where it has an uncertainty."""
+    if not rows:
+        return "(no images)"
+    return "\n".join(
+        f"#{i}: {s:+.3f}" + (f" ± {u:.2f}" if math.isfinite(u) else "") for i, s, u in rows
+    )
+
+
+def _score(taste_model: Any, images: Any) -> list[Row]:
+    """(input position, score, uncertainty) per image, in input order."""
     _api()
     if not hasattr(taste_model, "score"):
         raise RuntimeError("taste_model must come from the Load Taste Model node.")
-    return taste_model.score(images)
+    scores, spread = taste_model.score(images, uncertainty=True)
+    return [(i, s, u) for i, (s, u) in enumerate(zip(scores, spread, strict=True))]
 
 
-def _ranked(
-    scores: list[float], top: int | None = None, minimum: float | None = None
-) -> list[tuple[int, float, float]]:
-    """(input position, score, uncertainty) best first, as ``tastemaker score`` ranks files."""
+def _ranked(rows: list[Row], top: int | None = None, minimum: float | None = None) -> list[Row]:
+    """The rows best first, as ``tastemaker score`` ranks files."""
     from tastemaker.workflows.score import Scored, ranked
 
-    spread = [math.nan] * len(scores)
-    return ranked(list(range(len(scores))), Scored(list(scores), spread, []), top, minimum)
+    scored = Scored([s for _, s, _ in rows], [u for _, _, u in rows], [])
+    return ranked([i for i, _, _ in rows], scored, top, minimum)
 
 
-def _pick(images: Any, rows: list[tuple[int, float, float]]) -> tuple[Any, list[float]]:
+def _pick(images: Any, rows: list[Row]) -> tuple[Any, list[float]]:
     """The images at the rows' positions, in the rows' order, and their scores."""
     index = [i for i, _, _ in rows]
     return images[index] if index else images[:0], [s for _, s, _ in rows]
@@ -180,10 +195,11 @@ class ScoreImages:
     )
     CATEGORY = CATEGORY
     FUNCTION = "score"
-    RETURN_TYPES = ("FLOAT", "STRING", "IMAGE")
-    RETURN_NAMES = ("scores", "scores_text", "images")
-    OUTPUT_IS_LIST = (True, False, False)
-    OUTPUT_TOOLTIPS = (SCORES_TIP, TEXT_TIP, "The images, unchanged.")
+    # uncertainties last, so that workflows saved before it keep their links
+    RETURN_TYPES = ("FLOAT", "STRING", "IMAGE", "FLOAT")
+    RETURN_NAMES = ("scores", "scores_text", "images", "uncertainties")
+    OUTPUT_IS_LIST = (True, False, False, True)
+    OUTPUT_TOOLTIPS = (SCORES_TIP, TEXT_TIP, "The images, unchanged.", UNCERTAINTIES_TIP)
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
@@ -193,13 +209,14 @@ class ScoreImages:
             }
         }
 
-    def score(self, taste_model: Any, images: Any) -> tuple[Any, str, Any]:
-        scores = _score(taste_model, images)
-        empty = not scores
+    def score(self, taste_model: Any, images: Any) -> tuple[Any, str, Any, Any]:
+        rows = _score(taste_model, images)
+        empty = not rows
         return (
-            _blocked_if_empty(scores, empty),
-            _lines(list(enumerate(scores))),
+            _blocked_if_empty([s for _, s, _ in rows], empty),
+            _lines(rows),
             _blocked_if_empty(images, empty),
+            _blocked_if_empty([u for _, _, u in rows], empty),
         )
 
 
@@ -285,13 +302,13 @@ class FilterByTaste:
     def filter(
         self, taste_model: Any, images: Any, top_n: int = 1, min_score: float = -10.0
     ) -> tuple[Any, Any, Any, Any, str]:
-        scores = _score(taste_model, images)
-        kept = _ranked(scores, top_n if top_n > 0 else None, float(min_score))
+        rows = _score(taste_model, images)
+        kept = _ranked(rows, top_n if top_n > 0 else None, float(min_score))
         chosen = {i for i, _, _ in kept}
-        rest = [row for row in _ranked(scores) if row[0] not in chosen]
+        rest = [row for row in _ranked(rows) if row[0] not in chosen]
         kept_images, kept_scores = _pick(images, kept)
         rest_images, rest_scores = _pick(images, rest)
-        text = f"kept {len(kept)} of {len(scores)}\n{_lines(kept)}"
+        text = f"kept {len(kept)} of {len(rows)}\n{_lines(kept)}"
         if rest:
             text += f"\nrest:\n{_lines(rest)}"
         return (
