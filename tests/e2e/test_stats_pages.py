@@ -132,5 +132,22 @@ def test_with_a_model_the_gallery_sorts_by_it(browser, folder, tiny_model):
         model = [float(s) for s in data(page, "#grid .tile", "modelScore")]
         assert model == sorted(model, reverse=True)
         expect(page.locator("#grid .tile .model").first).to_contain_text("model #1 ")
+        expect(page.locator("#grid .tile .model").first).not_to_contain_text("±")  # an MLP
     finally:
         server.stop()
+
+
+def test_a_kernel_model_shows_each_scores_uncertainty(browser, folder, tiny_kernel_model):
+    with Server(folder, "--model", str(tiny_kernel_model)) as server:
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(server.url + "gallery?sort=model")
+        expect(page.locator("body")).to_have_attribute("data-state", "ready")
+        tiles = page.locator("#grid .tile")
+        expect(tiles).to_have_count(16)
+        spread = [float(u) for u in data(page, "#grid .tile", "modelUncertainty")]
+        assert all(u > 0 for u in spread)
+        score = float(tiles.first.get_attribute("data-model-score"))
+        shown = f"model #1 {score:+.3f} ± {spread[0]:.2f}"
+        expect(tiles.first.locator(".model")).to_have_text(shown)
+        tiles.first.click()
+        expect(page.locator("#lightbox .caption")).to_contain_text(f"± {spread[0]:.2f}")

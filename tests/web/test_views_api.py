@@ -24,10 +24,18 @@ def client(rated):
         yield c
 
 
+def model_scores(library):
+    return {im.id: -float(im.id) for im in library.store.images()}  # lower id is better
+
+
 @pytest.fixture
 def model_client(rated):
-    model = {im.id: -float(im.id) for im in rated.store.images()}  # lower id is better
-    with local_client(RateSession(rated, seed=0, model_scores=model)) as c:
+    """With a model in the loop that gives each score an uncertainty (a kernel model)."""
+    spread = {im.id: im.id / 10 for im in rated.store.images()}
+    session = RateSession(
+        rated, seed=0, model_scores=model_scores(rated), model_uncertainties=spread
+    )
+    with local_client(session) as c:
         yield c
 
 
@@ -85,10 +93,11 @@ def test_gallery_sorts_filters_and_pages(client, rated):
         "rank",
         "model_score",
         "model_rank",
+        "model_uncertainty",
         "thumb",
         "url",
     }
-    assert first["rank"] == 1 and first["model_score"] is None
+    assert first["rank"] == 1 and first["model_score"] is first["model_uncertainty"] is None
     assert first["thumb"].startswith(f"/api/thumb/{first['id']}?v=")
     stored = {r.image_id: r for r in rated.store.ratings()}
     assert first["score"] == stored[first["id"]].elo
@@ -113,8 +122,16 @@ def test_gallery_by_the_model(model_client):
     assert [im["model_rank"] for im in body["images"]] == list(range(1, 11))
     ids = [int(im["id"]) for im in body["images"]]
     assert ids == sorted(ids)
+    assert [im["model_uncertainty"] for im in body["images"]] == [i / 10 for i in ids]
     apart = model_client.get("/api/gallery", params={"sort": "disagreement"}).json()
     assert apart["total"] == 10
+
+
+def test_a_model_without_uncertainties_gives_the_gallery_none(rated):
+    with local_client(RateSession(rated, seed=0, model_scores=model_scores(rated))) as c:
+        body = c.get("/api/gallery", params={"sort": "model"}).json()
+    assert all(im["model_score"] is not None for im in body["images"])
+    assert all(im["model_uncertainty"] is None for im in body["images"])
 
 
 def test_gallery_errors_have_the_one_shape(client):

@@ -27,3 +27,10 @@ def test_the_model_in_the_loop_is_the_one_given_else_the_newest(library, tiny_mo
     library.store.add_model(str(tiny_model), "tiny", "0", {})
     newest = model_in_the_loop(library, None)
     assert newest.path == tiny_model and newest.scored.scores == given.scored.scores
+    assert given.scored.uncertainties == {}  # an MLP has none
+
+
+def test_the_model_in_the_loop_gives_its_uncertainties_for_the_gallery(library, tiny_kernel_model):
+    scored = model_in_the_loop(library, tiny_kernel_model).scored
+    assert set(scored.uncertainties) == set(scored.scores) and len(scored.scores) == 10
+    assert all(u > 0 for u in scored.uncertainties.values())

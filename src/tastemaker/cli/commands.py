@@ -34,6 +34,7 @@ from tastemaker.workflows.train import TrainSettings
 
 if TYPE_CHECKING:
     from tastemaker.model import TasteModel
+    from tastemaker.workflows.score import LibraryScores
 
 
 @command
@@ -137,8 +138,14 @@ def rate(
     library, result = scanned(folder, store)
     with library:
         out.print(f"{result.present} images in {library.root}")
-        scores = None if no_model else consult_model(library, model)
-        session = RateSession(library, settings, seed=seed, model_scores=scores)
+        consulted = None if no_model else consult_model(library, model)
+        session = RateSession(
+            library,
+            settings,
+            seed=seed,
+            model_scores=consulted.scores if consulted else None,
+            model_uncertainties=consulted.uncertainties if consulted else None,
+        )
         out.print("Rating page (Ctrl-C to stop):")
         try:
             serve(session, host, port, not no_browser, lambda line: out.print(line, soft_wrap=True))
@@ -186,9 +193,10 @@ def recompute(
     out.print(f"Recomputed the scores from {n} choices, {how}.")
 
 
-def consult_model(library: Library, path: Path | None) -> dict[int, float] | None:
-    """The model in the loop's scores (``path``, else the library's newest model, if
-    any), telling which model it is and which images it could not score."""
+def consult_model(library: Library, path: Path | None) -> LibraryScores | None:
+    """The model in the loop's scores and their uncertainties (``path``, else the
+    library's newest model, if any), telling which model it is and which images it could
+    not score."""
     from tastemaker.workflows.score import model_in_the_loop
 
     with progress_bar() as report:
@@ -197,7 +205,7 @@ def consult_model(library: Library, path: Path | None) -> dict[int, float] | Non
         return None
     report_skipped(consulted.scored.failures)
     out.print(f"Model in the loop: {consulted.path.name}")
-    return consulted.scored.scores
+    return consulted.scored
 
 
 @command

@@ -100,7 +100,8 @@ def create_app(
             return RedirectResponse("/stats")
 
     model_scores = session.model_scores if session else {}
-    app.include_router(view_routes.router(library, model_scores))
+    uncertainties = session.model_uncertainties if session else {}
+    app.include_router(view_routes.router(library, model_scores, uncertainties))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(packages=[("fastapi_offline", "static")]))
     return Guard(app, door or Door())

@@ -244,6 +244,11 @@ class GalleryImageOut(BaseModel):
     rank: int = Field(description="By the database, 1 = best")
     model_score: float | None
     model_rank: int | None
+    model_uncertainty: float | None = Field(
+        None,
+        description="The model's score's standard deviation, in its units; null for a "
+        "model without one (an MLP)",
+    )
     thumb: str
     url: str
 

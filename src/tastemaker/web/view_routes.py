@@ -40,9 +40,13 @@ def image_response(
     return FileResponse(path, headers={"Cache-Control": "private, max-age=31536000"})
 
 
-def router(library: Library, model_scores: Mapping[int, float]) -> APIRouter:
+def router(
+    library: Library,
+    model_scores: Mapping[int, float],
+    model_uncertainties: Mapping[int, float],
+) -> APIRouter:
     """The statistics and gallery pages and their API over ``library``, with the model in
-    the loop's ``model_scores`` (empty without one)."""
+    the loop's ``model_scores`` and ``model_uncertainties`` (each empty without one)."""
     api = APIRouter()
 
     @api.get("/api/progress", summary="Agreement and convergence per batch, distributions")
@@ -60,7 +64,16 @@ def router(library: Library, model_scores: Mapping[int, float]) -> APIRouter:
         offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=GALLERY_LIMIT)] = 100,
     ) -> GalleryOut:
-        found = gallery(library.store, model_scores, sort, order == "desc", folder, offset, limit)
+        found = gallery(
+            library.store,
+            model_scores,
+            sort,
+            order == "desc",
+            folder,
+            offset,
+            limit,
+            model_uncertainties,
+        )
         images = [  # each URL carries its image's version, so it can be cached for long
             {
                 **asdict(im),

@@ -148,6 +148,7 @@ class RateSession:
         settings: RateSettings | None = None,
         seed: int | None = None,
         model_scores: dict[int, float] | None = None,
+        model_uncertainties: dict[int, float] | None = None,
     ) -> None:
         if seed is not None and seed < 0:
             raise SettingError("seed", f"{{setting}} must be 0 or more, not {seed}")
@@ -159,6 +160,7 @@ class RateSession:
         self._rng = np.random.default_rng(seed)
         self._lock = threading.RLock()
         self._model_scores = model_scores or {}  # the model in the loop, by image id
+        self._model_uncertainties = model_uncertainties or {}  # its scores' sd, if it has one
         self.bt: LiveBradleyTerry | None = None
         self._ids = np.zeros(0, np.int64)
         self._load_images()
@@ -187,6 +189,12 @@ class RateSession:
     def model_scores(self) -> Mapping[int, float]:
         """The model in the loop's score of each image id (empty without one); read-only."""
         return MappingProxyType(self._model_scores)
+
+    @property
+    def model_uncertainties(self) -> Mapping[int, float]:
+        """The uncertainty of each of those scores (empty for a model without one, as the
+        MLP); only shown, never used to choose sets; read-only."""
+        return MappingProxyType(self._model_uncertainties)
 
     # -- the images ------------------------------------------------------------------------
 

@@ -237,6 +237,7 @@ class GalleryImage:
     rank: int  # by the database, 1 = best of all present images
     model_score: float | None = None
     model_rank: int | None = None  # by the model, among the images it scored
+    model_uncertainty: float | None = None  # its score's sd, for a model that has one
 
 
 @dataclass(frozen=True)
@@ -273,14 +274,16 @@ def gallery(
     folder: str = "",
     offset: int = 0,
     limit: int = 100,
+    model_uncertainties: Mapping[int, float] | None = None,
 ) -> Gallery:
     """One page of the present images, best first by the database's Elo (``database``),
     by the model's score (``model``), or those the two disagree on most first
     (``disagreement``: ``|z(model) - z(database)|``, both standardised). ``folder`` keeps
-    the images in that folder and its sub-folders."""
+    the images in that folder and its sub-folders. Each model score comes with its
+    uncertainty where ``model_uncertainties`` has one."""
     if sort not in GALLERY_SORTS:
         raise TastemakerError(f"sort is one of {', '.join(GALLERY_SORTS)}, not {sort!r}")
-    model_scores = model_scores or {}
+    model_scores, model_uncertainties = model_scores or {}, model_uncertainties or {}
     if sort != "database" and not model_scores:
         raise NeedsModel(f"sort={sort} needs a model in the loop; this session has none")
     if offset < 0 or not 1 <= limit <= GALLERY_LIMIT:
@@ -322,6 +325,7 @@ def gallery(
                 rank=int(rank[i]),
                 model_score=float(model[i]) if scored[i] else None,
                 model_rank=int(model_rank[i]) if scored[i] else None,
+                model_uncertainty=model_uncertainties.get(records[i].image_id),
             )
             for i in page
         ),

@@ -289,22 +289,34 @@ def copy_best(rows: list[tuple[Path, float, float]], dest: Path, link: bool = Fa
 class LibraryScores:
     scores: dict[int, float]  # by image id
     failures: list[tuple[str, str]]
+    # by image id, the scored images' uncertainties where asked for and the model has them
+    uncertainties: dict[int, float] = field(default_factory=dict)
 
 
 def library_model_scores(
-    library: Library, model: TasteModel, progress: Progress = no_progress
+    library: Library,
+    model: TasteModel,
+    progress: Progress = no_progress,
+    uncertainty: bool = False,
 ) -> LibraryScores:
     """The model's score for every present image of a library, from its cached embeddings
     (extracting only images not embedded yet); an image it gives no finite score is a
-    failure, as an unreadable one is."""
+    failure, as an unreadable one is. Their ``uncertainty`` only when asked for: for a
+    kernel model it costs more than the score (anchors² per image, not anchors × d)."""
     embedded = library_embeddings(library, model.meta.extractor, layer_choice(model), progress)
     scores = model.score_embeddings(embedded.x).tolist()
     ids = embedded.image_ids.tolist()
     unscored = [i for i, s in zip(ids, scores, strict=True) if not np.isfinite(s)]
     paths = {im.id: im.path for im in library.store.images("present")} if unscored else {}
+    spread = model.uncertainties(embedded.x).tolist() if uncertainty else [math.nan] * len(ids)
     return LibraryScores(
         {i: float(s) for i, s in zip(ids, scores, strict=True) if np.isfinite(s)},
         embedded.failures + [(paths[i], NO_SCORE) for i in unscored],
+        {
+            i: u
+            for i, s, u in zip(ids, scores, spread, strict=True)
+            if np.isfinite(s) and np.isfinite(u)
+        },
     )
 
 
@@ -317,9 +329,11 @@ class ModelInTheLoop:
 def model_in_the_loop(
     library: Library, path: Path | None, progress: Progress = no_progress
 ) -> ModelInTheLoop | None:
-    """Every image's score by the model consulted while rating: the one at ``path``,
-    else the library's newest; None when the library has none (rating goes on without)."""
+    """Every image's score (and its uncertainty, for the gallery) by the model consulted
+    while rating: the one at ``path``, else the library's newest; None when the library
+    has none (rating goes on without)."""
     path = path or latest_model(library)
     if path is None:
         return None
-    return ModelInTheLoop(path, library_model_scores(library, read_model(path), progress))
+    scored = library_model_scores(library, read_model(path), progress, uncertainty=True)
+    return ModelInTheLoop(path, scored)

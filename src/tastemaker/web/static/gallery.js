@@ -24,6 +24,12 @@ let open = -1;            // index of the enlarged image, -1 when none
 
 function signed(x) { return x === null || x === undefined ? "–" : (x >= 0 ? "+" : "") + x.toFixed(3); }
 
+// the model's score, "± its uncertainty" after it where the model gives one (a kernel model)
+function modelScore(im) {
+  const spread = im.model_uncertainty ?? null;
+  return signed(im.model_score) + (spread === null ? "" : ` ± ${spread.toFixed(2)}`);
+}
+
 function span(cls, text) {
   const s = document.createElement("span");
   s.className = cls;
@@ -33,7 +39,7 @@ function span(cls, text) {
 
 function describe(im) {
   const parts = [`#${im.rank} database ${signed(im.score)}`];
-  if (hasModel) parts.push(`#${im.model_rank ?? "–"} model ${signed(im.model_score)}`);
+  if (hasModel) parts.push(`#${im.model_rank ?? "–"} model ${modelScore(im)}`);
   parts.push(`${im.comparisons} comparison${im.comparisons === 1 ? "" : "s"}`);
   return parts.join(" · ");
 }
@@ -54,6 +60,7 @@ function tile(im, index) {
   t.dataset.index = index;
   t.dataset.score = im.score;
   t.dataset.modelScore = im.model_score ?? "";
+  t.dataset.modelUncertainty = im.model_uncertainty ?? "";
   t.dataset.path = im.path;
   t.title = `${im.path}\n${describe(im)}`;
   const frame = document.createElement("div");
@@ -69,7 +76,7 @@ function tile(im, index) {
   caption.append(row(span("db", `db #${im.rank} ${signed(im.score)}`),
     span("n", `${im.comparisons}×`)));
   if (hasModel) {
-    const m = span("model", `model #${im.model_rank ?? "–"} ${signed(im.model_score)}`);
+    const m = span("model", `model #${im.model_rank ?? "–"} ${modelScore(im)}`);
     const apart = im.model_rank === null ? 0 : Math.abs(im.rank - im.model_rank);
     const far = apart > Math.max(3, 0.25 * everything);
     caption.append(row(m, far ? span("far", `Δ${apart} places`) : ""));
