@@ -23,6 +23,7 @@ from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.library import Library
 from tastemaker.workflows.ratings import (
     RATINGS,
+    Outcomes,
     bt_of,
     chosen_by_setting,
     database_scores,
@@ -114,29 +115,49 @@ def _nothing_to_learn(library: Library) -> TastemakerError:
 def training_sets(
     library: Library, embedded: LibraryEmbeddings, heldout: float = 0.25, ratings: str = "bt"
 ) -> tuple[TrainingData, TrainingData]:
-    """What training learns from: one row per embedded image, the person's pairwise
-    outcomes between embedded images, and ratings — for the split (a stable held-out
-    share of the images) and for the refit on everything.
-
-    Bradley–Terry ratings of the split's training images are fitted without the
-    outcomes that involve a held-out image, so the held-out figures judge outcomes the
-    model never learnt from; the held-out images and the refit get the fit of every
-    outcome. The seed's Elo is the database's, the same for both (as the seed had it)."""
-    from tastemaker.training.data import TrainingData
+    """What training learns from, read from ``library``'s store: the person's outcomes
+    and ratings for the ``embedded`` images, a stable held-out share of them
+    (:func:`split_and_full` says how)."""
     from tastemaker.training.split import heldout_mask
 
     o = outcomes(library.store)
     at = np.searchsorted(o.ids, embedded.image_ids)  # each embedded image in o.ids
+    elo = None
+    if ratings == "elo":
+        scores = database_scores(library.store, "elo")
+        elo = np.array([scores[int(i)] for i in embedded.image_ids])
+    held = heldout_mask(embedded.hashes, heldout)
+    split, full = split_and_full(o, at, embedded.x, held, elo)
+    if not len(full.winners):
+        raise _nothing_to_learn(library)
+    return split, full
+
+
+def split_and_full(
+    o: Outcomes,
+    at: np.ndarray,
+    x: np.ndarray,
+    held: np.ndarray,
+    elo: np.ndarray | None = None,
+) -> tuple[TrainingData, TrainingData]:
+    """The training data of the images at ``at`` in ``o.ids`` (embeddings ``x``, one row
+    each): the outcomes between two of them, and ratings — for the split (``held``
+    images held out) and for the refit on everything. Arrays only, so that benchmarks
+    build exactly what ``train`` learns from.
+
+    Bradley–Terry ratings of the split's training images are fitted without the
+    outcomes that involve a held-out image, so the held-out figures judge outcomes the
+    model never learnt from; the held-out images and the refit get the fit of every
+    outcome. The seed's Elo (``elo``, the database's, one per row) is the same for both,
+    as the seed had it."""
+    from tastemaker.training.data import TrainingData
+
     row = np.full(len(o.ids), -1)
-    row[at] = np.arange(len(embedded.image_ids))
+    row[at] = np.arange(len(at))
     winners, losers = row[o.winners], row[o.losers]
     keep = (winners >= 0) & (losers >= 0)
-    if not keep.any():
-        raise _nothing_to_learn(library)
-    held = heldout_mask(embedded.hashes, heldout)
-    if ratings == "elo":
-        elo = database_scores(library.store, "elo")
-        full = split = np.array([elo[int(i)] for i in embedded.image_ids])
+    if elo is not None:
+        full = split = elo
     else:
         held_o = np.zeros(len(o.ids), bool)
         held_o[at] = held
@@ -147,7 +168,7 @@ def training_sets(
 
     def data(scores: np.ndarray, mask: np.ndarray) -> TrainingData:
         return TrainingData(
-            x=embedded.x,
+            x=x,
             scores=scores,
             winners=winners[keep],
             losers=losers[keep],
