@@ -130,6 +130,73 @@ def run_seed(
     return curves
 
 
+class ActiveRater:
+    """A person's choices on sets from ``pairing.pick_active`` over a live Bradley–Terry
+    fit: a full warm-started refit every ``every`` choices and at the end of each
+    :meth:`rate`, an O(1) Laplace update of the shown images in between. It keeps its
+    state, so rating can pause (to measure, to train a model, to set new priors) and go on."""
+
+    def __init__(
+        self,
+        n: int,
+        capacity: int,
+        prior_mean: np.ndarray,
+        prior_sd: float,
+        every: int,
+        temperature: float,
+        k: int = 2,
+    ) -> None:
+        self.n, self.prior_sd, self.every = n, prior_sd, every
+        self.temperature, self.k = temperature, k
+        self.win = np.empty(capacity, np.int64)
+        self.lose = np.empty_like(self.win)
+        self.m = 0  # pairwise outcomes recorded
+        self.choices = 0
+        self.prior_mean = prior_mean.copy()
+        self.ratings = prior_mean.copy()
+        self.precision = np.full(n, 1.0 / prior_sd**2)
+        self.counts = np.zeros(n, np.int64)
+
+    @property
+    def winners(self) -> np.ndarray:
+        return self.win[: self.m]
+
+    @property
+    def losers(self) -> np.ndarray:
+        return self.lose[: self.m]
+
+    def rate(self, until: int, person: Person, rng: np.random.Generator) -> None:
+        """Choices until there are ``until`` in all; the fit is converged at the end."""
+        for c in range(self.choices + 1, until + 1):
+            sd = 1.0 / np.sqrt(self.precision)
+            shown = pairing.pick_active(
+                self.ratings, sd, self.counts, self.k, rng, temperature=self.temperature
+            )
+            pos = person.choose_from(shown)
+            self.counts[shown] += 1
+            m0 = self.m
+            self.m = _record(shown.tolist(), pos, self.win, self.lose, self.m)
+            if c % self.every == 0 or c == until:
+                self.refit()
+            else:
+                _laplace_update(
+                    self.ratings, self.precision, self.win[m0 : self.m], self.lose[m0 : self.m]
+                )
+        self.choices = max(self.choices, until)
+
+    def refit(self) -> None:
+        """The full fit of every outcome so far, warm-started from the live ratings."""
+        fit = bradley_terry.fit(
+            self.n,
+            self.winners,
+            self.losers,
+            prior_mean=self.prior_mean,
+            prior_sd=self.prior_sd,
+            initial=self.ratings,
+        )
+        self.ratings, self.precision = fit.ratings, 1.0 / fit.sd**2
+
+
 def run_active(
     config: Config,
     n: int,
@@ -140,32 +207,19 @@ def run_active(
 ) -> list[float]:
     """Bradley–Terry with ``pairing.pick_active``."""
     k = config.choices
-    total = n * config.checkpoints[-1]
-    every = refit_interval(config, n)
-    win = np.empty(total * (k - 1), np.int64)
-    lose = np.empty_like(win)
-    ratings = prior_mean.copy()
-    precision = np.full(n, 1.0 / prior_sd**2)
-    counts = np.zeros(n, np.int64)
-    curve = [rho(ratings, person.utilities)]
-    marks = {n * c for c in config.checkpoints}
-    m = 0
-    for c in range(1, total + 1):
-        sd = 1.0 / np.sqrt(precision)
-        shown = pairing.pick_active(ratings, sd, counts, k, rng, temperature=config.temperature)
-        pos = person.choose_from(shown)
-        counts[shown] += 1
-        m0 = m
-        m = _record(shown.tolist(), pos, win, lose, m)
-        if c % every == 0 or c in marks:
-            fit = bradley_terry.fit(
-                n, win[:m], lose[:m], prior_mean=prior_mean, prior_sd=prior_sd, initial=ratings
-            )
-            ratings, precision = fit.ratings, 1.0 / fit.sd**2
-        else:
-            _laplace_update(ratings, precision, win[m0:m], lose[m0:m])
-        if c in marks:
-            curve.append(rho(ratings, person.utilities))
+    rater = ActiveRater(
+        n,
+        n * config.checkpoints[-1] * (k - 1),
+        prior_mean,
+        prior_sd,
+        refit_interval(config, n),
+        config.temperature,
+        k,
+    )
+    curve = [rho(rater.ratings, person.utilities)]
+    for c in config.checkpoints:
+        rater.rate(n * c, person, rng)
+        curve.append(rho(rater.ratings, person.utilities))
     return curve
 
 
