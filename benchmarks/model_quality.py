@@ -188,8 +188,8 @@ def rated_images(config: Config, name: str) -> int:
 
 def total_images(config: Config, name: str) -> int:
     """Rated and new images together."""
-    rated = rated_images(config, name)
-    return rated + round(config.new_share * rated)
+    count = rated_images(config, name)
+    return count + round(config.new_share * count)
 
 
 def synthetic_set(config: Config, rng: np.random.Generator) -> DataSet:
@@ -428,7 +428,7 @@ def run_task(config: Config, data: DataSet | None, set_index: int, seed: int) ->
 
 
 def _run_task(config: Config, data: DataSet | None, set_index: int, seed: int) -> dict:
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence([seed, set_index]).spawn(9)]
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence([seed, set_index]).spawn(8)]
     if data is None:
         data = synthetic_set(config, rngs[0])
     p = pools(config, data, rngs[0], rngs[1])
