@@ -27,7 +27,8 @@ The data sets:
 ``real``       generated demo images (``tastemaker.workflows.demo_images``) whose hidden
                taste ``demo_taste`` is a function of what they show (colour warmth,
                roundness, complexity), standardised, embedded with the bundled
-               EfficientNet-Lite0 (``--real-layers``; generated and embedded once per run,
+               EfficientNet-Lite0 on the demo library's layers (``--real-layers``, by
+               default ``2,3,4``: the middle stages, joined; generated and embedded once per run,
                then split into rated and new afresh per seed; skipped with its reason when
                the extractor cannot be loaded). How much of the taste these features can
                carry is the ceiling's R² on the new images: where it is low, the real set
@@ -112,6 +113,7 @@ from tastemaker.training.kernel import fit_kernel
 from tastemaker.training.learners import learn, rated
 from tastemaker.training.loop import cpu_threads
 from tastemaker.training.metrics import choice_agreement, pairwise_accuracy
+from tastemaker.workflows.demo import DEMO_LAYERS
 from tastemaker.workflows.ratings import ELO_TO_BT, Outcomes, bt_of
 from tastemaker.workflows.train import split_and_full
 
@@ -657,7 +659,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--temperature", type=float, default=pairing.TEMPERATURE)
     ap.add_argument("--extractor", default=EXTRACTOR)
     ap.add_argument(
-        "--real-layers", default="0", help="the extractor's layers for the real set, e.g. 0,1,2"
+        "--real-layers",
+        default=DEMO_LAYERS,
+        help=f"the extractor's layers for the real set (default the demo's, {DEMO_LAYERS})",
     )
     ap.add_argument(
         "--quick",

@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
+from tastemaker.features.layers import LayerChoice
 from tastemaker.storage.library import open_library
 from tastemaker.workflows.demo import make_demo_library
 from tastemaker.workflows.score import model_in_the_loop
-from tastemaker.workflows.train import default_extractor
+from tastemaker.workflows.train import default_extractor, default_layers
 
 
 def test_the_demo_library_trains_offline_and_is_made_once(tmp_path: Path):
@@ -15,6 +16,7 @@ def test_the_demo_library_trains_offline_and_is_made_once(tmp_path: Path):
     assert heard[-1] == ("Generating demo images", 3, 3)
     with open_library(folder) as library:
         assert default_extractor(library) == "efficientnet-lite0"
+        assert default_layers(library) == LayerChoice((2, 3, 4))
         assert len(library.scan().unreadable) == 0 and library.scan().present == 3
     assert not make_demo_library(folder, 5)  # already there: left as it is
     assert len([p for p in folder.rglob("*") if p.is_file() and ".tastemaker" not in p.parts]) == 3

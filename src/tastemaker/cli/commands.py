@@ -311,9 +311,12 @@ def train(
         ),
     ] = None,
     layers: Annotated[
-        str,
-        typer.Option(help="Layers: 0 = final embedding, n = an earlier block's, n back; e.g. 0,2."),
-    ] = ",".join(map(str, LayerChoice.layers)),
+        str | None,
+        typer.Option(
+            help="Layers: 0 = final embedding, n = an earlier block's, n back; e.g. 0,2 "
+            "(default: the library's, else 0)."
+        ),
+    ] = None,
     layer_mode: Annotated[
         str, typer.Option(help="join or average several layers.")
     ] = LayerChoice.mode,
@@ -361,9 +364,11 @@ def train(
     """
     from tastemaker.workflows.train import train_library
 
+    if layers is None:
+        LayerChoice(mode=layer_mode)  # --layer-mode is checked even without --layers
     settings = TrainSettings(
         extractor=extractor,
-        layers=LayerChoice.parse(layers, layer_mode),
+        layers=LayerChoice.parse(layers, layer_mode) if layers else None,
         learner=learner,
         loss=loss,
         trials=trials,

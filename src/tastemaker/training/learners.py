@@ -29,6 +29,7 @@ from tastemaker.progress import Progress, no_progress
 from tastemaker.training.calibration import calibrate
 from tastemaker.training.data import TrainingData
 from tastemaker.training.kernel import KernelFit, KernelSettings, fit_kernel
+from tastemaker.training.loop import TrainParams, cpu_threads, default_cpu_threads, train_model
 from tastemaker.training.metrics import evaluate
 
 LEARNERS = ("kernel", "mlp")
@@ -88,10 +89,11 @@ def learn(
         raise ValueError("the refit holds nothing out")
     everything = np.ones(full.n, bool)
     if settings.learner == "kernel":
-        chosen, fit = _kernel_model(split, split.train, meta_base)
-        progress("training", 1, 2)
-        final, _ = _kernel_model(full, everything, meta_base, fit)
-        progress("training", 2, 2)
+        with cpu_threads(default_cpu_threads()):  # the kernels are torch's, as the MLP's
+            chosen, fit = _kernel_model(split, split.train, meta_base)
+            progress("training", 1, 2)
+            final, _ = _kernel_model(full, everything, meta_base, fit)
+            progress("training", 2, 2)
         learnt_from, trials = rated(full, everything), 0
     else:
         chosen, final, trials = _mlp_models(
@@ -170,8 +172,7 @@ def _mlp_models(
     study_name: str,
 ) -> tuple[TasteModel, TasteModel, int]:
     """The MLP chosen on the split (one fit, or the best of a search) and its refit."""
-    from tastemaker.training.loop import TrainParams, train_model
-    from tastemaker.training.search import search
+    from tastemaker.training.search import search  # Optuna, only for a search
 
     base = TrainParams(loss=settings.loss or "ranking")
     trials = 0

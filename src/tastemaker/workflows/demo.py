@@ -9,7 +9,12 @@ from tastemaker.features.registry import OFFLINE_EXTRACTOR
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.library import check_output, open_library
 from tastemaker.workflows.demo_images import generate_demo_images
-from tastemaker.workflows.train import EXTRACTOR_SETTING
+from tastemaker.workflows.train import EXTRACTOR_SETTING, LAYERS_SETTING
+
+# EfficientNet-Lite0's middle stages, joined: they carry the demo's taste (colour, shape,
+# busyness) best; held-out R² of a ridge fit of the true taste on 600 demo images was
+# 0.77 with these, 0.41 with the final pooled features (layer 0)
+DEMO_LAYERS = "2,3,4"
 
 
 def make_demo_library(
@@ -19,8 +24,9 @@ def make_demo_library(
     store: Path | None = None,
     progress: Progress = no_progress,
 ) -> bool:
-    """Generate ``count`` images in ``folder`` and make the offline backbone its library's
-    extractor; a folder that already holds something is left as it is (False)."""
+    """Generate ``count`` images in ``folder`` and make the offline backbone, on its best
+    layers for this taste, its library's default; a folder that already holds something
+    is left as it is (False)."""
     if folder.is_dir() and any(folder.iterdir()):
         return False
     check_output(folder, folder=True)
@@ -34,4 +40,5 @@ def make_demo_library(
     generate_demo_images(folder, count=count, seed=seed, on_image=one)
     with open_library(folder, store=store) as library:
         library.store.set_setting(EXTRACTOR_SETTING, OFFLINE_EXTRACTOR)
+        library.store.set_setting(LAYERS_SETTING, DEMO_LAYERS)
     return True

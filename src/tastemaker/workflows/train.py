@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from tastemaker.workflows.embeddings import LibraryEmbeddings
 
 EXTRACTOR_SETTING = "extractor"  # a library's own default extractor (the demo's)
+LAYERS_SETTING = "layers"  # and its default layers, joined: "2,3,4"
 MAX_SEED = 2**31  # the samplers' generators take 32-bit seeds, moved on by the trials
 
 
@@ -46,7 +47,7 @@ class TrainSettings:
     library is scanned or embedded."""
 
     extractor: str | None = None  # None: the library's default, else CLIP ViT-L/14
-    layers: LayerChoice = field(default_factory=LayerChoice)
+    layers: LayerChoice | None = None  # None: the library's default, else the final embedding
     learner: str = "kernel"  # kernel, or mlp (the seed's)
     loss: str | None = None  # the MLP's: ranking (the seed's, when None), mse, choices
     ratings: str = "bt"  # what the model learns: bt, or elo (the seed's)
@@ -98,6 +99,11 @@ class Trained:
 
 def default_extractor(library: Library) -> str:
     return library.store.setting(EXTRACTOR_SETTING) or DEFAULT_EXTRACTOR
+
+
+def default_layers(library: Library) -> LayerChoice:
+    layers = library.store.setting(LAYERS_SETTING)
+    return LayerChoice.parse(layers) if layers else LayerChoice()
 
 
 def search_storage(library: Library) -> str:
@@ -197,7 +203,8 @@ def train_library(
     store = library.store
     if store.images("present") and store.last_comparison() is None:
         raise _nothing_to_learn(library)
-    embedded = library_embeddings(library, extractor, settings.layers, progress)
+    layers = settings.layers or default_layers(library)
+    embedded = library_embeddings(library, extractor, layers, progress)
     split, full = training_sets(library, embedded, settings.heldout, settings.ratings)
     storage = search_storage(library) if settings.trials else None
     learned = learn(
@@ -205,14 +212,14 @@ def train_library(
         full,
         {
             "extractor": extractor,
-            "layers": settings.layers.layers,
-            "layer_mode": settings.layers.mode,
+            "layers": layers.layers,
+            "layer_mode": layers.mode,
             "ratings": settings.ratings,
         },
         settings.learner_settings(),
         progress,
         storage,
-        study_name=f"{extractor}|{settings.layers.key}|{settings.loss}|{settings.ratings}",
+        study_name=f"{extractor}|{layers.key}|{settings.loss}|{settings.ratings}",
     )
     model = learned.model
     if output is None:
@@ -223,6 +230,6 @@ def train_library(
     output.parent.mkdir(parents=True, exist_ok=True)
     model.save(output)
     model_id = library.store.add_model(
-        str(output.resolve()), extractor, settings.layers.key, dict(model.meta.metrics)
+        str(output.resolve()), extractor, layers.key, dict(model.meta.metrics)
     )
     return Trained(model, output, model_id, embedded, learned.trials, storage)
