@@ -217,18 +217,19 @@ class KernelHead(nn.Module):
         left = (1.0 + KERNEL_BIAS - explained).clamp(min=0.0)
         return (self.noise / self.penalty * left).sqrt()
 
-    def predict(self, x: ArrayLike, batch: int = 4096) -> tuple[NDArray[np.float64], ...]:
-        """Raw scores and their standard deviations of embeddings ``x``, ``batch`` rows
-        at a time, as numpy arrays."""
+    def predict(
+        self, x: ArrayLike, batch: int = 4096
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Raw scores and their standard deviations of embeddings ``x``, ``batch`` rows at
+        a time, as numpy arrays."""
         rows = torch.as_tensor(np.asarray(x), dtype=torch.float64, device=self.anchors.device)
-        scores, spread = [], []
+        scores, spread = [np.zeros(0)], [np.zeros(0)]
         with torch.inference_mode():
             for start in range(0, len(rows), batch):
                 part = rows[start : start + batch]
                 scores.append(self(part).cpu().numpy())
                 spread.append(self.spread(part).cpu().numpy())
-        empty = np.zeros(0)
-        return np.concatenate(scores or [empty]), np.concatenate(spread or [empty])
+        return np.concatenate(scores), np.concatenate(spread)
 
 
 @dataclass(frozen=True)

@@ -163,3 +163,17 @@ def test_rejects_bad_input():
         fit_kernel(x, y, -np.ones(20))
     with pytest.raises(ValueError, match="finite"):
         fit_kernel(x, np.full(20, np.nan))
+
+
+@pytest.mark.parametrize("exact_max", [2000, 100])
+def test_the_fitted_moments_are_those_of_the_fitted_scores(exact_max):
+    """The score normalisation comes from the fit's own sums, not a second pass."""
+    x, _, y = _taste(300, 8, seed=8, nonlinear=True)
+    w = np.random.default_rng(8).uniform(0.5, 2.0, 300)
+    settings = KernelSettings(exact_max=exact_max, landmarks=120, select_landmarks=80)
+    fit = fit_kernel(x.astype(np.float32), y, w, settings=settings)
+    raw = fit.model.predict(x)[0]
+    w = w / w.mean()
+    mean = w @ raw / w.sum()
+    assert fit.fitted_mean == pytest.approx(mean, abs=1e-5)
+    assert fit.fitted_sd == pytest.approx(np.sqrt(w @ (raw - mean) ** 2 / w.sum()), rel=1e-4)

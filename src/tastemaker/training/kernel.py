@@ -78,6 +78,8 @@ class KernelFit:
     method: Literal["exact", "nystrom"]
     selected_on: int  # 0 when the settings were given (a refit)
     candidates: tuple[Candidate, ...]
+    fitted_mean: float  # weighted mean and sd of the raw scores of the fitted images
+    fitted_sd: float  # (a score normalisation that needs no second pass over them)
 
     @property
     def chosen(self) -> Candidate:
@@ -87,15 +89,17 @@ class KernelFit:
 
 def normalise(x: ArrayLike) -> Array:
     """Rows scaled to unit length (zero rows stay zero), so ``k(x, x)`` is the same
-    for every image."""
-    x = np.asarray(x, np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1.0)
+    for every image; float32 rows stay float32 (100,000 embeddings of 1,280 would take
+    another gigabyte as float64, and inner products need no more digits)."""
+    x = np.asarray(x)
+    x = x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]  # no float64 copy of float32 rows
+    return x / np.where(norms > 0, norms, 1).astype(x.dtype)
 
 
 def kernel_matrix(kind: Kind, a: Array, b: Array, width: float) -> Array:
-    """``k(a_i, b_j)`` for unit rows."""
-    return _from_dots(kind, a @ b.T, width)
+    """``k(a_i, b_j)`` for unit rows, in float64."""
+    return _from_dots(kind, (a @ b.T.astype(a.dtype)).astype(np.float64), width)
 
 
 def _from_dots(kind: Kind, dots: Array, width: float) -> Array:
@@ -217,15 +221,15 @@ def fit_kernel(
                 best = (float(mse[j]), kind, width, float(lam[j]), u, s)
         assert best is not None
         _, kind, width, penalty, u, s = best
-        model = _exact_model(xs, ys, ws, kind, width, penalty, u, s)
-        return KernelFit(model, "exact", 0 if chosen else n, tuple(candidates))
+        model, moments = _exact_model(xs, ys, ws, kind, width, penalty, u, s)
+        return KernelFit(model, "exact", 0 if chosen else n, tuple(candidates), *moments)
 
     selected_on = 0
     if chosen is None:
         sel = _pick(rng, n, settings.select_max)
         xsel, ysel, wsel = xs[sel], ys[sel], ws[sel] / ws[sel].mean()
         marks = xsel[_pick(rng, len(sel), settings.select_landmarks)]
-        dots = xsel @ marks.T  # shared by every kernel
+        dots = (xsel @ marks.T).astype(np.float64)  # shared by every kernel
         for kind, width in pool:
             phi = _from_dots(kind, dots, width) @ landmark_map(kind, marks, width)
             u, g = feature_spectrum(phi, wsel)
@@ -234,16 +238,17 @@ def fit_kernel(
             candidates.append(Candidate(kind, width, float(lam[j]), float(mse[j])))
         chosen, selected_on = min(candidates, key=lambda c: c.loo_mse), len(sel)
     landmarks = xs[_pick(rng, n, settings.landmarks)]
-    model = _nystrom_model(
+    model, moments = _nystrom_model(
         xs, ys, ws, chosen.kind, chosen.width, chosen.penalty, landmarks, settings.batch
     )
-    return KernelFit(model, "nystrom", selected_on, tuple(candidates) or (chosen,))
+    return KernelFit(model, "nystrom", selected_on, tuple(candidates) or (chosen,), *moments)
 
 
 def _exact_model(
     x: Array, y: Array, w: Array, kind: Kind, width: float, penalty: float, u: Array, s: Array
-) -> KernelHead:
-    """``c = W^½ U diag(1/(s+λ)) Uᵀ W^½ (y-μ)``; ``M = (K + λW⁻¹)⁻¹`` from the same ``U``."""
+) -> tuple[KernelHead, tuple[float, float]]:
+    """``c = W^½ U diag(1/(s+λ)) Uᵀ W^½ (y-μ)``; ``M = (K + λW⁻¹)⁻¹`` from the same ``U``;
+    and the fitted scores' weighted mean and sd."""
     mean = float(w @ y / w.sum())
     root = np.sqrt(w)
     coef = u.T @ (root * (y - mean))
@@ -251,7 +256,7 @@ def _exact_model(
     dof = float(np.sum(s / (s + penalty)))
     noise = float(w @ (y - mean - fitted) ** 2 / max(len(y) - dof, 1.0))
     scaled = root[:, None] * u
-    return _head(
+    head = _head(
         kind,
         width,
         penalty,
@@ -261,6 +266,8 @@ def _exact_model(
         scaled @ (coef / (s + penalty)),
         (scaled / (s + penalty)) @ scaled.T,
     )
+    centre = float(w @ fitted / w.sum())
+    return head, (mean + centre, float(np.sqrt(w @ (fitted - centre) ** 2 / w.sum())))
 
 
 def _nystrom_model(
@@ -272,21 +279,25 @@ def _nystrom_model(
     penalty: float,
     landmarks: Array,
     batch: int,
-) -> KernelHead:
+) -> tuple[KernelHead, tuple[float, float]]:
     """Ridge on ``Φ = K_nm R``, accumulated ``batch`` rows at a time so ``Φ`` is never
     held: ``G = RᵀK_mnWK_nmR``, ``β = (G+λI)⁻¹ RᵀK_mnW(y-μ)``, ``c = Rβ``, and
-    ``M = R G(G+λI)⁻¹ Rᵀ`` (the variance of the deterministic training conditional)."""
+    ``M = R G(G+λI)⁻¹ Rᵀ`` (the variance of the deterministic training conditional).
+    The fitted scores' weighted mean and sd come from the same sums: ``Σ w k·c`` and
+    ``cᵀ K_mnWK_nm c``."""
     mean = float(w @ y / w.sum())
     t = y - mean
     r = landmark_map(kind, landmarks, width)
     m = len(landmarks)
     kwk = np.zeros((m, m))
     kwt = np.zeros(m)
+    kw = np.zeros(m)
     for start in range(0, len(x), batch):
         k = kernel_matrix(kind, x[start : start + batch], landmarks, width)
         wk = w[start : start + batch, None] * k
         kwk += k.T @ wk
         kwt += wk.T @ t[start : start + batch]
+        kw += wk.sum(axis=0)
     g, q = np.linalg.eigh(r.T @ kwk @ r)
     g = np.clip(g, 0.0, None)
     b = q.T @ (r.T @ kwt)  # Φᵀ W t in the eigenbasis of G
@@ -295,9 +306,11 @@ def _nystrom_model(
     dof = float(np.sum(g / (g + penalty)))
     rq = r @ q
     noise = max(rss, 0.0) / max(len(y) - dof, 1.0)
-    return _head(
-        kind, width, penalty, mean, noise, landmarks, rq @ beta, (rq * (g / (g + penalty))) @ rq.T
-    )
+    c = rq @ beta
+    head = _head(kind, width, penalty, mean, noise, landmarks, c, (rq * (g / (g + penalty))) @ rq.T)
+    centre = float(kw @ c) / w.sum()
+    spread = max(float(c @ kwk @ c) / w.sum() - centre**2, 0.0)
+    return head, (mean + centre, float(np.sqrt(spread)))
 
 
 def _head(

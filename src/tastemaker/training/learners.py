@@ -140,14 +140,13 @@ def _kernel_model(
     fit = fit_kernel(data.x[rows], data.scores[rows], settings=KernelSettings(), chosen=chosen)
     record = chosen_on_split or fit
     head = fit.model
-    raw = head.predict(data.x[rows])[0]
-    sd = float(raw.std())
+    sd = fit.fitted_sd
     meta = new_meta(
         meta_base,
         input_dim=data.dim,
         hidden=(len(head.anchors),),
         dropouts=(),
-        score_mean=float(raw.mean()),
+        score_mean=fit.fitted_mean,
         score_sd=sd if sd > 0 else 1.0,
         l2_normalize_input=True,
         loss="mse",
