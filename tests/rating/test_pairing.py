@@ -71,3 +71,12 @@ def test_controversy_favours_images_the_model_and_database_disagree_on():
     assert np.all(pairing.controversy_log_weights(model, database, cw=0.0) == 0.0)
     with_nan = pairing.controversy_log_weights(np.array([np.nan, 1.0, 3.0, 2.0]), database, 1.0)
     assert with_nan[0] == 0.0
+
+
+def test_unsure_log_weights_favour_the_least_sure_and_ignore_the_unknown():
+    u = np.array([0.1, 0.2, 0.4, np.nan, 0.0])
+    log_w = pairing.unsure_log_weights(u, 2.0)
+    assert log_w[1] == 0.0  # the median of the known ones
+    assert log_w[2] == pytest.approx(2 * np.log(2)) and log_w[0] == pytest.approx(-2 * np.log(2))
+    assert log_w[3] == log_w[4] == 0.0
+    assert not pairing.unsure_log_weights(np.full(3, np.nan), 2.0).any()

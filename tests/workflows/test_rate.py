@@ -287,6 +287,26 @@ def test_controversy_weighting_shows_disputed_images_more(library, pairing):
         RateSettings(controversy=-1)
 
 
+@pytest.mark.parametrize("pairing", ["seed", "active"])
+def test_unsure_weighting_shows_the_images_the_model_is_least_sure_of_more(library, pairing):
+    ids = [im.id for im in library.store.images()]
+    unsure = ids[0]
+    model = {i: 0.0 for i in ids}
+    spread = {i: 0.1 for i in ids} | {unsure: 1.0}  # far from anything rated
+    counts = {}
+    for weight in (0.0, 2.0):
+        settings = RateSettings(pairing=pairing, unsure=weight, lcw=0.0)
+        session = RateSession(
+            library, settings, seed=1, model_scores=model, model_uncertainties=spread
+        )
+        shown = [im.id for _ in range(400) for im in session.next_set().images]
+        session.close()
+        counts[weight] = shown.count(unsure)
+    assert counts[2.0] > 2 * counts[0.0]
+    with pytest.raises(TastemakerError, match=r"^unsure must be a finite number at least 0"):
+        RateSettings(unsure=-1)
+
+
 def test_repeats_come_back_swapped_and_measure_consistency(library):
     truth = {im.id: n for n, im in enumerate(library.store.images())}
     settings = RateSettings(repeats=0.3, repeat_after=0.0)

@@ -107,6 +107,13 @@ def rate(
             "weight (1+cw)^|model - database| (standardised); 0 = off."
         ),
     ] = RateSettings.controversy,
+    unsure: Annotated[
+        float,
+        typer.Option(
+            help="Show the images the model is least sure of more (a kernel model's "
+            "uncertainty u), weight (u / median u)^unsure; 0 = off."
+        ),
+    ] = RateSettings.unsure,
     model: Annotated[
         Path | None,
         typer.Option(
@@ -133,6 +140,7 @@ def rate(
         weight_by_speed=weight_by_speed,
         typical_seconds=typical_seconds,
         controversy=controversy,
+        unsure=unsure,
         repeats=repeats,
     )
     library, result = scanned(folder, store)

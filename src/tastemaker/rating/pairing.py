@@ -139,3 +139,16 @@ def controversy_log_weights(
     shown more. NaN model scores (images the model has not scored) get no extra weight."""
     gap = np.abs(zscore(model_scores) - zscore(database_scores))
     return np.nan_to_num(gap, nan=0.0) * np.log1p(cw)
+
+
+def unsure_log_weights(uncertainty: NDArray[np.float64], weight: float) -> NDArray[np.float64]:
+    """``weight · log(u / median u)``: images the model is least sure of (its score's
+    standard deviation ``u``, large far from anything rated) are shown more, those it is
+    sure of less. NaN (an image the model has not scored, or a model without an
+    uncertainty) gets no extra weight."""
+    u = np.asarray(uncertainty, np.float64)
+    known = np.isfinite(u) & (u > 0)
+    out = np.zeros(len(u))
+    if known.any():
+        out[known] = weight * np.log(u[known] / np.median(u[known]))
+    return out

@@ -64,6 +64,7 @@ class RateSettings:
     weight_by_speed: bool = False  # a quick choice counts more (K times the speed weight)
     typical_seconds: float | None = None  # default: the person's median response time
     controversy: float = 0.0  # cw: favour images the model and database disagree on
+    unsure: float = 0.0  # favour images the model is least sure of: (u / median u)^unsure
     repeats: float = 0.03  # share of sets that repeat an earlier pair (0 = none)
     repeat_after: float = 300.0  # seconds before a pair may come back
 
@@ -81,6 +82,7 @@ class RateSettings:
         if self.typical_seconds is not None:
             check_number("typical_seconds", self.typical_seconds, 0, 3600, low_open=True)
         check_number("controversy", self.controversy, 0, 100)
+        check_number("unsure", self.unsure, 0, 10)
         check_number("repeats", self.repeats, 0, 0.5)
         check_number("repeat_after", self.repeat_after, 0, math.inf)
 
@@ -248,13 +250,8 @@ class RateSession:
             repeat = self._repeat(page)
             if repeat is not None:
                 return repeat
-            k, lcw, cw = self.settings.choices, self.settings.lcw, self.settings.controversy
-            # the database is the Elo under either pairing, as in the gallery's disagreement
-            extra = (
-                pairing.controversy_log_weights(self._model_array, self._elo, cw)
-                if cw and self._model_scores
-                else None
-            )
+            k, lcw = self.settings.choices, self.settings.lcw
+            extra = self._model_log_weights()
             if self.bt is not None:
                 picked = pairing.pick_active(
                     self.bt.ratings, self.bt.sd, self._counts, k, self._rng, lcw, extra_log_w=extra
@@ -263,6 +260,19 @@ class RateSession:
                 log_w = pairing.log_weights(self._counts, lcw)
                 picked = pairing.pick(log_w if extra is None else log_w + extra, k, self._rng)
             return self._issue(page, tuple(int(self._ids[i]) for i in picked))
+
+    def _model_log_weights(self) -> np.ndarray | None:
+        """The extra log-weights the model in the loop gives each image: the seed's
+        controversy (the database is the Elo under either pairing, as in the gallery's
+        disagreement) and the model's uncertainty; None when neither is asked for."""
+        cw, unsure = self.settings.controversy, self.settings.unsure
+        parts = []
+        if cw and self._model_scores:
+            parts.append(pairing.controversy_log_weights(self._model_array, self._elo, cw))
+        if unsure and self._model_uncertainties:
+            u = np.array([self._model_uncertainties.get(int(i), np.nan) for i in self._ids])
+            parts.append(pairing.unsure_log_weights(u, unsure))
+        return np.sum(parts, axis=0) if parts else None
 
     def _issue(self, page: str, ids: tuple[int, ...], repeat_of: int | None = None) -> ShownSet:
         token = secrets.token_urlsafe(9)
