@@ -195,7 +195,7 @@ class RateSession:
     @property
     def model_uncertainties(self) -> Mapping[int, float]:
         """The uncertainty of each of those scores (empty for a model without one, as the
-        MLP); only shown, never used to choose sets; read-only."""
+        MLP); shown in the gallery, and used to choose sets with ``unsure``; read-only."""
         return MappingProxyType(self._model_uncertainties)
 
     # -- the images ------------------------------------------------------------------------
@@ -227,6 +227,7 @@ class RateSession:
         self._index = {int(image_id): n for n, image_id in enumerate(ids)}
         self._images = images
         self._model_array = np.array([self._model_scores.get(int(i), np.nan) for i in ids])
+        self._model_spread = np.array([self._model_uncertainties.get(int(i), np.nan) for i in ids])
         if fit is not None:
             if self.bt is not None:
                 self.bt.close()
@@ -270,8 +271,7 @@ class RateSession:
         if cw and self._model_scores:
             parts.append(pairing.controversy_log_weights(self._model_array, self._elo, cw))
         if unsure and self._model_uncertainties:
-            u = np.array([self._model_uncertainties.get(int(i), np.nan) for i in self._ids])
-            parts.append(pairing.unsure_log_weights(u, unsure))
+            parts.append(pairing.unsure_log_weights(self._model_spread, unsure))
         return np.sum(parts, axis=0) if parts else None
 
     def _issue(self, page: str, ids: tuple[int, ...], repeat_of: int | None = None) -> ShownSet:
