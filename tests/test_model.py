@@ -476,7 +476,7 @@ def test_a_model_file_written_by_tastemaker_0_1_0_still_loads_and_scores():
     x = np.random.default_rng(0).normal(size=(5, 12)).astype(np.float32)
     then = [-0.42243138, -0.37281475, -0.39093646, -0.42465350, -0.42348254]
     np.testing.assert_allclose(model.score_embeddings(x), then, rtol=1e-6)
-    assert np.isnan(model.uncertainties(x)).all()
+    assert np.isnan(model.scores_and_uncertainties(x)[1]).all()
 
 
 def kernel_model(n: int = 80, d: int = 6) -> tuple[TasteModel, np.ndarray]:
@@ -499,7 +499,9 @@ def test_a_kernel_model_file_round_trips_with_its_uncertainty(tmp_path: Path):
     again = load_model_file(path)
     assert again.meta == model.meta and again.has_uncertainty
     np.testing.assert_array_equal(again.score_embeddings(x), model.score_embeddings(x))
-    np.testing.assert_array_equal(again.uncertainties(x), model.uncertainties(x))
+    scores, spread = model.scores_and_uncertainties(x)
+    np.testing.assert_array_equal(again.scores_and_uncertainties(x)[1], spread)
+    np.testing.assert_array_equal(scores, model.score_embeddings(x))  # the same either way
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
@@ -510,7 +512,7 @@ def test_a_kernel_model_file_round_trips_with_its_uncertainty(tmp_path: Path):
 def test_a_kernel_models_uncertainty_is_larger_far_from_what_was_rated():
     model, x = kernel_model()
     far = -x  # where no rated image lies
-    near, away = model.uncertainties(x), model.uncertainties(far)
+    near, away = model.scores_and_uncertainties(x)[1], model.scores_and_uncertainties(far)[1]
     assert np.all(near >= 0) and np.median(away) > 1.5 * np.median(near)
     # in score units: the head's standard deviation over the training scores' sd
     head_sd = model.module.predict(far)[1] / model.meta.score_sd

@@ -210,12 +210,13 @@ class KernelHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.mean + self._kernel(x) @ self.weights
 
-    def spread(self, x: torch.Tensor) -> torch.Tensor:
-        """The posterior standard deviation of each row's raw score."""
+    def with_spread(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each row's raw score and its posterior standard deviation, from one kernel
+        matrix."""
         k = self._kernel(x)
         explained = ((k @ self.variance) * k).sum(-1)
         left = (1.0 + KERNEL_BIAS - explained).clamp(min=0.0)
-        return (self.noise / self.penalty * left).sqrt()
+        return self.mean + k @ self.weights, (self.noise / self.penalty * left).sqrt()
 
     def predict(
         self, x: ArrayLike, batch: int = 4096
@@ -226,9 +227,9 @@ class KernelHead(nn.Module):
         scores, spread = [np.zeros(0)], [np.zeros(0)]
         with torch.inference_mode():
             for start in range(0, len(rows), batch):
-                part = rows[start : start + batch]
-                scores.append(self(part).cpu().numpy())
-                spread.append(self.spread(part).cpu().numpy())
+                raw, sd = self.with_spread(rows[start : start + batch])
+                scores.append(raw.cpu().numpy())
+                spread.append(sd.cpu().numpy())
         return np.concatenate(scores), np.concatenate(spread)
 
 
@@ -388,9 +389,10 @@ class TasteModel:
     def raw_scores_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """The module's raw output for a batch already on the device (input
         normalisation applied, score normalisation not); gradients as the caller has them."""
-        if self.meta.l2_normalize_input:
-            x = l2_normalize(x)
-        return self.module(x)
+        return self.module(self._input(x))
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        return l2_normalize(x) if self.meta.l2_normalize_input else x
 
     def _checked(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
@@ -404,39 +406,46 @@ class TasteModel:
 
     def score_embeddings(self, x: np.ndarray, batch_size: int = _SCORE_BATCH) -> np.ndarray:
         """Normalised scores (float32, one per row) of embeddings ``x`` of shape (n, d)."""
-        x = self._checked(x)
-        out = np.empty(len(x), dtype=np.float32)
-        was_training = self.module.training
-        self.module.eval()
-        with torch.inference_mode():
-            for start in range(0, len(x), batch_size):
-                batch = torch.tensor(x[start : start + batch_size], device=self.device)
-                raw = self.raw_scores_tensor(batch).float()
-                out[start : start + batch_size] = (
-                    ((raw - self.meta.score_mean) / self.meta.score_sd).cpu().numpy()
-                )
-        self.module.train(was_training)
-        return out
+        return self._scored(x, batch_size, uncertainty=False)[0]
+
+    def scores_and_uncertainties(
+        self, x: np.ndarray, batch_size: int = _SCORE_BATCH
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The normalised scores of embeddings ``x`` and how unsure the model is of each:
+        the posterior standard deviation in score units (sd of the training images'
+        scores = 1), large far from anything rated; NaN for heads without one (the MLP,
+        LAION's). One pass: a kernel model computes its kernel matrix once for both."""
+        return self._scored(x, batch_size, uncertainty=True)
 
     @property
     def has_uncertainty(self) -> bool:
         """Whether the head gives each score an uncertainty (a kernel model does)."""
         return isinstance(self.module, KernelHead)
 
-    def uncertainties(self, x: np.ndarray, batch_size: int = _SCORE_BATCH) -> np.ndarray:
-        """How unsure the model is of each row's score: the posterior standard deviation
-        in score units (sd of the training images' scores = 1), large far from anything
-        rated; NaN for heads without one (the MLP, LAION's)."""
+    def _scored(
+        self, x: np.ndarray, batch_size: int, uncertainty: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         x = self._checked(x)
-        if not isinstance(self.module, KernelHead):
-            return np.full(len(x), np.nan, np.float32)
-        out = np.empty(len(x), dtype=np.float32)
+        scores = np.empty(len(x), dtype=np.float32)
+        spread = np.full(len(x) if uncertainty else 0, np.nan, dtype=np.float32)
+        kernel = self.module if uncertainty and isinstance(self.module, KernelHead) else None
+        was_training = self.module.training
+        self.module.eval()
         with torch.inference_mode():
             for start in range(0, len(x), batch_size):
                 batch = torch.tensor(x[start : start + batch_size], device=self.device)
-                spread = self.module.spread(batch) / self.meta.score_sd
-                out[start : start + batch_size] = spread.float().cpu().numpy()
-        return out
+                if kernel is None:
+                    raw = self.raw_scores_tensor(batch)
+                else:
+                    raw, sd = kernel.with_spread(self._input(batch))
+                    spread[start : start + batch_size] = (
+                        (sd / self.meta.score_sd).float().cpu().numpy()
+                    )
+                scores[start : start + batch_size] = (
+                    ((raw.float() - self.meta.score_mean) / self.meta.score_sd).cpu().numpy()
+                )
+        self.module.train(was_training)
+        return scores, spread
 
     def prob_prefer(self, score_a: ArrayLike, score_b: ArrayLike) -> NDArray[np.float64]:
         """P(the person prefers A over B) from the two images' scores: sigmoid(c * (sA -

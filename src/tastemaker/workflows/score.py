@@ -103,8 +103,7 @@ def score_batches(
     extractor = load_extractor(model.meta.extractor)
     for batch in extract(extractor, images, layer_choice(model), batch_size, progress=progress):
         if batch.indices:
-            scores = model.score_embeddings(batch.vectors)
-            spread = model.uncertainties(batch.vectors)
+            scores, spread = model.scores_and_uncertainties(batch.vectors)
         else:
             scores = spread = np.zeros(0, np.float32)
         finite = np.isfinite(scores)
@@ -304,11 +303,14 @@ def library_model_scores(
     failure, as an unreadable one is. Their ``uncertainty`` only when asked for: for a
     kernel model it costs more than the score (anchors² per image, not anchors × d)."""
     embedded = library_embeddings(library, model.meta.extractor, layer_choice(model), progress)
-    scores = model.score_embeddings(embedded.x).tolist()
     ids = embedded.image_ids.tolist()
+    if uncertainty:
+        scored, sds = model.scores_and_uncertainties(embedded.x)
+        scores, spread = scored.tolist(), sds.tolist()
+    else:
+        scores, spread = model.score_embeddings(embedded.x).tolist(), [math.nan] * len(ids)
     unscored = [i for i, s in zip(ids, scores, strict=True) if not np.isfinite(s)]
     paths = {im.id: im.path for im in library.store.images("present")} if unscored else {}
-    spread = model.uncertainties(embedded.x).tolist() if uncertainty else [math.nan] * len(ids)
     return LibraryScores(
         {i: float(s) for i, s in zip(ids, scores, strict=True) if np.isfinite(s)},
         embedded.failures + [(paths[i], NO_SCORE) for i in unscored],
