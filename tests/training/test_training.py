@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 import numpy as np
@@ -358,3 +359,15 @@ def test_training_data_is_validated_and_copied():
         TrainingData(x, [1, 2], [0], [1])
     with pytest.raises(ValueError, match="finite"):
         TrainingData(x, [1, 2, np.nan], [0], [1])
+
+
+def test_training_data_shares_its_own_frozen_embeddings_and_copies_any_other():
+    """The refit's data is the split's with other ratings: the embeddings, the largest
+    array, are not copied again; an array someone else can write to still is."""
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    data = TrainingData(x, np.zeros(5), [0], [1])
+    assert not np.shares_memory(data.x, x)
+    refit = dataclasses.replace(data, scores=np.ones(5))
+    assert refit.x is data.x and not refit.x.flags.writeable
+    view = data.x[1:]  # read-only, but a view of memory it does not own
+    assert not np.shares_memory(TrainingData(view, np.zeros(4), [0], [1]).x, view)

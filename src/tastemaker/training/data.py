@@ -28,8 +28,9 @@ class TrainingData:
     heldout: np.ndarray = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        # copies, made read-only: the data cannot change under a training run
-        x = np.array(self.x, dtype=np.float32, order="C")
+        # copies, made read-only: the data cannot change under a training run; the
+        # embeddings of another TrainingData are shared (the refit's are the split's)
+        x = self.x if _frozen(self.x) else np.array(self.x, dtype=np.float32, order="C")
         n = len(x)
         scores = np.array(self.scores, dtype=np.float64)
         winners = np.array(self.winners, dtype=np.int64).reshape(-1)
@@ -87,3 +88,15 @@ class TrainingData:
         training and a held-out image: training saw neither the held-out image nor the
         outcome, so a model's order of the two is a prediction."""
         return self.heldout[self.winners] | self.heldout[self.losers]
+
+
+def _frozen(x: object) -> bool:
+    """A float32 array that owns its memory and can no longer be written: a
+    :class:`TrainingData`'s own, which nothing can change."""
+    return (
+        isinstance(x, np.ndarray)
+        and x.dtype == np.float32
+        and x.base is None
+        and not x.flags.writeable
+        and x.flags.c_contiguous
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -172,17 +172,15 @@ def split_and_full(
             within_train = bt_of(o, ~(held_o[o.winners] | held_o[o.losers])).ratings[at]
         split = np.where(held, full, within_train)
 
-    def data(scores: np.ndarray, mask: np.ndarray) -> TrainingData:
-        return TrainingData(
-            x=x,
-            scores=scores,
-            winners=winners[keep],
-            losers=losers[keep],
-            weights=o.weights[keep],
-            heldout=mask,
-        )
-
-    return data(split, held), data(full, np.zeros(len(held), bool))
+    split_data = TrainingData(
+        x=x,
+        scores=split,
+        winners=winners[keep],
+        losers=losers[keep],
+        weights=o.weights[keep],
+        heldout=held,
+    )
+    return split_data, replace(split_data, scores=full, heldout=np.zeros_like(held))
 
 
 def train_library(
