@@ -42,7 +42,6 @@ from tastemaker.features.layers import LAYER_CONVENTION
 
 FORMAT = "tastemaker-mlp"
 FORMAT_VERSION = 2  # the newest this version reads and writes
-_FORMAT_OF = {"kernel": 2}  # heads that need a newer reader than 1
 
 # what `architecture` may say, and so which module the weights belong to
 MLP = "mlp"  # the seed's: TasteMLP
@@ -50,6 +49,7 @@ LAION = "laion"  # LAION's predictor: five Linear layers, no activations
 LAION_RELU = "laion-relu"  # the same with a ReLU after each hidden layer (its *-reluMSE.pth)
 KERNEL = "kernel"  # KernelHead: kernel ridge regression with an uncertainty
 ARCHITECTURES = (MLP, LAION, LAION_RELU, KERNEL)
+_FORMAT_OF = {KERNEL: 2}  # heads that need a newer reader than 1
 
 LAION_EXTRACTORS = {768: "openai/clip-vit-large-patch14", 512: "openai/clip-vit-base-patch32"}
 

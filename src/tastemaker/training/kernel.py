@@ -30,6 +30,7 @@ landmarks instead of collapsing to zero there.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -84,7 +85,11 @@ class KernelFit:
     @property
     def chosen(self) -> Candidate:
         """The setting the model was fitted with: the best by leave-one-out."""
-        return min(self.candidates, key=lambda c: c.loo_mse)
+        return _best(self.candidates)
+
+
+def _best(candidates: Iterable[Candidate]) -> Candidate:
+    return min(candidates, key=lambda c: c.loo_mse)
 
 
 def normalise(x: ArrayLike) -> Array:
@@ -236,7 +241,7 @@ def fit_kernel(
             mse = _loo_mse(loo_residuals(u, g, ysel, wsel, lam), wsel)
             j = int(np.argmin(mse))
             candidates.append(Candidate(kind, width, float(lam[j]), float(mse[j])))
-        chosen, selected_on = min(candidates, key=lambda c: c.loo_mse), len(sel)
+        chosen, selected_on = _best(candidates), len(sel)
     landmarks = xs[_pick(rng, n, settings.landmarks)]
     model, moments = _nystrom_model(
         xs, ys, ws, chosen.kind, chosen.width, chosen.penalty, landmarks, settings.batch
