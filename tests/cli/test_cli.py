@@ -27,6 +27,44 @@ def test_every_command_has_help(command):
     assert "Usage: tastemaker " + command in " ".join(result.output.split())
 
 
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
+def test_help_reads_like_a_cli(command):
+    """No Python type beside a flag or an argument, arguments named in capitals."""
+    result = runner.invoke(app, [*command, "--help"], prog_name="tastemaker")
+    assert result.exit_code == 0
+    for typed in ("<bool>", "<list[", "{", "}"):
+        assert typed not in result.output
+    usage = next(line for line in result.output.splitlines() if "Usage:" in line).split()
+    arguments = usage[usage.index("[OPTIONS]") + 1 :]
+    assert all(a.strip("[].").isupper() for a in arguments)
+
+
+def test_help_wording_of_the_usage_line():
+    usage = runner.invoke(app, ["score", "--help"], prog_name="tastemaker").output
+    assert "Usage: tastemaker score [OPTIONS] MODEL PATHS..." in usage
+    usage = runner.invoke(app, ["demo", "--help"], prog_name="tastemaker").output
+    assert "Usage: tastemaker demo [OPTIONS] [FOLDER]" in usage
+    usage = runner.invoke(app, ["score"], prog_name="tastemaker").output
+    assert "Missing argument 'MODEL'." in usage
+
+
+def test_a_command_docstring_is_reflowed_in_its_help():
+    text = " ".join(runner.invoke(app, ["rate", "--help"], prog_name="tastemaker").output.split())
+    assert "Every choice is saved before the next set appears." in text.replace("│", "")
+
+
+def test_output_to_a_pipe_is_not_wrapped(tmp_path):
+    folder = tmp_path / ("a-long-folder-name-" * 4) / "photos"
+    folder.mkdir(parents=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "tastemaker", "models", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout == f"No models yet: tastemaker train {folder}\n", done.stderr
+
+
 def test_every_command_is_in_the_readme():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert "rate" in COMMANDS  # the list is read from the app

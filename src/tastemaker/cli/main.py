@@ -5,6 +5,9 @@ a progress bar."""
 from __future__ import annotations
 
 import functools
+import inspect
+import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,20 +25,77 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from tastemaker import __version__
 from tastemaker.errors import SettingError, TastemakerError
 from tastemaker.progress import Progress as ProgressFn
 from tastemaker.storage.library import Library, ScanReport, open_library
 
+
+class Argument(TyperArgument):
+    """An argument written as click writes it, in capitals: ``FOLDER``, ``[FOLDER]``,
+    ``PATHS...``; its help says what it takes (typer writes ``{folder}`` in the usage line
+    and a Python type such as ``<list[Path]>`` beside it)."""
+
+    def get_usage_pieces(self, ctx: Any) -> list[str]:
+        return [self.display_name_raw if self.required else f"[{self.display_name_raw}]"]
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def readable(params: list[Any]) -> list[Any]:
+    """``params`` shown as a well-made CLI shows them: a flag with no ``<bool>`` (it takes
+    no value), an argument as an :class:`Argument`. Typer builds the parameter objects
+    itself and takes no class for them, hence the class set here."""
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif isinstance(param, TyperArgument) and not isinstance(param, Argument):
+            name = param.name.upper() if param.name else "ARG"
+            param.metavar = name + ("..." if param.nargs != 1 else "")
+            param.__class__ = Argument
+    return params
+
+
+class Command(TyperCommand):
+    """A command whose help reads like a well-made CLI's (see :func:`readable`)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return readable(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    """The app, its own options shown as its commands' are."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return readable(super().get_params(ctx))
+
+
+def reflow(doc: str) -> str:
+    """A docstring as help: each paragraph one line, for the help to wrap at the screen's
+    width (typer keeps the docstring's own line breaks, so the help breaks twice)."""
+    paragraphs = re.split(r"\n\s*\n", inspect.cleandoc(doc))
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+
+
+def console(stderr: bool = False) -> Console:
+    """Rich's console; when the output is not a terminal (a pipe, a log), lines are not
+    wrapped at 80 columns, so a line read or searched there stays whole."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, soft_wrap=not stream.isatty())
+
+
 app = typer.Typer(
+    cls=Group,
     help="Train a model of your own taste in images: A/B-rate them in the browser, "
     "then train and score.",
     no_args_is_help=True,
     add_completion=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = console()
+err = console(stderr=True)
 
 # text, not Path: Path("") is the current folder, and an empty name must not mean that
 Folder = Annotated[str, typer.Argument(help="The folder of images (sub-folders included).")]
@@ -79,7 +139,7 @@ def command(fn: Callable[..., Any] | None = None, *, name: str | None = None) ->
             err.print("Interrupted.")
             raise typer.Exit(130) from None
 
-    return app.command(name)(run)
+    return app.command(name, cls=Command, help=reflow(fn.__doc__ or ""))(run)
 
 
 class RateColumn(ProgressColumn):
