@@ -65,6 +65,16 @@ def test_output_to_a_pipe_is_not_wrapped(tmp_path):
     assert done.stdout == f"No models yet: tastemaker train {folder}\n", done.stderr
 
 
+@pytest.mark.parametrize("pairing", ["classic", "seed"])
+def test_rate_takes_the_classic_pairing_also_by_its_old_name(tmp_path, pairing):
+    # settings are checked in order: an accepted --pairing lets --choices be the complaint
+    result = runner.invoke(app, ["rate", str(tmp_path), "--pairing", pairing, "--choices", "9"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: --choices must be 2, 3 or 4, not 9"
+    help_text = runner.invoke(app, ["rate", "--help"]).output
+    assert "classic:" in help_text and "seed:" not in help_text
+
+
 def test_every_command_is_in_the_readme():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert "rate" in COMMANDS  # the list is read from the app

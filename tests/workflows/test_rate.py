@@ -202,8 +202,8 @@ def test_without_a_model_there_is_no_odd_one_out(library):
 
 
 def test_active_pairing_is_the_default_and_keeps_a_live_bradley_terry_fit(library):
-    seed_pairing = RateSession(library, RateSettings(pairing="seed"), seed=4)
-    assert seed_pairing.bt is None  # the seed's weighting needs no fit
+    classic = RateSession(library, RateSettings(pairing="classic"), seed=4)
+    assert classic.bt is None  # the classic weighting needs no fit
     truth = {im.id: n for n, im in enumerate(library.store.images())}
     session = RateSession(library, seed=4)
     try:
@@ -234,7 +234,7 @@ def test_active_pairing_is_the_default_and_keeps_a_live_bradley_terry_fit(librar
         assert not np.allclose(before, session.bt.ratings)  # the withdrawn choice is gone
     finally:
         session.close()
-    with pytest.raises(TastemakerError, match=r"^pairing is one of seed, active"):
+    with pytest.raises(TastemakerError, match=r"^pairing is one of classic, active, not 'clever'$"):
         RateSettings(pairing="clever")
 
 
@@ -270,7 +270,14 @@ def test_weights_can_be_turned_on_later_and_off_again(library):
     assert stored_elo(library) == unweighted
 
 
-@pytest.mark.parametrize("pairing", ["seed", "active"])
+def test_seed_is_still_accepted_for_the_classic_pairing(library):
+    assert RateSettings(pairing="seed") == RateSettings(pairing="classic")
+    session = RateSession(library, RateSettings(pairing="seed"), seed=0)
+    assert session.bt is None  # the classic weighting, not the active pairs' live fit
+    session.close()
+
+
+@pytest.mark.parametrize("pairing", ["classic", "active"])
 def test_controversy_weighting_shows_disputed_images_more(library, pairing):
     ids = [im.id for im in library.store.images()]
     disputed = ids[0]
@@ -287,7 +294,7 @@ def test_controversy_weighting_shows_disputed_images_more(library, pairing):
         RateSettings(controversy=-1)
 
 
-@pytest.mark.parametrize("pairing", ["seed", "active"])
+@pytest.mark.parametrize("pairing", ["classic", "active"])
 def test_unsure_weighting_shows_the_images_the_model_is_least_sure_of_more(library, pairing):
     ids = [im.id for im in library.store.images()]
     unsure = ids[0]
@@ -340,7 +347,7 @@ def test_no_repeats_before_the_spacing_or_when_turned_off(library):
         assert all(c.repeat_of is None for c in library.store.comparisons())
 
 
-@pytest.mark.parametrize("pairing", ["seed", "active"])
+@pytest.mark.parametrize("pairing", ["classic", "active"])
 def test_a_rescan_elsewhere_is_followed_by_image_id(library, pairing):
     from conftest import make_images
 

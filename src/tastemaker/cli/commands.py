@@ -77,8 +77,8 @@ def rate(
         str,
         typer.Option(
             help="active: the most informative pairs by a live Bradley-Terry fit, "
-            "never-compared images first (fewer choices needed); seed: the seed's "
-            "weighting of less-compared images, (1-lcw)^n."
+            "never-compared images first (fewer choices needed); classic: the classic "
+            "scorer's random pairs, less-compared images weighted (1-lcw)^n."
         ),
     ] = RateSettings.pairing,
     weight_by_speed: Annotated[

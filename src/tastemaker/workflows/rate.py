@@ -39,7 +39,8 @@ from tastemaker.workflows.reports import (
 
 OPEN_SETS = 256  # sets handed out and not yet answered, per page
 PAGES = 64  # pages whose open sets are kept; the one unheard from longest goes first
-PAIRINGS = ("seed", "active")
+PAIRINGS = ("classic", "active")
+PAIRING_ALIASES = {"seed": "classic"}  # the name classic had before; still accepted
 
 
 class StaleSet(TastemakerError):
@@ -60,7 +61,7 @@ class RateSettings:
     batch: int = 100  # choices per batch report
     k: float = elo.K
     lcw: float = pairing.LCW
-    pairing: str = "active"  # active: most informative pairs; seed: (1-lcw)^n weighting
+    pairing: str = "active"  # active: most informative pairs; classic: (1-lcw)^n weighting
     weight_by_speed: bool = False  # a quick choice counts more (K times the speed weight)
     typical_seconds: float | None = None  # default: the person's median response time
     controversy: float = 0.0  # cw: favour images the model and database disagree on
@@ -69,6 +70,7 @@ class RateSettings:
     repeat_after: float = 300.0  # seconds before a pair may come back
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "pairing", PAIRING_ALIASES.get(self.pairing, self.pairing))
         if self.pairing not in PAIRINGS:
             raise SettingError(
                 "pairing", f"{{setting}} is one of {', '.join(PAIRINGS)}, not {self.pairing!r}"
