@@ -248,8 +248,8 @@ def test_a_file_from_before_the_seeds_layer_numbering(
     with pytest.raises(TastemakerError) as e:
         load_model_file(path)
     assert str(e.value) == (
-        f"{path} was trained before tastemaker numbered CLIP layers as the seed does; its "
-        f"layers {','.join(map(str, layers))} of {extractor} now give other features: "
+        f"{path} was trained before tastemaker numbered CLIP layers as the classic scorer "
+        f"does; its layers {','.join(map(str, layers))} of {extractor} now give other features: "
         "retrain it to use it."
     )
 

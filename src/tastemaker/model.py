@@ -604,8 +604,8 @@ def _with_current_layers(meta: ModelMeta, path: Path) -> ModelMeta:
     if any(meta.layers) and known_family(meta.extractor) in ("clip", None):
         layers = ",".join(map(str, meta.layers))
         raise TastemakerError(
-            f"{path} was trained before tastemaker numbered CLIP layers as the seed does; "
-            f"its layers {layers} of {meta.extractor} now give other features: retrain it "
+            f"{path} was trained before tastemaker numbered CLIP layers as the classic scorer "
+            f"does; its layers {layers} of {meta.extractor} now give other features: retrain it "
             "to use it."
         )
     return replace(meta, layer_convention=LAYER_CONVENTION)

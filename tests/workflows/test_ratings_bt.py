@@ -93,7 +93,7 @@ def test_a_failed_fit_is_one_line_that_says_what_to_use_instead(rated, monkeypat
     result = runner.invoke(app, ["stats", str(folder), "--ratings", "bt"])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert " ".join(result.output.split()) == (
-        "Error: Bradley-Terry fit did not converge after 100 iterations; the seed's Elo "
+        "Error: Bradley-Terry fit did not converge after 100 iterations; the classic Elo "
         "scores are there meanwhile: --ratings elo"
     )
     out = tmp_path / "scores.csv"

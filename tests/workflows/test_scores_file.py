@@ -448,7 +448,7 @@ MALFORMED = [
     ("5000 digits", "score.json", '{"a.png": ' + "7" * 5000 + "}", "number too long"),
     ("csv 5000 digits", "scores.csv", "relative_path,score\na.png," + "7" * 5000, "not finite"),
     ("NUL in path", "scores.csv", "relative_path,score\na\0.png,1\n", "cannot exist"),
-    ("no scale", "score.json", '{"a.png": 1e9, "b.png": -1e9}', "too far for the seed's scale"),
+    ("no scale", "score.json", '{"a.png": 1e9, "b.png": -1e9}', "too far for the classic scale"),
 ]
 
 

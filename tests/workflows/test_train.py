@@ -58,7 +58,7 @@ def test_a_failed_bradley_terry_fit_names_the_way_back_to_elo(library, monkeypat
         training_sets(library, _embedded(library))
     assert e.value.setting == "ratings"
     assert str(e.value) == (
-        "Bradley-Terry fit: line search failed at iteration 3; the seed's Elo scores are "
+        "Bradley-Terry fit: line search failed at iteration 3; the classic Elo scores are "
         "there meanwhile: ratings elo"
     )
     training_sets(library, _embedded(library), ratings="elo")  # which needs no fit

@@ -67,7 +67,7 @@ def rate(
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Do not open a browser.")
     ] = False,
-    k: Annotated[float, typer.Option("--k", help="Elo K (the seed's 0.8).")] = RateSettings.k,
+    k: Annotated[float, typer.Option("--k", help="Elo K (classic: 0.8).")] = RateSettings.k,
     lcw: Annotated[
         float,
         typer.Option(help="Favour less-compared images: weight (1-lcw)^comparisons; 0 = off."),
@@ -185,7 +185,7 @@ def recompute(
     """Recompute FOLDER's database scores from the stored choices.
 
     With --weight-by-speed, a quick choice counts more than a slow one (weights from the
-    stored response times); without, every choice counts the same (the seed's numbers).
+    stored response times); without, every choice counts the same (the classic numbers).
     """
     from tastemaker.workflows.ratings import reweigh
 
@@ -286,7 +286,10 @@ def import_scores(
     folder: Folder,
     source: Annotated[
         Path,
-        typer.Argument(help="score.json (either seed format) or a CSV with relative_path,score"),
+        typer.Argument(
+            help="score.json (either of the classic scorer's forms) or a CSV with "
+            "relative_path,score"
+        ),
     ],
     store: Store = None,
 ) -> None:
@@ -300,7 +303,7 @@ def import_scores(
     if report.chess_mean is not None:
         out.print(
             f"Read as chess-style Elo (400 points = ten times the odds): the scores were "
-            f"divided by 400 around their mean {report.chess_mean:.6g}, the seed's scale."
+            f"divided by 400 around their mean {report.chess_mean:.6g}, the classic scale."
         )
     if report.unmatched:
         shown = ", ".join(report.unmatched[:5]) + (" …" if len(report.unmatched) > 5 else "")
@@ -332,13 +335,13 @@ def train(
         str,
         typer.Option(
             help="kernel (a kernel model with an uncertainty per score, its settings by "
-            "leave-one-out) or mlp (the seed's)."
+            "leave-one-out) or mlp (the classic scorer's small network)."
         ),
     ] = TrainSettings.learner,
     loss: Annotated[
         str | None,
         typer.Option(
-            help="The MLP's loss: ranking (the seed's, by default), mse, or choices "
+            help="The MLP's loss: ranking (the classic one, by default), mse, or choices "
             "(learns from your raw choices)."
         ),
     ] = TrainSettings.loss,
@@ -355,7 +358,8 @@ def train(
     ratings: Annotated[
         str,
         typer.Option(
-            help="What the model learns: bt (Bradley-Terry over all choices) or elo (the seed's)."
+            help="What the model learns: bt (Bradley-Terry over all choices) or elo (the "
+            "classic Elo)."
         ),
     ] = TrainSettings.ratings,
     seed: Annotated[int, typer.Option(help="Seed of the training runs.")] = TrainSettings.seed,
@@ -367,7 +371,7 @@ def train(
 
     Embeds the images (cached), chooses the learner's settings on three quarters of the
     images and measures it on choices involving the rest, then refits it on every rated
-    image and saves it in the library with those held-out figures. The seed's recipe:
+    image and saves it in the library with those held-out figures. The classic recipe:
     --learner mlp --ratings elo --trials 20.
     """
     from tastemaker.workflows.train import train_library
@@ -515,8 +519,8 @@ def prior(
 ) -> None:
     """Give FOLDER's never-compared images starting scores from a model.
 
-    The next A/B session then begins from the model's guess (the seed's
-    aesthetic_score_from_model).
+    The next A/B session then begins from the model's guess (as the classic scorer's
+    aesthetic_score_from_model does).
     """
     from tastemaker.model import read_model
     from tastemaker.workflows.priors import apply_model_prior

@@ -90,7 +90,9 @@ def console(stderr: bool = False) -> Console:
 app = typer.Typer(
     cls=Group,
     help="Train a model of your own taste in images: A/B-rate them in the browser, "
-    "then train and score.",
+    "then train and score.\n\n"
+    "'Classic' in the help means the aesthetic scorer tastemaker grew from (Chris "
+    "Goringe's Elo A/B rating and MLP training), kept with its exact numbers.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -108,7 +110,8 @@ Store = Annotated[
     ),
 ]
 RatingsOption = typer.Option(
-    help="Database scores: elo (the seed's) or bt (Bradley-Terry over all choices)."
+    help="Database scores: elo (the classic Elo, updated choice by choice) or bt "
+    "(Bradley-Terry over all choices)."
 )
 
 

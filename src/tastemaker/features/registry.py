@@ -45,7 +45,7 @@ KNOWN = (
         "clip",
         DEFAULT_EXTRACTOR,
         768,
-        "CLIP ViT-L/14 (OpenAI): the seed's and the LAION predictor's",
+        "CLIP ViT-L/14 (OpenAI): the classic scorer's and the LAION predictor's",
     ),
     ExtractorSpec(
         "openai/clip-vit-base-patch32",

@@ -123,7 +123,7 @@ def chosen_by_setting() -> Iterator[None]:
         yield
     except bradley_terry.FitFailed as e:
         raise SettingError(
-            "ratings", f"{e}; the seed's Elo scores are there meanwhile: {{setting}} elo"
+            "ratings", f"{e}; the classic Elo scores are there meanwhile: {{setting}} elo"
         ) from None
 
 

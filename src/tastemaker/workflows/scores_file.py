@@ -267,7 +267,7 @@ def _on_seed_scale(source: Path, entries: list[_Entry]) -> tuple[list[_Entry], f
                 source,
                 e.label,
                 f"has a score {e.score * CHESS_POINTS:+.6g} away from the file's mean, "
-                f"too far for the seed's scale (+-{SEED_SCALE_LIMIT:g}) or chess-style Elo "
+                f"too far for the classic scale (+-{SEED_SCALE_LIMIT:g}) or chess-style Elo "
                 f"(+-{SEED_SCALE_LIMIT * CHESS_POINTS:g})",
             )
     return rescaled, mean
