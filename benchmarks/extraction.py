@@ -103,7 +103,7 @@ def make_photos(
 
 
 def run_loop(extractor: Extractor, paths: list[Path], choice: LayerChoice) -> np.ndarray:
-    """One image at a time: open, preprocess, forward, next (the seed's way)."""
+    """One image at a time: open, preprocess, forward, next (the classic scorer's way)."""
     rows = []
     for path in paths:
         with Image.open(path) as im:

@@ -40,10 +40,11 @@ The rows:
                   TRUE utilities of the rated images: what a model on these features can
                   reach from perfect ratings of the same images. One row per data set;
                   ``gap`` is each row's distance below it in percentage points.
-``seed recipe``   the seed's method: pairs drawn with the seed's ``(1 - 0.3)^n``
-                  weighting, the Elo database, the MLP with the ranking loss and
-                  ``TrainParams()``'s defaults on the training split's Elo scores, early
-                  stopping on the held-out images' Elo order; no search, no refit.
+``classic recipe`` the original aesthetic scorer's method (key ``seed`` in the JSON):
+                  pairs drawn with its ``(1 - 0.3)^n`` weighting, the Elo database,
+                  the MLP with the ranking loss and ``TrainParams()``'s defaults on the
+                  training split's Elo scores, early stopping on the held-out images'
+                  Elo order; no search, no refit.
 ``old default``   what ``tastemaker train`` did before the kernel learner: the same pairs
                   and Elo, a ``--trials`` (20) trial TPE search of the MLP
                   (``training.search``) choosing by its held-out metric; no refit.
@@ -67,7 +68,7 @@ which the mean over seeds first comes within ``--loop-within`` (3) percentage po
 the mean ceiling (linear interpolation; "not reached by" the last checkpoint otherwise).
 
 Targets (issue #11): within 2.5 pp of the ceiling at 3 choices per image and 2 pp at 6 on
-both sets; at least +1.5 pp over the seed recipe on the synthetic set at 3 and 6 (better
+both sets; at least +1.5 pp over the classic recipe on the synthetic set at 3 and 6 (better
 on 4 of 5 seeds), no worse at 1.
 
     python benchmarks/model_quality.py                    # 5 seeds, both sets, minutes
@@ -84,7 +85,7 @@ per-seed differences in percentage points ``new_minus_seed`` and ``weighted_minu
 ``within_pp``, ``choices_to_within``: a number or null), and for ``real``
 ``generation_seconds``, ``extraction_seconds`` and ``layers``; ``headline``:
 ``gap_to_ceiling_pp`` and ``gain_over_seed_pp``, each ``{set: {budget: pp}}`` (new default
-vs the ceiling and vs the seed recipe, means over seeds); ``machine``; ``seconds``.
+vs the ceiling and vs the classic recipe, means over seeds); ``machine``; ``seconds``.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ SETS = ("synthetic", "real")
 METHODS = ("seed", "old", "new", "new_weighted")
 LABELS = {
     "ceiling": "ceiling (kernel on true utilities)",
-    "seed": "seed recipe (seed pairs, Elo, MLP)",
+    "seed": "classic recipe (classic pairs, Elo, MLP)",
     "old": "old default (+ TPE search)",
     "new": "new default (active, BT, kernel)",
     "new_weighted": "new, weighted by BT precision",
@@ -283,7 +284,7 @@ Snapshot = tuple[np.ndarray, np.ndarray, np.ndarray]  # winners, losers, databas
 def rate_seed(
     n: int, budgets: tuple[int, ...], person: Person, rng: np.random.Generator
 ) -> dict[int, Snapshot]:
-    """The seed's pairing and Elo database; the outcomes and scores at each budget."""
+    """The classic pairing and Elo database; the outcomes and scores at each budget."""
     total = n * budgets[-1]
     win = np.empty(total, np.int64)
     lose = np.empty_like(win)
@@ -352,7 +353,7 @@ def judge(pred: np.ndarray, p: Pools) -> dict[str, float]:
 def seed_models(
     config: Config, name: str, p: Pools, snap: Snapshot, held: np.ndarray, seed: int
 ) -> dict[str, dict[str, float]]:
-    """The seed recipe (one MLP fit) and the old default (a search), on the Elo split."""
+    """The classic recipe (one MLP fit) and the old default (a search), on the Elo split."""
     win, lose, scores = snap
     data = TrainingData(x=p.x, scores=scores, winners=win, losers=lose, heldout=held)
     base = TrainParams(**{**config.train_params, "loss": "ranking"})
@@ -521,7 +522,7 @@ def summarise(config: Config, runs: list[dict], dim: int, n: int) -> dict:
 
 
 def headline(results: dict) -> dict:
-    """The new default against the ceiling and the seed recipe, pp, means over seeds."""
+    """The new default against the ceiling and the classic recipe, pp, means over seeds."""
     measured = {name: res for name, res in results.items() if "skipped" not in res}
     return {
         "gap_to_ceiling_pp": {
@@ -567,7 +568,7 @@ def print_report(config: Config, name: str, res: dict) -> None:
         "gap pp",
         "true order",
         "per seed",
-        "vs seed pp",
+        "vs classic pp",
     ]
     rows: list[list[object]] = [
         [
@@ -631,7 +632,7 @@ def print_report(config: Config, name: str, res: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        description="Agreement on new images of the seed's recipe, the old and the new "
+        description="Agreement on new images of the classic recipe, the old and the new "
         "default, against a ceiling."
     )
     ap.add_argument("--sets", nargs="+", choices=SETS, help="data sets (default both)")

@@ -6,8 +6,9 @@ images, two images a set. After 0, 1, 2, 3, 4, 6, 8, 12 and 16 choices per image
 (choices ÷ images) we measure the Spearman rho between the true utilities and each
 method's ratings:
 
-``seed``            the seed's Elo (K = 0.8) on pairs drawn with the seed's
-                    ``(1 - 0.3)^n`` weighting — the app's own ``elo.choose`` and
+``seed``            the classic method (printed ``classic``; the original aesthetic
+                    scorer's): Elo (K = 0.8) on pairs drawn with its ``(1 - 0.3)^n``
+                    weighting — the app's own ``elo.choose`` and
                     ``pairing.log_weights``/``pairing.pick``;
 ``bt``              a Bradley–Terry fit (``bradley_terry.fit``) on the very same choices;
 ``bt-active``       Bradley–Terry with ``pairing.pick_active`` choosing each set: a full
@@ -24,8 +25,8 @@ method's ratings:
 One truth per seed, shared by every method; every compared figure comes from one run.
 Reported: the mean rho per checkpoint, the choices per image each method needs to reach
 rho 0.7 and 0.8 (linear interpolation on the mean curve; ``null``/"not reached"), and
-the headline: choices needed to reach the seed's rho at the last checkpoint, as a
-ratio of the seed's own (its first crossing of that value).
+the headline: choices needed to reach the classic method's rho at the last checkpoint,
+as a ratio of its own (its first crossing of that value).
 
     python benchmarks/rating_efficiency.py                 # 300 and 1,000 images, 5 seeds
     python benchmarks/rating_efficiency.py --quick --json out.json   # a CI check, seconds
@@ -58,6 +59,7 @@ from tastemaker.rating.ranks import spearman
 from tastemaker.rating.simulate import CONSISTENCY, Person, scale_for_consistency
 
 METHODS = ("seed", "bt", "bt-active", "bt-active-prior")
+NAMES = {"seed": "classic"}  # printed; the JSON keeps its keys
 CHECKPOINTS = (1, 2, 3, 4, 6, 8, 12, 16)
 QUICK_CHECKPOINTS = (1, 2, 4, 8)
 TARGETS = ("0.7", "0.8")
@@ -363,18 +365,19 @@ def print_report(config: Config, results: dict, heads: dict, out: TextIO = sys.s
         )
         print(f"{'method':<16}" + "".join(f"{x:>7}" for x in res["choices_per_image"]), file=out)
         for m in METHODS:
-            print(f"{m:<16}" + "".join(f"{v:7.3f}" for v in res["rho"][m]["mean"]), file=out)
+            rhos = "".join(f"{v:7.3f}" for v in res["rho"][m]["mean"])
+            print(f"{NAMES.get(m, m):<16}" + rhos, file=out)
         seed_rho = f"rho {res['seed_rho_at_max']:.3f}"
-        cols = [f"rho {t}" for t in TARGETS] + [seed_rho, "vs seed"]
+        cols = [f"rho {t}" for t in TARGETS] + [seed_rho, "vs classic"]
         print(f"\n{'choices/image to':<16}" + "".join(f"{c:>13}" for c in cols), file=out)
         for m in METHODS:
             cells = [res["choices_to_reach"][t][m] for t in TARGETS]
             cells += [res["choices_to_seed_rho_at_max"][m], res["ratio_vs_seed"][m]]
-            print(f"{m:<16}" + "".join(f"{_fmt(c):>13}" for c in cells), file=out)
+            print(f"{NAMES.get(m, m):<16}" + "".join(f"{_fmt(c):>13}" for c in cells), file=out)
         h = heads[n]
         print(
-            f"\nheadline: to the seed's rho at {config.checkpoints[-1]} choices/image, "
-            f"bt needs {_fmt(h['ratio_bt'])}x the seed's choices, bt-active "
+            f"\nheadline: to the classic method's rho at {config.checkpoints[-1]} "
+            f"choices/image, bt needs {_fmt(h['ratio_bt'])}x its choices, bt-active "
             f"{_fmt(h['ratio_bt_active'])}x (target <= 0.4: {h['ratio_at_most_0.4']}); "
             f"rho 0.8 at {_fmt(h['rho_0.8_without_prior_at'])} choices/image without a prior "
             f"(<= 8: {h['rho_0.8_without_prior_within_8']}), at "

@@ -10,6 +10,7 @@ STATS = {"mean", "sd", "per_seed"}
 def test_quick_mode_runs_and_writes_the_documented_json(tmp_path):
     data, stdout = run_quick(tmp_path, "model_quality")
     assert "ceiling" in stdout and "closed loop" in stdout
+    assert "classic recipe (classic pairs, Elo, MLP)" in stdout and "vs classic pp" in stdout
 
     assert set(data) == {"config", "results", "headline", "machine", "seconds"}
     config = data["config"]
