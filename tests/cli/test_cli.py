@@ -63,6 +63,11 @@ def test_output_to_a_pipe_is_not_wrapped(tmp_path):
         timeout=60,
     )
     assert done.stdout == f"No models yet: tastemaker train {folder}\n", done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "tastemaker", "extractors"], capture_output=True, text=True
+    )
+    clip = next(line for line in done.stdout.splitlines() if "clip-vit-large" in line)
+    assert "CLIP ViT-L/14 (OpenAI): the classic scorer's and the LAION predictor's" in clip
 
 
 @pytest.mark.parametrize("pairing", ["classic", "seed"])

@@ -80,11 +80,16 @@ def reflow(doc: str) -> str:
     return "\n\n".join(" ".join(p.split()) for p in paragraphs)
 
 
+UNWRAPPED = 100_000  # the width of a pipe or a log: wide enough for any table row
+
+
 def console(stderr: bool = False) -> Console:
-    """Rich's console; when the output is not a terminal (a pipe, a log), lines are not
-    wrapped at 80 columns, so a line read or searched there stays whole."""
-    stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, soft_wrap=not stream.isatty())
+    """Rich's console; when the output is not a terminal (a pipe, a log), neither lines
+    nor table cells are wrapped at 80 columns, so a line read or searched there stays
+    whole."""
+    if (sys.stderr if stderr else sys.stdout).isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, soft_wrap=True, width=UNWRAPPED)
 
 
 app = typer.Typer(
