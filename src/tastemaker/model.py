@@ -1,4 +1,4 @@
-"""The score heads on frozen image embeddings (the seed's MLP, the kernel model,
+"""The score heads on frozen image embeddings (the classic MLP, the kernel model,
 LAION's predictor) and their one-file format.
 
 A model file is one ``.safetensors`` file: the weights, and in its header everything
@@ -11,7 +11,7 @@ ask to be upgraded instead of failing on the unknown head); an MLP's stays 1, so
 versions still read it.
 
 Scores are normalised: ``(raw - score_mean) / score_sd``, where mean and sd are those of
-the raw outputs over the training images (the seed's convention), so a score of 1 is one
+the raw outputs over the training images (the classic convention), so a score of 1 is one
 standard deviation above the average training image.
 
 LAION's improved aesthetic predictor (christophschuhmann/improved-aesthetic-predictor,
@@ -44,7 +44,7 @@ FORMAT = "tastemaker-mlp"
 FORMAT_VERSION = 2  # the newest this version reads and writes
 
 # what `architecture` may say, and so which module the weights belong to
-MLP = "mlp"  # the seed's: TasteMLP
+MLP = "mlp"  # the classic scorer's: TasteMLP
 LAION = "laion"  # LAION's predictor: five Linear layers, no activations
 LAION_RELU = "laion-relu"  # the same with a ReLU after each hidden layer (its *-reluMSE.pth)
 KERNEL = "kernel"  # KernelHead: kernel ridge regression with an uncertainty
@@ -57,7 +57,7 @@ _SCORE_BATCH = 8192
 
 
 class TasteMLP(nn.Module):
-    """The seed's scorer: input dropout, ``Linear(d, h1)`` + ReLU, dropout,
+    """The classic MLP: input dropout, ``Linear(d, h1)`` + ReLU, dropout,
     ``Linear(h1, h2)`` + ReLU, dropout, ``Linear(h2, 1)``; one raw score per row."""
 
     def __init__(
@@ -241,7 +241,7 @@ class ModelMeta:
     layers: tuple[int, ...]  # which of its layers made the embedding
     layer_mode: str  # "join" (concatenated) or "average", when several layers
     input_dim: int
-    hidden: tuple[int, ...]  # (h1, h2) for the seed's MLP; LAION's four; (anchors,) for a kernel
+    hidden: tuple[int, ...]  # (h1, h2) for the classic MLP; LAION's four; (anchors,) for a kernel
     dropouts: tuple[float, ...]  # (input, between, before final); none for a kernel
     score_mean: float  # raw output's mean over the training images
     score_sd: float  # raw output's sd over the training images
@@ -311,7 +311,7 @@ _FIELD_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 # fields that files from earlier versions lack, and what their absence means ("": the
-# layer numbering before the seed's, see _with_current_layers)
+# layer numbering before the classic scorer's, see _with_current_layers)
 _ABSENT = {"architecture": MLP, "layer_convention": ""}
 
 

@@ -12,7 +12,7 @@ from tastemaker.errors import SettingError
 LAYER_MODES = ("join", "average")
 
 LAYER_CONVENTION = "seed"
-"""How layers n > 0 are numbered: the seed's, where CLIP's layer n is its projected
+"""How layers n > 0 are numbered: the classic scorer's, where CLIP's layer n is its projected
 ``hidden_states[-1-n]`` (see :mod:`tastemaker.features.loaders`). Earlier versions took
 CLIP's raw ``hidden_states[-n]`` and did not say so; cache keys and model files now do."""
 

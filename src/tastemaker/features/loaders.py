@@ -1,7 +1,7 @@
 """Load a backbone through its ordinary loader, one small function per source, and
 turn its outputs into one embedding per image.
 
-Layer convention (the seed's ``--layers``; 0 is always the model's final image embedding,
+Layer convention (the classic scorer's ``--layers``; 0 is always the model's final image embedding,
 so layer-0 models and caches never change meaning):
 
 - CLIP: layer n is ``visual_projection(post_layernorm(hidden_states[-1-n][:, 0]))``, the

@@ -4,7 +4,7 @@ the agreement of the statistics page, of each batch, and of the training metrics
 A choice is *matched* when the chosen image scores higher, *contradicted* when it scores
 lower and *unpredicted* when the scores tie. Two shares follow from the three counts:
 
-- :attr:`Agreement.agreement`, ties left out: the seed's figure for the database (~50%
+- :attr:`Agreement.agreement`, ties left out: the classic figure for the database (~50%
   at first, ~75% once it has caught up with the person), where a tie is no call at all;
 - :attr:`Agreement.ties_half`, ties counted half: the training metric, where a model
   that scores every image the same is at chance (50%), not undefined.

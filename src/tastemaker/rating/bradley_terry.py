@@ -4,7 +4,7 @@ Model (Bradley & Terry 1952), on the natural-log scale::
 
     P(i beats j) = sigmoid(r_i - r_j) = 1 / (1 + exp(-(r_i - r_j)))
 
-(so a lead of 1.0 wins 73% of the time; the seed's Elo is on a log10 scale instead).
+(so a lead of 1.0 wins 73% of the time; the classic Elo is on a log10 scale instead).
 Each item has a Gaussian prior ``r_i ~ N(prior_mean_i, prior_sd_i^2)`` — zero-mean and
 weak by default, a model's scores later — which also pins the otherwise free shift and
 keeps items that won (or lost) every comparison finite. Each comparison carries a weight

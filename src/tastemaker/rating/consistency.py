@@ -1,14 +1,14 @@
 """The person's own consistency ceiling. A small share of sets repeat a pair already
 judged (minutes later, sides swapped); how often the person chooses the same image again
 is the most agreement any database or model can be expected to reach with them — the
-seed's generic 75%, measured for this person."""
+classic generic 75%, measured for this person."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
 
-GENERIC_CEILING = 0.75  # the seed's: people repeat ~75% of their aesthetic A/B choices
+GENERIC_CEILING = 0.75  # the classic scorer's: people repeat ~75% of their aesthetic A/B choices
 MIN_REPEATS = 10  # fewer repeats than this and the generic ceiling is shown instead
 
 

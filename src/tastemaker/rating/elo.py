@@ -1,7 +1,7 @@
-"""The seed's Elo database score, exactly.
+"""The classic Elo database score, exactly.
 
 ``P(A>B) = 1 / (1 + 10^-(rA - rB))``; the winner gains ``K(1 - P)`` and the loser loses
-the same, with ``K = 0.8`` (the seed's aesthetic_ab_scorer). Ratings start at 0 (or at a
+the same, with ``K = 0.8`` (the classic aesthetic_ab_scorer). Ratings start at 0 (or at a
 prior). When more than two images are shown, the chosen one wins a pairwise update
 against each of the others, in screen order. The live update and the replay share
 :func:`_step`, so replaying the stored comparisons reproduces the stored ratings bit
@@ -21,16 +21,16 @@ MAX_K = 100.0  # a choice moving a rating by 50 (10^50 odds) is no longer Elo
 MATCHED, UNPREDICTED, CONTRADICTED = 1, 0, -1
 
 
-# below this rating gap 10^-gap would overflow a float; the seed's form is kept above it
-_SEED_FORM_MIN = -300.0
+# below this rating gap 10^-gap would overflow a float; the classic form is kept above it
+_CLASSIC_FORM_MIN = -300.0
 
 
 def expected(r_a: float, r_b: float) -> float:
-    """``P(A>B) = 1 / (1 + 10^-(rA - rB))``, computed as the seed did (bit for bit) when
+    """``P(A>B) = 1 / (1 + 10^-(rA - rB))``, computed as the classic scorer did (bit for bit) when
     ``rA - rB > -300``, else as ``t / (1 + t)`` with ``t = 10^(rA - rB)``, which
     underflows to 0 instead of overflowing: no gap between finite ratings raises."""
     gap = r_a - r_b
-    if gap > _SEED_FORM_MIN:
+    if gap > _CLASSIC_FORM_MIN:
         return 1.0 / (1.0 + 10.0**-gap)
     t = 10.0**gap
     return t / (1.0 + t)

@@ -1,9 +1,9 @@
-"""The seed's model-in-the-loop statistic: when the person, the database and the model
+"""The classic model-in-the-loop statistic: when the person, the database and the model
 do not all agree on a choice, which of the three was the odd one out?
 
 Each of database and model has a prediction relative to the person's choice:
 ``MATCHED`` (it favoured the chosen image), ``CONTRADICTED`` or ``UNPREDICTED`` (a tie).
-Advice, as the seed gives it: the human odd one out more often than the model means the
+Advice, as the classic scorer gives it: the human odd one out more often than the model means the
 database has not caught up with you yet (do more A/B); the model odd one out more often
 means the model lags the database (retrain).
 """
@@ -39,7 +39,7 @@ def count(pairs: Mapping[tuple[int, int], int]) -> dict[str, int]:
 
 
 def advice(counts: dict[str, int]) -> str:
-    """The seed's advice in plain words."""
+    """The classic advice in plain words."""
     human, model = counts.get(HUMAN, 0), counts.get(MODEL, 0)
     if human > model:
         return "You are the odd one out more often than the model: do more A/B choosing."

@@ -1,6 +1,6 @@
 """Which images to show next.
 
-The seed's rule: images seen less are shown more, each drawn with weight
+The classic rule: images seen less are shown more, each drawn with weight
 ``(1 - lcw)^comparisons`` (``lcw = 0.3``; 0 makes it uniform). A set of ``k`` distinct
 images is drawn by weighted sampling without replacement, vectorised with the
 Gumbel-top-k trick (Vieira 2014; Kool et al. 2019): ``argtopk(log w + Gumbel)`` draws
@@ -24,7 +24,7 @@ LCW = 0.3
 
 
 def log_weights(counts: NDArray[np.integer], lcw: float = LCW) -> NDArray[np.float64]:
-    """``log((1 - lcw)^counts)``, the seed's weighting, in log space."""
+    """``log((1 - lcw)^counts)``, the classic weighting, in log space."""
     if not 0.0 <= lcw < 1.0:
         raise ValueError(f"lcw must be in [0, 1), got {lcw}")
     return np.asarray(counts, np.float64) * np.log1p(-lcw)
@@ -87,7 +87,7 @@ def pick_active(
     (``ratings`` and ``sd`` from :func:`tastemaker.rating.bradley_terry.fit`).
 
     The first image is drawn from the never-seen images while there are any (so every
-    image is in the ranking after ``n`` choices), else from all, with the seed's weight
+    image is in the ranking after ``n`` choices), else from all, with the classic weight
     ``(1 - lcw)^counts`` times ``exp(extra_log_w)``: further log-weights of each image,
     such as :func:`controversy_log_weights` (none: the never-seen are drawn uniformly).
     Each partner is drawn with probability proportional to ``info^(1/temperature)``
@@ -97,7 +97,7 @@ def pick_active(
     keeps the person from seeing the same pairs and the comparison graph well connected
     (comparing only neighbours lets distant parts of the ranking drift apart).
     ``benchmarks/rating_efficiency.py`` chose 0.3: 0.1 and 0.03 did no better, 1 no
-    better than the seed's random pairs. Each draw is a few array passes over all
+    better than the classic random pairs. Each draw is a few array passes over all
     images, no loop over them.
     """
     ratings = np.asarray(ratings, np.float64)
@@ -134,7 +134,7 @@ def pick_active(
 def controversy_log_weights(
     model_scores: NDArray[np.float64], database_scores: NDArray[np.float64], cw: float
 ) -> NDArray[np.float64]:
-    """``log((1 + cw)^|z(model) - z(database)|)``, the seed's controversy weighting: images
+    """``log((1 + cw)^|z(model) - z(database)|)``, the classic controversy weighting: images
     on which the model and the database disagree (both standardised to mean 0, sd 1) are
     shown more. NaN model scores (images the model has not scored) get no extra weight."""
     gap = np.abs(zscore(model_scores) - zscore(database_scores))

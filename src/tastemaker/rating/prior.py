@@ -1,5 +1,5 @@
 """The prior rule: starting scores for never-compared images from a model's scores (the
-seed's aesthetic_score_from_model), so rating begins from a good guess. Pure: the
+classic scorer's aesthetic_score_from_model), so rating begins from a good guess. Pure: the
 caller reads the scores from the store and writes the result back."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ SD_WITHOUT_DATA = 0.5
 def prior_scores(
     model_scores: ArrayLike, compared: ArrayLike, database_scores: ArrayLike
 ) -> NDArray[np.float64]:
-    """The seed's rule, for the images not yet compared (``~compared``): every image's
+    """The classic rule, for the images not yet compared (``~compared``): every image's
     model score is shifted so their mean is zero; the new images' are squashed with tanh
     and scaled to the standard deviation of the compared images' database scores (0.5
     when fewer than two were compared)."""

@@ -1,5 +1,5 @@
 """Hesitation is information: a quick choice can count more than a slow one (as the
-seed's own A/B tool allows). The weight ``clamp(typical / taken, 0.5, 2)`` multiplies K in
+classic scorer's own A/B tool allows). The weight ``clamp(typical / taken, 0.5, 2)`` multiplies K in
 the Elo update and the comparison's weight in the Bradley–Terry fit; ``typical`` is the
 person's own median response time unless given."""
 

@@ -1,4 +1,4 @@
-"""Starting scores for never-compared images from a model (the seed's
+"""Starting scores for never-compared images from a model (the classic scorer's
 aesthetic_score_from_model), so the next A/B session begins from a good guess."""
 
 from __future__ import annotations

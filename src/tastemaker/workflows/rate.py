@@ -265,7 +265,7 @@ class RateSession:
             return self._issue(page, tuple(int(self._ids[i]) for i in picked))
 
     def _model_log_weights(self) -> np.ndarray | None:
-        """The extra log-weights the model in the loop gives each image: the seed's
+        """The extra log-weights the model in the loop gives each image: the classic
         controversy (the database is the Elo under either pairing, as in the gallery's
         disagreement) and the model's uncertainty; None when neither is asked for."""
         cw, unsure = self.settings.controversy, self.settings.unsure

@@ -1,4 +1,4 @@
-"""Derive ratings from the stored comparisons: the seed's Elo replayed in order, or a
+"""Derive ratings from the stored comparisons: the classic Elo replayed in order, or a
 Bradley–Terry fit over all of them. The ratings are never the source of truth; the
 comparisons are."""
 
@@ -118,7 +118,7 @@ def bt_of(o: Outcomes, keep: np.ndarray | None = None) -> bradley_terry.BTResult
 @contextmanager
 def chosen_by_setting() -> Iterator[None]:
     """Where the person chose Bradley–Terry by the ``ratings`` setting, a failed fit is
-    an error that names the way back to the seed's Elo."""
+    an error that names the way back to the classic Elo."""
     try:
         yield
     except bradley_terry.FitFailed as e:
