@@ -117,8 +117,8 @@ def rate(
     model: Annotated[
         Path | None,
         typer.Option(
-            help="Model to consult (the odd-one-out statistics); default: the "
-            "library's latest model, if it has one."
+            help="Model to consult (the odd-one-out statistics): a file or a library "
+            "folder (its latest model); default: this library's latest model, if any."
         ),
     ] = None,
     no_model: Annotated[bool, typer.Option("--no-model", help="Do not consult a model.")] = False,
@@ -410,7 +410,13 @@ def train(
 
 @command
 def score(
-    model: Annotated[Path, typer.Argument(help="A model file (.safetensors, or LAION's .pth).")],
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="A model file (.safetensors, or LAION's .pth), or a library folder (its "
+            "latest model)."
+        ),
+    ],
     paths: Annotated[list[Path], typer.Argument(help="Images and folders (searched recursively).")],
     output: Annotated[
         Path | None,
@@ -441,6 +447,7 @@ def score(
     """
     from tastemaker.model import read_model
     from tastemaker.storage.library import check_output, image_files
+    from tastemaker.workflows.models import resolve_model_path
     from tastemaker.workflows.score import (
         copy_best,
         ranked,
@@ -458,12 +465,13 @@ def score(
     for dest in (copy_to, link_to):
         if dest:
             check_output(dest, folder=True)
+    model_path = resolve_model_path(model)
     skipped: list[tuple[str, str]] = []
     files = image_files(paths, skipped)
     report_skipped(skipped)
     if not files:
         raise TastemakerError("No images found in " + ", ".join(map(str, paths)))
-    taste = read_model(model)
+    taste = read_model(model_path)
     with progress_bar() as report:
         scored = score_images(taste, files, report)
     report_skipped((files[i], problem) for i, problem in scored.failures)
@@ -514,7 +522,11 @@ def prior(
     folder: Folder,
     store: Store = None,
     model: Annotated[
-        Path | None, typer.Option(help="Model file (default: the library's latest).")
+        Path | None,
+        typer.Option(
+            help="Model file, or a library folder (its latest model); default: this "
+            "library's latest."
+        ),
     ] = None,
 ) -> None:
     """Give FOLDER's never-compared images starting scores from a model.
@@ -523,11 +535,17 @@ def prior(
     aesthetic_score_from_model does).
     """
     from tastemaker.model import read_model
+    from tastemaker.workflows.models import library_model
     from tastemaker.workflows.priors import apply_model_prior
 
     library, _ = scanned(folder, store)
     with library:
-        path = model or required_model(library)
+        path = library_model(library, model)
+        if path is None:
+            raise TastemakerError(
+                f"{library.root}: no trained model yet; train one (tastemaker train "
+                f"{library.root}) or give --model FILE"
+            )
         with progress_bar() as report:
             result = apply_model_prior(library, read_model(path), path.name, report)
         report_skipped(result.failures)
@@ -535,19 +553,6 @@ def prior(
         f"Starting scores from {path.name} for {result.given} never-compared images "
         f"(spread sd {result.sd:.3f}); {result.compared} compared images left as they are."
     )
-
-
-def required_model(library: Library) -> Path:
-    """The library's newest model, or an error saying how to get one."""
-    from tastemaker.workflows.models import latest_model
-
-    path = latest_model(library)
-    if path is None:
-        raise TastemakerError(
-            f"{library.root}: no trained model yet; train one (tastemaker train "
-            f"{library.root}) or give --model FILE"
-        )
-    return path
 
 
 @command

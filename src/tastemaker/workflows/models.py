@@ -16,6 +16,12 @@ def latest_model(library: Library) -> Path | None:
     return Path(models[-1].path) if models else None
 
 
+def library_model(library: Library, given: str | os.PathLike[str] | None = None) -> Path | None:
+    """The model ``given`` (a file, or a library folder: its newest), else the library's
+    own newest; None when neither is there. Every command that takes a model uses this."""
+    return resolve_model_path(given) if given is not None else latest_model(library)
+
+
 def resolve_model_path(path_or_name: str | os.PathLike[str]) -> Path:
     """A model file, or the newest model registered in a library folder."""
     path = Path(path_or_name).expanduser()

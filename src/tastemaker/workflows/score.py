@@ -24,7 +24,7 @@ from tastemaker.model import TasteModel, read_model
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.library import Library
 from tastemaker.workflows.embeddings import library_embeddings
-from tastemaker.workflows.models import latest_model, resolve_model_path
+from tastemaker.workflows.models import library_model, resolve_model_path
 from tastemaker.workflows.scores_file import safe_cell
 
 # what the Python API and ComfyUI can score: paths, PIL images, numpy arrays, or torch
@@ -332,9 +332,9 @@ def model_in_the_loop(
     library: Library, path: Path | None, progress: Progress = no_progress
 ) -> ModelInTheLoop | None:
     """Every image's score (and its uncertainty, for the gallery) by the model consulted
-    while rating: the one at ``path``, else the library's newest; None when the library
-    has none (rating goes on without)."""
-    path = path or latest_model(library)
+    while rating: the one at ``path`` (a file or a library folder), else the library's
+    newest; None when the library has none (rating goes on without)."""
+    path = library_model(library, path)
     if path is None:
         return None
     scored = library_model_scores(library, read_model(path), progress, uncertainty=True)
