@@ -451,7 +451,7 @@ def score(
     from tastemaker.workflows.score import (
         copy_best,
         ranked,
-        score_images,
+        score_files,
         score_records,
         write_scores,
     )
@@ -473,7 +473,11 @@ def score(
         raise TastemakerError("No images found in " + ", ".join(map(str, paths)))
     taste = read_model(model_path)
     with progress_bar() as report:
-        scored = score_images(taste, files, report)
+        result = score_files(taste, files, report)
+    scored = result.scored
+    if result.reused:
+        line = f"Embeddings: {result.reused} from the library's cache, {result.extracted} extracted"
+        err.print(line, highlight=False)
     report_skipped((files[i], problem) for i, problem in scored.failures)
     if len(scored.failures) == len(files):
         raise TastemakerError(f"None of the {len(files)} images could be read; nothing scored")

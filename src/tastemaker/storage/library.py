@@ -323,6 +323,25 @@ def _is_changed(known: FileRecord | None, seen: _Seen) -> bool:
     return known is None or known.bytes != seen.bytes or known.mtime_ns != seen.mtime_ns
 
 
+def hash_files(paths: Sequence[Path], workers: int = 4) -> list[str | OSError]:
+    """Each file's content hash, the library's identity of an image (or the error that kept
+    it from being read)."""
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(_sha256, paths))
+
+
+def libraries_holding(paths: Iterable[Path]) -> list[Path]:
+    """The folders of the libraries that hold any of ``paths``, their stores kept in them
+    (as by default): each path's nearest folder with a ``.tastemaker/library.db``."""
+    roots: dict[Path, None] = {}
+    for folder in {path.resolve().parent for path in paths}:
+        for candidate in (folder, *folder.parents):
+            if (candidate / STORE_DIR / "library.db").is_file():
+                roots[candidate] = None
+                break
+    return sorted(roots)
+
+
 def _sha256(path: Path) -> str | OSError:
     """The file's SHA-256, or the error that kept it from being read."""
     try:

@@ -3,7 +3,9 @@ kept in the store; a second run extracts nothing new."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -13,7 +15,7 @@ from tastemaker.features.layers import LayerChoice
 from tastemaker.features.loaders import load_extractor
 from tastemaker.features.registry import resolve
 from tastemaker.progress import Progress, no_progress
-from tastemaker.storage.library import Library
+from tastemaker.storage.library import STORE_DIR, Library, libraries_holding
 
 
 @dataclass(frozen=True)
@@ -57,3 +59,22 @@ def library_embeddings(
         extracted=len(todo) - len(failures),
         failures=failures,
     )
+
+
+def cached_embeddings(
+    files: Sequence[Path], hashes: Sequence[str], extractor: str, choice: LayerChoice
+) -> dict[str, np.ndarray]:
+    """The embeddings, by content hash, that the libraries holding ``files`` have already
+    computed of any of ``hashes`` with this extractor and layer choice. A store that
+    cannot be opened is passed over: its images are extracted instead."""
+    found: dict[str, np.ndarray] = {}
+    for root in libraries_holding(files):
+        wanted = [h for h in hashes if h not in found]
+        if not wanted:
+            break
+        try:
+            with Library(root, root / STORE_DIR) as library:
+                found.update(library.store.embeddings(extractor, choice.key, wanted))
+        except TastemakerError:
+            continue
+    return found

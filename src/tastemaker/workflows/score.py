@@ -22,8 +22,8 @@ from tastemaker.features.layers import LayerChoice
 from tastemaker.features.loaders import load_extractor
 from tastemaker.model import TasteModel, read_model
 from tastemaker.progress import Progress, no_progress
-from tastemaker.storage.library import Library
-from tastemaker.workflows.embeddings import library_embeddings
+from tastemaker.storage.library import Library, hash_files
+from tastemaker.workflows.embeddings import cached_embeddings, library_embeddings
 from tastemaker.workflows.models import library_model, resolve_model_path
 from tastemaker.workflows.scores_file import safe_cell
 
@@ -141,6 +141,49 @@ def score_images(
     return Scored(scores, spread, failures)
 
 
+@dataclass(frozen=True)
+class ScoredFiles:
+    scored: Scored  # one per file given, in order
+    reused: int  # distinct images whose embedding a library had computed already
+    extracted: int  # distinct images embedded now
+
+
+def score_files(
+    model: TasteModel, files: Sequence[Path], progress: Progress = no_progress
+) -> ScoredFiles:
+    """Every file's score and uncertainty, in order. Each content is embedded once, so
+    copies of an image get the very same score, and not at all where a library holding
+    the file has its embedding already (matched by content hash, as the library does)."""
+    digests = hash_files(files)
+    first: dict[str, int] = {}  # each content's first file
+    for i, d in enumerate(digests):
+        if isinstance(d, str):
+            first.setdefault(d, i)
+    cached = cached_embeddings(files, list(first), model.meta.extractor, layer_choice(model))
+    results: dict[str, tuple[float, float] | str] = {}  # (score, uncertainty), or a problem
+    if cached:
+        scores, spread = model.scores_and_uncertainties(np.stack(list(cached.values())))
+        for d, s, u in zip(cached, scores.tolist(), spread.tolist(), strict=True):
+            results[d] = (s, u) if math.isfinite(s) else NO_SCORE
+    todo = [d for d in first if d not in cached]
+    if todo:
+        for batch in score_batches(model, [files[first[d]] for d in todo], progress):
+            for i, s, u in zip(
+                batch.indices, batch.scores.tolist(), batch.uncertainties.tolist(), strict=True
+            ):
+                results[todo[i]] = (s, u)
+            results.update((todo[i], problem) for i, problem in batch.failures)
+    scored = Scored([None] * len(files), [math.nan] * len(files), [])
+    for i, d in enumerate(digests):
+        result = results[d] if isinstance(d, str) else f"cannot be read ({d.strerror or d})"
+        if isinstance(result, str):
+            scored.failures.append((i, result))
+        else:
+            scored.scores[i], scored.uncertainties[i] = result
+    extracted = sum(1 for d in todo if not isinstance(results[d], str))
+    return ScoredFiles(scored, len(cached), extracted)
+
+
 class TasteScorer:
     """A loaded model: ``score(images)`` gives one float per image on the model's
     normalised scale (mean 0, sd 1 over its training images); ``score(images,
@@ -209,13 +252,14 @@ def _load(path: Path, mtime_ns: int) -> TasteScorer:
     return TasteScorer(read_model(path), path)
 
 
-_Item = TypeVar("_Item")  # a path, or a position in a list of images
+_Item = TypeVar("_Item", Path, int)  # a path, or a position in a list of images
 
 
 def ranked(
     paths: Sequence[_Item], scored: Scored, top: int | None = None, minimum: float | None = None
 ) -> list[tuple[_Item, float, float]]:
-    """(path, score, uncertainty) best first, keeping the ``top`` best and those at or
+    """(path, score, uncertainty) best first, equal scores in path order (so that the
+    same images always list the same way), keeping the ``top`` best and those at or
     above ``minimum``."""
     rows = sorted(
         (
@@ -223,7 +267,7 @@ def ranked(
             for p, s, u in zip(paths, scored.scores, scored.uncertainties, strict=True)
             if s is not None
         ),
-        key=lambda row: -row[1],
+        key=lambda row: (-row[1], row[0]),
     )
     if minimum is not None:
         rows = [row for row in rows if row[1] >= minimum]
