@@ -274,13 +274,13 @@ def _can_create_in(folder: Path) -> bool:
 def test_a_read_only_folder_names_the_option_and_works_with_a_store_elsewhere(
     read_only_folder, tmp_path
 ):
-    one_line_error(runner.invoke(app, ["stats", str(read_only_folder)]), "photos", "--store")
-    result = runner.invoke(app, ["stats", str(read_only_folder), "--store", str(tmp_path / "s")])
-    assert result.exit_code == 0, result.output
-    assert "Images: 5" in result.output or "5 images" in result.output, result.output
-    elsewhere = {"TASTEMAKER_STORE": str(tmp_path / "s")}
-    result = runner.invoke(app, ["scan", str(read_only_folder)], env=elsewhere)
+    one_line_error(runner.invoke(app, ["scan", str(read_only_folder)]), "photos", "--store")
+    one_line_error(runner.invoke(app, ["stats", str(read_only_folder)]), "photos", "--store DIR")
+    result = runner.invoke(app, ["scan", str(read_only_folder), "--store", str(tmp_path / "s")])
     assert result.exit_code == 0 and "5 images" in result.output, result.output
+    elsewhere = {"TASTEMAKER_STORE": str(tmp_path / "s")}
+    result = runner.invoke(app, ["stats", str(read_only_folder)], env=elsewhere)
+    assert result.exit_code == 0 and "Images: 5" in result.output, result.output
     with open_library(read_only_folder, store=tmp_path / "s") as library:
         assert len(library.store.images()) == 5
     assert not (read_only_folder / ".tastemaker").exists()

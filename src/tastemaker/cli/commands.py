@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 @command
 def scan(folder: Folder, store: Store = None) -> None:
     """Find the images in FOLDER (new, moved, missing, unreadable) and update its library."""
-    library, result = scanned(folder, store)
+    library, result = scanned(folder, store, create=True)
     with library:
         out.print(
             f"{result.present} images ({result.added} new, {result.changed} changed, "
@@ -143,7 +143,7 @@ def rate(
         unsure=unsure,
         repeats=repeats,
     )
-    library, result = scanned(folder, store)
+    library, result = scanned(folder, store, create=True)
     with library:
         out.print(f"{result.present} images in {library.root}")
         consulted = None if no_model else consult_model(library, model)
@@ -296,7 +296,7 @@ def import_scores(
     """Import starting scores from an older tool's score file into FOLDER's library."""
     from tastemaker.workflows.scores_file import import_scores
 
-    library, _ = scanned(folder, store)
+    library, _ = scanned(folder, store, create=True)
     with library:
         report = import_scores(library, source)
     out.print(f"Imported {report.imported} scores from {source}")
@@ -389,7 +389,9 @@ def train(
         seed=seed,
         ratings=ratings,
     )
-    library, _ = scanned(folder, store, lambda lib: output and lib.check_output(output))
+    library, _ = scanned(
+        folder, store, lambda lib: output and lib.check_output(output), create=True
+    )
     with library, progress_bar() as report:
         trained = train_library(library, settings, output, report)
     report_skipped(trained.embedded.failures)
@@ -542,7 +544,7 @@ def prior(
     from tastemaker.workflows.models import library_model
     from tastemaker.workflows.priors import apply_model_prior
 
-    library, _ = scanned(folder, store)
+    library, _ = scanned(folder, store, create=True)
     with library:
         path = library_model(library, model)
         if path is None:
@@ -563,7 +565,7 @@ def prior(
 def models(folder: Folder, store: Store = None) -> None:
     """The models trained on FOLDER, with their held-out metrics."""
 
-    with open_library(folder, store=store) as library:
+    with open_library(folder, store=store, create=False) as library:
         records = library.store.models()
     if not records:
         out.print("No models yet: tastemaker train " + folder)

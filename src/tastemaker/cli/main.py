@@ -189,11 +189,15 @@ def progress_bar() -> Iterator[ProgressFn]:
 
 
 def scanned(
-    folder: str, store: Path | None, check: Callable[[Library], object] | None = None
+    folder: str,
+    store: Path | None,
+    check: Callable[[Library], object] | None = None,
+    create: bool = False,
 ) -> tuple[Library, ScanReport]:
-    """Open the library in ``folder``, run ``check`` (of its output paths, say) and bring
-    it up to date, telling what changed."""
-    library = open_library(folder, store=store)
+    """Open the library in ``folder`` (creating it only if ``create``: a command that
+    reads refuses a folder that is no library yet), run ``check`` (of its output paths,
+    say) and bring it up to date, telling what changed."""
+    library = open_library(folder, store=store, create=create)
     try:
         if check:
             check(library)

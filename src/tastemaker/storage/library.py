@@ -50,10 +50,12 @@ class _Seen:
 class Library:
     """A folder of images with its store. Open one with :func:`open_library`."""
 
-    def __init__(self, root: Path, store: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, root: Path, store: str | os.PathLike[str] | None = None, create: bool = True
+    ) -> None:
         self.root = root.resolve()
         self.store_dir = store_dir(self.root, store)
-        self.store = _open_store(self.root, self.store_dir)
+        self.store = _open_store(self.root, self.store_dir, create)
 
     def __enter__(self) -> Library:
         return self
@@ -137,24 +139,30 @@ def store_dir(root: Path, store: str | os.PathLike[str] | None = None) -> Path:
 
 
 def open_library(
-    folder: str | os.PathLike[str], scan: bool = False, store: str | os.PathLike[str] | None = None
+    folder: str | os.PathLike[str],
+    scan: bool = False,
+    store: str | os.PathLike[str] | None = None,
+    create: bool = True,
 ) -> Library:
-    """Open (creating its store if needed) the library in ``folder``; its store is kept in
-    ``store`` (a folder) if given, else ``$TASTEMAKER_STORE``, else ``folder/.tastemaker``."""
+    """Open the library in ``folder``, creating its store if needed (unless ``create`` is
+    False: a command that only reads refuses a folder that is no library yet); its store is
+    kept in ``store`` (a folder) if given, else ``$TASTEMAKER_STORE``, else
+    ``folder/.tastemaker``."""
     if not str(folder).strip():
         raise TastemakerError("No folder given (an empty name); give the folder of your images")
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise TastemakerError(f"{root}: not a folder (give the folder that holds your images)")
-    library = Library(root, store)
+    library = Library(root, store, create)
     if scan:
         library.scan()
     return library
 
 
-def _open_store(root: Path, folder: Path) -> Store:
-    """The store in ``folder``, refused in one line if it cannot be written there or if it
-    belongs to another library (a store kept outside its folder records which)."""
+def _open_store(root: Path, folder: Path, create: bool = True) -> Store:
+    """The store in ``folder``, refused in one line if it cannot be written there, if it
+    belongs to another library (a store kept outside its folder records which), or if
+    there is none yet and ``create`` is False."""
     if folder.exists() and not folder.is_dir():
         raise SettingError(
             "store", f"{folder}: exists but is not a folder; move it away, or {STORE_HINT}"
@@ -164,6 +172,15 @@ def _open_store(root: Path, folder: Path) -> Store:
         raise TastemakerError(
             f"{saved[-1]}: saved by a command whose store was deleted or replaced while it "
             f"ran; put it back as {folder / 'library.db'}, or move it away, to go on"
+        )
+    if not create and not (folder / "library.db").is_file():
+        elsewhere = f" {{setting}} {folder}" if folder != root / STORE_DIR else ""
+        if not elsewhere and not os.access(root, os.W_OK):
+            elsewhere = " {setting} DIR (the folder is read-only: keep the store elsewhere)"
+        raise SettingError(
+            "store",
+            f"{root}: no tastemaker library here yet; start one with: tastemaker scan "
+            f"{root}{elsewhere}",
         )
     try:
         folder.mkdir(parents=True, exist_ok=True)
