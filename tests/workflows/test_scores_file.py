@@ -18,13 +18,13 @@ from tastemaker import __version__
 from tastemaker.errors import TastemakerError
 from tastemaker.rating import bradley_terry
 from tastemaker.storage.library import Library, open_library
+from tastemaker.workflows.choices_file import export_comparisons
 from tastemaker.workflows.rate import RateSession, RateSettings
 from tastemaker.workflows.ratings import ELO_TO_BT, recompute_elo, replay_elo
 from tastemaker.workflows.scores_file import (
     BT_SCALE,
     ImportReport,
     ScoresExport,
-    export_comparisons,
     export_scores,
     import_scores,
 )
@@ -485,12 +485,12 @@ def test_broken_json_message(rated: Library, tmp_path: Path) -> None:
 
 
 def test_missing_column_message(rated: Library, tmp_path: Path) -> None:
-    source = write(tmp_path / "scores.csv", "path,value\na.png,1\n")
+    source = write(tmp_path / "scores.csv", "name,value\na.png,1\n")
     with pytest.raises(TastemakerError) as e:
         import_scores(rated, source)
     assert str(e.value) == (
-        f"{source}: missing columns relative_path, score "
-        "(found: path, value; needed: relative_path, score, optionally comparisons)."
+        f"{source}: missing columns relative_path, score (found: name, value; needed: "
+        "relative_path, score, optionally comparisons; or score's path, score)."
     )
 
 

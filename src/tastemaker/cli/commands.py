@@ -14,12 +14,14 @@ from rich.table import Table
 
 from tastemaker.cli.main import (
     Folder,
+    JsonAlias,
     RatingsOption,
     Store,
     check_port,
     command,
     err,
     out,
+    printed_format,
     progress_bar,
     report_skipped,
     scanned,
@@ -220,7 +222,8 @@ def consult_model(library: Library, path: Path | None) -> LibraryScores | None:
 def stats(
     folder: Folder,
     store: Store = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    fmt: Annotated[str | None, typer.Option("--format", help="text (the default) or json.")] = None,
+    as_json: JsonAlias = False,
     ratings: Annotated[str, RatingsOption] = "elo",
     plot: Annotated[
         Path | None,
@@ -231,6 +234,7 @@ def stats(
     ] = None,
 ) -> None:
     """Progress and agreement of FOLDER's library: images, comparisons, batches."""
+    fmt = printed_format(fmt, as_json)
     if plot:
         from tastemaker.cli.plots import FORMATS
 
@@ -245,7 +249,7 @@ def stats(
 
             plot_progress(progress_data(library.store), plot)
             err.print(f"Wrote the progress plots to {plot}", highlight=False, soft_wrap=True)
-    if as_json:
+    if fmt == "json":
         print(json.dumps(result.to_dict(), indent=2))
     else:
         out.print(describe(result), highlight=False)
@@ -260,18 +264,23 @@ def export(
     ] = None,
     comparisons: Annotated[
         bool,
-        typer.Option("--comparisons", help="Export the raw choices (CSV) instead of scores."),
+        typer.Option(
+            "--comparisons", help="Export the raw choices (one record per pairwise outcome)."
+        ),
     ] = False,
     store: Store = None,
 ) -> None:
-    """Export FOLDER's database scores (CSV or JSON: Elo, with Bradley-Terry ratings and
-    their uncertainty beside), or its raw comparisons (CSV)."""
-    from tastemaker.workflows.scores_file import export_comparisons, export_scores
+    """Export FOLDER's database scores (Elo, with Bradley-Terry ratings and their
+    uncertainty beside) or its raw choices, as CSV or JSON; import reads either back."""
+    from tastemaker.workflows.choices_file import export_comparisons
+    from tastemaker.workflows.scores_file import export_scores, file_format
 
-    library, _ = scanned(folder, store, lambda lib: lib.check_output(output))
+    library, _ = scanned(  # a name that tells no format is refused before the scan
+        folder, store, lambda lib: (lib.check_output(output), file_format(output, fmt))
+    )
     with library:
         if comparisons:
-            n = export_comparisons(library, output)
+            n = export_comparisons(library, output, fmt)
             out.print(f"Wrote {n} pairwise outcomes to {output}")
         else:
             exported = export_scores(library, output, fmt)
@@ -287,27 +296,55 @@ def import_scores(
     source: Annotated[
         Path,
         typer.Argument(
-            help="score.json (either of the classic scorer's forms) or a CSV with "
-            "relative_path,score"
+            help="A score file (the classic scorer's score.json, an export, or score -o's "
+            "output) or a choices file (export --comparisons)."
         ),
     ],
     store: Store = None,
 ) -> None:
-    """Import starting scores from an older tool's score file into FOLDER's library."""
-    from tastemaker.workflows.scores_file import import_scores
+    """Import starting scores, or choices, into FOLDER's library.
+
+    Choices are added only where the library lacks them (the same moment, images and
+    choice): importing a file twice adds nothing. score -o's model scores become starting
+    scores of never-compared images, as prior gives them.
+    """
+    from tastemaker.workflows.choices_file import ChoicesImport, import_file
 
     library, _ = scanned(folder, store, create=True)
     with library:
-        report = import_scores(library, source)
-    out.print(f"Imported {report.imported} scores from {source}")
+        report = import_file(library, source)
+    if isinstance(report, ChoicesImport):
+        out.print(
+            f"Imported {report.added} choices from {source} "
+            f"({report.present} already in the library)"
+        )
+        if report.skipped:
+            shown = ", ".join(report.unmatched[:5]) + (" …" if len(report.unmatched) > 5 else "")
+            out.print(
+                f"{report.skipped} choices left out: they show images not in the library ({shown})"
+            )
+        return
+    if report.compared is not None:
+        out.print(
+            f"Imported {report.imported} model scores from {source} as starting scores of "
+            f"never-compared images; {report.compared} compared images left as they are"
+        )
+    else:
+        out.print(f"Imported {report.imported} scores from {source}")
     if report.chess_mean is not None:
         out.print(
             f"Read as chess-style Elo (400 points = ten times the odds): the scores were "
             f"divided by 400 around their mean {report.chess_mean:.6g}, the classic scale."
         )
     if report.unmatched:
-        shown = ", ".join(report.unmatched[:5]) + (" …" if len(report.unmatched) > 5 else "")
-        out.print(f"{len(report.unmatched)} paths match no image in the library: {shown}")
+        out.print(
+            f"{len(report.unmatched)} paths match no image in the library: "
+            f"{listed(report.unmatched)}"
+        )
+
+
+def listed(paths: list[str]) -> str:
+    return ", ".join(paths[:5]) + (" …" if len(paths) > 5 else "")
 
 
 @command
@@ -422,9 +459,17 @@ def score(
     paths: Annotated[list[Path], typer.Argument(help="Images and folders (searched recursively).")],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write CSV (path,score,uncertainty) or .json."),
+        typer.Option("--output", "-o", help="Write the scores to this file (.csv or .json)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Printed: text (a table, the default) or json; with -o: csv "
+            "(path,score,uncertainty) or json, by default from the file name.",
+        ),
+    ] = None,
+    as_json: JsonAlias = False,
     top: Annotated[int | None, typer.Option(help="Keep only the N best (1 or more).")] = None,
     minimum: Annotated[float | None, typer.Option("--min", help="Keep scores >= this.")] = None,
     copy_to: Annotated[
@@ -457,6 +502,7 @@ def score(
         score_records,
         write_scores,
     )
+    from tastemaker.workflows.scores_file import file_format
 
     if top is not None and top < 1:
         raise TastemakerError(f"--top {top}: give how many of the best to keep, 1 or more")
@@ -464,6 +510,9 @@ def score(
         raise TastemakerError(f"--min must be a finite number, not {minimum}")
     if output:
         check_output(output)
+        fmt = file_format(output, fmt)
+    else:
+        fmt = printed_format(fmt, as_json, " (a CSV file is written with -o FILE)")
     for dest in (copy_to, link_to):
         if dest:
             check_output(dest, folder=True)
@@ -486,9 +535,9 @@ def score(
     rows = ranked(files, scored, top, minimum)
     probs = prefer_probabilities(taste, rows, prob_vs) if prob_vs else None
     if output:
-        write_scores(rows, output, probs)
+        write_scores(rows, output, probs, fmt)
         out.print(f"Wrote {len(rows)} scores to {output}")
-    elif as_json:
+    elif fmt == "json":
         print(json.dumps(score_records(rows, probs), indent=1))
     else:
         spread = taste.has_uncertainty

@@ -114,6 +114,9 @@ Store = Annotated[
         "FOLDER/.tastemaker, e.g. for a folder you cannot write to; or set TASTEMAKER_STORE.",
     ),
 ]
+# what --format json was called before; kept, out of the help, so that scripts go on working
+JsonAlias = Annotated[bool, typer.Option("--json", hidden=True, help="Same as --format json.")]
+PRINTED_FORMATS = ("text", "json")
 RatingsOption = typer.Option(
     help="Database scores: elo (the classic Elo, updated choice by choice) or bt "
     "(Bradley-Terry over all choices)."
@@ -215,6 +218,14 @@ def report_skipped(problems: Iterable[tuple[object, str]]) -> None:
     for path, problem in problems:
         line = f"[yellow]Skipped[/] {escape(str(path))}: {escape(problem)}"
         err.print(line, highlight=False, soft_wrap=True)
+
+
+def printed_format(fmt: str | None, as_json: bool = False, hint: str = "") -> str:
+    """How a command prints its result: --format (text or json), or json for --json."""
+    fmt = (fmt or ("json" if as_json else "text")).lower()
+    if fmt not in PRINTED_FORMATS:
+        raise TastemakerError(f"--format is text or json, not {fmt!r}{hint}")
+    return fmt
 
 
 def check_port(port: int | None) -> None:

@@ -721,9 +721,11 @@ class Store:
         model_prediction: int | None = None,
         weight: float = 1.0,
         repeat_of: int | None = None,
+        made_at: float | None = None,
     ) -> int:
-        """Append one choice and the Elo it leads to, inside the caller's :meth:`atomic`
-        (with the read of the Elo it started from)."""
+        """Append one choice (made now, unless ``made_at`` says when: an imported one) and
+        the Elo it leads to, inside the caller's :meth:`atomic` (with the read of the Elo
+        it started from)."""
         db = self._in_write("add_comparison")
         cursor = db.execute(
             "INSERT INTO comparisons (session_id, made_at, response_ms, k, winner_id,"
@@ -731,7 +733,7 @@ class Store:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 session_id,
-                time.time(),
+                time.time() if made_at is None else made_at,
                 response_ms,
                 k,
                 winner_id,

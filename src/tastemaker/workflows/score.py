@@ -25,7 +25,7 @@ from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.library import Library, hash_files
 from tastemaker.workflows.embeddings import cached_embeddings, library_embeddings
 from tastemaker.workflows.models import library_model, resolve_model_path
-from tastemaker.workflows.scores_file import safe_cell
+from tastemaker.workflows.scores_file import file_format, safe_cell
 
 # what the Python API and ComfyUI can score: paths, PIL images, numpy arrays, or torch
 # tensors in ComfyUI's [B, H, W, C] float 0..1 layout
@@ -289,16 +289,21 @@ def score_records(
 
 
 def write_scores(
-    rows: list[tuple[Path, float, float]], out: Path, probs: list[float] | None = None
+    rows: list[tuple[Path, float, float]],
+    out: Path,
+    probs: list[float] | None = None,
+    fmt: str | None = None,
 ) -> None:
     """CSV (``path,score[,prob_prefer],uncertainty``; a path that would start a
-    spreadsheet formula gets a ``'`` before it) or JSON (a list of records), by the suffix."""
+    spreadsheet formula gets a ``'`` before it) or JSON (a list of records): ``fmt``, else
+    by the suffix."""
     import csv
     import json
 
+    fmt = file_format(out, fmt)
     records = score_records(rows, probs)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".json":
+    if fmt == "json":
         out.write_text(json.dumps(records, indent=1))
         return
     with open(out, "w", newline="") as f:

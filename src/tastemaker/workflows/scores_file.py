@@ -1,14 +1,15 @@
-"""Scores and choices in and out of a library.
+"""Scores in and out of a library (choices: :mod:`tastemaker.workflows.choices_file`).
 
-Exports hand the database scores (CSV or JSON) and the raw choices (CSV) to other tools.
-The score is always the Elo, on the seed's scale, so an export imports back as it was;
-each image's Bradley–Terry rating and its uncertainty ride along in columns of their
-own, which imports ignore.
+The export hands the database scores (CSV or JSON) to other tools. The score is always
+the Elo, on the seed's scale, so an export imports back as it was; each image's
+Bradley–Terry rating and its uncertainty ride along in columns of their own, which
+imports ignore.
 The import takes starting scores from the seed's ``score.json`` (either of its forms) or a
 CSV, so a person who rated with the older tool does not start again: the scores become
 priors and the stored choices are replayed on top of them. A library's own export carries
 each image's prior: imported where its choices are stored, it restores those priors, so
-importing it again and again changes nothing.
+importing it again and again changes nothing. ``score``'s output (CSV or JSON, a ``path``
+per image) holds a model's scores: they become starting scores as ``prior`` gives them.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from pathlib import Path
 from typing import TextIO
 
 from tastemaker.errors import TastemakerError
-from tastemaker.rating import elo
 from tastemaker.rating.bradley_terry import FitFailed
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import RatingRecord
@@ -50,7 +50,6 @@ BT_SCALE = (
 )
 # what an imported CSV may give
 CSV_COLUMNS = ("relative_path", "score", "comparisons", "prior", "prior_comparisons")
-COMPARISON_COLUMNS = ("comparison_id", "made_at", "winner", "loser", "response_ms", "session_id")
 SEED_META_KEY = "#meta#"  # the seed's score.json keeps its settings under this key
 # a billion choices is beyond any person; sums of such counts stay exact in a float64 and
 # far below SQLite's 2^63, so no later arithmetic (stats, pairing weights) can overflow
@@ -70,6 +69,7 @@ class ImportReport:
     imported: int  # images given a starting score
     unmatched: list[str]  # library-relative paths in the file that name no image here
     chess_mean: float | None = None  # the mean of a chess-style file, whose scores were rescaled
+    compared: int | None = None  # model scores: the compared images, left as they are
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,7 @@ class _Entry:
     score: float
     comparisons: int
     start: tuple[float, int] | None = None  # a tastemaker export's prior and its comparisons
+    model: bool = False  # a model's score (score's output): its path a file's, not the library's
 
 
 # -- export ------------------------------------------------------------------------------
@@ -95,7 +96,7 @@ def export_scores(library: Library, out: Path, fmt: str | None = None) -> Scores
     and uncertainties, as CSV or JSON (``fmt``, or the suffix of ``out``); the JSON is the
     seed's later ``score.json`` form, so either file can be imported again. A failed
     Bradley–Terry fit leaves its columns empty (the Elo scores need no fit) and says why."""
-    fmt = _export_format(out, fmt)
+    fmt = file_format(out, fmt)
     store = library.store
     hashes = {image.id: image.hash for image in store.images("present")}
     try:
@@ -105,7 +106,7 @@ def export_scores(library: Library, out: Path, fmt: str | None = None) -> Scores
         bt, no_bt = None, str(e)
     ratings = sorted(store.ratings("present"), key=lambda r: (-r.elo, r.path))
     records = [_score_record(r, hashes, bt) for r in ratings]
-    with _replacing(out) as f:
+    with replacing(out) as f:
         if fmt == "csv":
             writer = csv.writer(f)  # "\r\n" ends rows, so a "\r" in a name is quoted
             writer.writerow(SCORE_COLUMNS)
@@ -136,44 +137,20 @@ def _score_record(
     return dict(zip(SCORE_COLUMNS, values, strict=True))
 
 
-def export_comparisons(library: Library, out: Path) -> int:
-    """Write the choices not withdrawn as CSV, one row per pairwise outcome in the order
-    Elo applied them, so other tools can refit from the raw data. Returns rows written."""
-    store = library.store
-    paths = {image.id: image.path for image in store.images()}  # missing images too
-    rows = 0
-    with _replacing(out) as f:
-        writer = csv.writer(f)  # "\r\n" ends rows, so a "\r" in a name is quoted
-        writer.writerow(COMPARISON_COLUMNS)
-        for c in store.comparisons():
-            made_at = _iso_utc(c.made_at)
-            for winner, loser in elo.pairwise(c.shown, c.shown.index(c.winner_id)):
-                writer.writerow(
-                    [
-                        c.id,
-                        made_at,
-                        safe_cell(paths[winner]),
-                        safe_cell(paths[loser]),
-                        c.response_ms,
-                        c.session_id,
-                    ]
-                )
-                rows += 1
-    return rows
-
-
 def safe_cell(text: str) -> str:
     """A CSV text cell a spreadsheet shows as text: one ``'`` before a cell that would
-    start a formula (or that starts with ``'`` itself, so :func:`_unescape_cell` is exact)."""
+    start a formula (or that starts with ``'`` itself, so :func:`unescape_cell` is exact)."""
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def _unescape_cell(text: str) -> str:
+def unescape_cell(text: str) -> str:
     """The text :func:`safe_cell` was given."""
     return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
 
 
-def _export_format(out: Path, fmt: str | None) -> str:
+def file_format(out: Path, fmt: str | None) -> str:
+    """The format of a file the tool writes: ``fmt`` if given, else the name's suffix;
+    every writer (scores, choices, ``score -o``) decides it so."""
     if fmt is not None:
         if fmt.lower() not in FORMATS:
             raise TastemakerError(f"{out}: unknown export format {fmt!r} (use csv or json).")
@@ -201,7 +178,7 @@ def _score_document(
         "ImageRecords": image_records,
         "Metadata": {
             "exported_by": f"tastemaker {__version__}",
-            "exported_at": _iso_utc(datetime.now(UTC).timestamp()),
+            "exported_at": iso_utc(datetime.now(UTC).timestamp()),
             "library": str(library.root),
             "score": "Elo database score",
             "bt": BT_SCALE if no_bt is None else f"not fitted: {no_bt}",
@@ -210,12 +187,12 @@ def _score_document(
     }
 
 
-def _iso_utc(timestamp: float) -> str:
+def iso_utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
 
 
 @contextmanager
-def _replacing(out: Path) -> Iterator[TextIO]:
+def replacing(out: Path) -> Iterator[TextIO]:
     """Write beside ``out`` and rename at the end, so a failed export leaves no half file."""
     tmp = out.with_name(f".{out.name}.tmp")
     try:
@@ -238,12 +215,14 @@ def import_scores(library: Library, source: Path) -> ImportReport:
     on top of them, so choices already made here are kept. The whole file is checked
     before anything is written, and the write is one transaction: on any error the
     library is unchanged."""
-    text = _read_text(source)
+    text = read_text(source)
     entries = (
         _parse_json(source, text) if _looks_like_json(source, text) else _parse_csv(source, text)
     )
     if not entries:
         raise TastemakerError(f"{source}: no scores found.")
+    if entries[0].model:
+        return _import_model_scores(library, source, entries)
     entries, chess_mean = _on_seed_scale(source, entries)
     priors, unmatched = _match(library, source, entries)
     store = library.store
@@ -253,6 +232,31 @@ def import_scores(library: Library, source: Path) -> ImportReport:
         store.set_priors(changed, source=f"import:{source.name}")
         recompute_elo(store)
     return ImportReport(source, len(priors), unmatched, chess_mean)
+
+
+def _import_model_scores(library: Library, source: Path, entries: list[_Entry]) -> ImportReport:
+    """A model's scores (``score``'s output) as ``prior`` gives them: starting scores of
+    the never-compared images, spread as the compared ones are; paths are files' paths
+    (relative ones from the current folder), those outside the library unmatched."""
+    from tastemaker.workflows.priors import set_starting_scores, starting_scores
+
+    store = library.store
+    present = {image.id for image in store.images("present")}
+    by_path = {path: f.image_id for path, f in store.files().items() if f.image_id in present}
+    scores: dict[int, float] = {}
+    unmatched: list[str] = []
+    for entry in entries:
+        try:
+            image_id = by_path.get(library.relative(Path(entry.path).expanduser().absolute()))
+        except (TastemakerError, ValueError, OSError):
+            image_id = None
+        if image_id is None:
+            unmatched.append(entry.path)
+        else:
+            scores[image_id] = entry.score
+    new = starting_scores(store, scores)
+    set_starting_scores(store, new, f"import:{source.name}")
+    return ImportReport(source, len(new), unmatched, compared=len(scores) - len(new))
 
 
 def _on_seed_scale(source: Path, entries: list[_Entry]) -> tuple[list[_Entry], float | None]:
@@ -273,7 +277,7 @@ def _on_seed_scale(source: Path, entries: list[_Entry]) -> tuple[list[_Entry], f
     return rescaled, mean
 
 
-def _read_text(source: Path) -> str:
+def read_text(source: Path) -> str:
     try:  # newline="": a "\r" inside a quoted CSV cell is part of the cell
         with open(source, encoding="utf-8-sig", newline="") as f:
             return f.read()
@@ -303,6 +307,8 @@ def _parse_json(source: Path, text: str) -> list[_Entry]:
         raise TastemakerError(f"{source}: has a number too long to read.") from None
     except RecursionError:
         raise TastemakerError(f"{source}: nested too deeply to be a score file.") from None
+    if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+        return [_model_record(source, n, record) for n, record in enumerate(data, start=1)]
     if not isinstance(data, dict):
         raise TastemakerError(
             f"{source}: not a score file (expected a JSON object of image paths and scores, "
@@ -325,6 +331,14 @@ def _seed_entry(source: Path, key: str, value: object) -> _Entry:
     else:
         score, count = value, 0
     return _Entry(label, key, _score(source, label, score), _count(source, label, count))
+
+
+def _model_record(source: Path, n: int, record: object) -> _Entry:
+    """One record of ``score``'s JSON output: ``{"path", "score", ...}``."""
+    label = f"record {n}"
+    if not isinstance(record, dict) or not isinstance(record.get("path"), str):
+        raise _error(source, label, 'should be an object with a "path" and a "score"')
+    return _Entry(label, record["path"], _score(source, label, record.get("score")), 0, model=True)
 
 
 def _image_records(source: Path, records: object) -> list[_Entry]:
@@ -363,12 +377,16 @@ def _parse_csv(source: Path, text: str) -> list[_Entry]:
                 f"{source}: empty file (expected a CSV with relative_path and score columns)."
             )
         names = [name.strip().lower() for name in header]
+        model = "relative_path" not in names and "path" in names  # score's output
+        if model:
+            names[names.index("path")] = "relative_path"
         missing = [name for name in ("relative_path", "score") if name not in names]
         if missing:
             found = ", ".join(_show(n.strip())[1:-1] for n in header if n.strip()) or "none"
             raise TastemakerError(
                 f"{source}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-                f"(found: {found}; needed: relative_path, score, optionally comparisons)."
+                f"(found: {found}; needed: relative_path, score, optionally comparisons; "
+                "or score's path, score)."
             )
         at = {name: names.index(name) for name in CSV_COLUMNS if name in names}
         entries = []
@@ -379,9 +397,10 @@ def _parse_csv(source: Path, text: str) -> list[_Entry]:
             path, score, count, prior, prior_count = (
                 _cell(row, at.get(name)) for name in CSV_COLUMNS
             )
-            path = _unescape_cell(path)
+            path = unescape_cell(path)
             if not path:
-                raise _error(source, f"line {reader.line_num}", "has no relative_path")
+                column = "path" if model else "relative_path"
+                raise _error(source, f"line {reader.line_num}", f"has no {column}")
             label = f"line {reader.line_num} ({_show(path)})"
             entries.append(
                 _Entry(
@@ -390,6 +409,7 @@ def _parse_csv(source: Path, text: str) -> list[_Entry]:
                     _score(source, label, score),
                     _count(source, label, count),
                     _start(source, label, prior, prior_count),
+                    model,
                 )
             )
     except csv.Error as e:
