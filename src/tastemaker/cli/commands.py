@@ -42,12 +42,17 @@ if TYPE_CHECKING:
 @command
 def scan(folder: Folder, store: Store = None) -> None:
     """Find the images in FOLDER (new, moved, missing, unreadable) and update its library."""
-    library, result = scanned(folder, store, create=True)
+    library, result = scanned(folder, store, create=True, tell_all=True)
     with library:
-        out.print(
+        copies = result.copies
+        line = (
             f"{result.present} images ({result.added} new, {result.changed} changed, "
             f"{result.missing} missing, {len(result.unreadable)} unreadable)"
         )
+        if copies:
+            are = "file is a copy" if copies == 1 else "files are copies"
+            line += f"; {copies} {are} of another, counted once"
+        out.print(line, soft_wrap=True)
 
 
 @command

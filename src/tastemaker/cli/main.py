@@ -196,20 +196,30 @@ def scanned(
     store: Path | None,
     check: Callable[[Library], object] | None = None,
     create: bool = False,
+    tell_all: bool = False,
 ) -> tuple[Library, ScanReport]:
     """Open the library in ``folder`` (creating it only if ``create``: a command that
     reads refuses a folder that is no library yet), run ``check`` (of its output paths,
-    say) and bring it up to date, telling what changed."""
+    say) and bring it up to date, naming each unreadable file once (every one if
+    ``tell_all``), the others in one line."""
     library = open_library(folder, store=store, create=create)
     try:
         if check:
             check(library)
         with progress_bar() as report:
             result = library.scan(report)
+        new = library.untold(result.unreadable)
     except BaseException:
         library.close()
         raise
-    report_skipped(result.unreadable)
+    report_skipped(result.unreadable if tell_all else new)
+    told = 0 if tell_all else len(result.unreadable) - len(new)
+    if told:
+        files = "file" if told == 1 else "files"
+        line = (
+            f"{told} unreadable {files} skipped, named before (tastemaker scan {folder} lists them)"
+        )
+        err.print(line, highlight=False, soft_wrap=True)
     return library, result
 
 

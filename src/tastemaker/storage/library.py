@@ -11,6 +11,7 @@ name and never shown.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ STORE_DIR = ".tastemaker"
 STORE_ENV = "TASTEMAKER_STORE"  # a store folder for every command, as --store gives one
 STORE_HINT = f"keep the store elsewhere with {{setting}} DIR (or {STORE_ENV}=DIR)"
 ROOT_SETTING = "library_root"  # the folder a store kept outside it belongs to
+TOLD_SETTING = "unreadable_told"  # the unreadable files already named to the person
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 )
@@ -34,10 +36,11 @@ IMAGE_SUFFIXES = frozenset(
 @dataclass(frozen=True)
 class ScanReport:
     present: int  # images shown for rating
-    added: int  # new content found by this scan
+    added: int  # new readable images found by this scan
     changed: int  # known paths whose file changed
     missing: int  # images whose file is gone (history kept)
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (relative path, problem)
+    copies: int = 0  # files with the same content as another file: one image, counted once
 
 
 @dataclass(frozen=True)
@@ -110,25 +113,41 @@ class Library:
         new_hashes = {d: s for d, s in hashed.values() if d not in ids}
         with ThreadPoolExecutor(workers) as pool:
             checked = pool.map(lambda item: _inspect(self.root, *item), new_hashes.items())
+            added: list[NewImage] = []
             with self.store.atomic():
                 for done, image in enumerate(checked, start=1):
                     ids[image.hash] = self.store.add_image(image)
+                    added.append(image)
                     progress("Checking new images", done, len(new_hashes))
         records = [FileRecord(s.path, s.bytes, s.mtime_ns, ids[d]) for d, s in hashed.values()]
         present_paths = {s.path for s in seen}
         removed = [p for p in known if p not in present_paths]
         self.store.set_files(records, removed)
         after = self.store.status_counts()
+        in_folder = {f.image_id for f in self.store.files().values()}
         unreadable = skipped + [
-            (image.path, image.problem or "unreadable") for image in self.store.images("unreadable")
+            (image.path, image.problem or "unreadable")
+            for image in self.store.images("unreadable")
+            if image.id in in_folder  # not a file since deleted
         ]
         return ScanReport(
             present=after.get("present", 0),
-            added=len(new_hashes),
+            added=sum(1 for image in added if not image.problem),
             changed=sum(1 for s in changed if s.path in known),
             missing=after.get("missing", 0),
             unreadable=unreadable,
+            copies=self.store.copies(),
         )
+
+    def untold(self, problems: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The (path, problem) pairs among ``problems`` (a scan's unreadable files) not
+        told before, remembering them all as told: each is said once, not on every
+        command. A file that is fixed is forgotten, so it is told again if it breaks."""
+        told = json.loads(self.store.setting(TOLD_SETTING) or "{}")
+        new = [(path, problem) for path, problem in problems if told.get(path) != problem]
+        if dict(problems) != told:
+            self.store.set_setting(TOLD_SETTING, json.dumps(dict(problems), sort_keys=True))
+        return new
 
 
 def store_dir(root: Path, store: str | os.PathLike[str] | None = None) -> Path:

@@ -648,6 +648,10 @@ class Store:
     def status_counts(self) -> dict[str, int]:
         return dict(self._all("SELECT status, count(*) FROM images GROUP BY status"))
 
+    def copies(self) -> int:
+        """Files the last scan saw whose content another of them has too (one image)."""
+        return int(self._scalar("SELECT count(*) - count(DISTINCT image_id) FROM files"))
+
     # -- ratings -------------------------------------------------------------------------
 
     def ratings(self, status: str | None = "present") -> list[RatingRecord]:
