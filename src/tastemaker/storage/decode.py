@@ -9,8 +9,9 @@ a real panorama say, is decoded at 1/2, 1/4 or 1/8 scale (``draft``) when that b
 under; any other image over it is refused with a message naming the variable.
 
 Modes: 16-bit and 32-bit greyscale (``I;16``, ``I;16B``, ``I``, ``F``) are scaled to 8 bits,
-not clipped; every other mode is converted by Pillow to RGB, or RGBA where it has
-transparency and the caller keeps it.
+not clipped (as are deep integer arrays handed to the Python API, :func:`to_8_bit`); every
+other mode is converted by Pillow to RGB, or RGBA where it has transparency and the
+caller keeps it.
 """
 
 from __future__ import annotations
@@ -113,13 +114,18 @@ def _grey8(im: Image.Image) -> Image.Image:
     (0..255 when its values fit in it, else 0..65535 for integers and 0..1 for floats)."""
     values = np.nan_to_num(np.asarray(im, np.float64))
     top: float | None = _DEEP_GREY.get(im.mode)
+    if top is None and im.mode == "F":
+        top = 1.0 if float(values.max(initial=0)) <= 1.0 else 255.0
+    return Image.fromarray(to_8_bit(values, top))
+
+
+def to_8_bit(values: np.ndarray, top: float | None = None) -> np.ndarray:
+    """Pixel values as 8 bits, 0..``top`` scaled to 0..255 (not clipped); without ``top``,
+    0..255 when they fit in it, else 0..65535 (deep integers, as 16-bit scans hold)."""
     if top is None:
-        biggest = float(values.max(initial=0))
-        if im.mode == "F":
-            top = 1.0 if biggest <= 1.0 else 255.0
-        else:
-            top = 255 if biggest <= 255 else 65535
-    return Image.fromarray(np.clip(values * (255 / top), 0, 255).round().astype(np.uint8))
+        top = 255 if float(values.max(initial=0)) <= 255 else 65535
+    scaled = np.asarray(values, np.float64) * (255 / top)
+    return np.clip(scaled, 0, 255).round().astype(np.uint8)
 
 
 def _reduction(im: Image.Image, limit: int) -> int:

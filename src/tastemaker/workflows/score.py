@@ -22,6 +22,7 @@ from tastemaker.features.layers import LayerChoice
 from tastemaker.features.loaders import load_extractor
 from tastemaker.model import TasteModel, read_model
 from tastemaker.progress import Progress, no_progress
+from tastemaker.storage.decode import to_8_bit
 from tastemaker.storage.library import Library, hash_files
 from tastemaker.workflows.embeddings import cached_embeddings, library_embeddings
 from tastemaker.workflows.models import library_model, resolve_model_path
@@ -60,7 +61,8 @@ def is_batch(value: object) -> bool:
 
 def _arrays_to_images(array: np.ndarray | torch.Tensor) -> list[Image.Image]:
     """``[H, W, C]`` or ``[B, H, W, C]``; floats are taken as 0..1 (ComfyUI's IMAGE),
-    integers as 0..255."""
+    integers as 0..255, 16-bit ones as 0..65535 (a scan's), wider ones as either by
+    their values, as files are."""
     data = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else array
     if data.ndim == 3:
         data = data[None]
@@ -70,8 +72,10 @@ def _arrays_to_images(array: np.ndarray | torch.Tensor) -> list[Image.Image]:
             f"not an array of shape {tuple(data.shape)}"
         )
     if np.issubdtype(data.dtype, np.floating):
-        data = np.clip(np.nan_to_num(data) * 255.0 + 0.5, 0, 255)
-    data = data.astype(np.uint8)
+        data = np.clip(np.nan_to_num(data) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif data.dtype != np.uint8:  # each image by its own range; 16-bit by its full one
+        top = 65535 if data.dtype == np.uint16 else None
+        data = np.stack([to_8_bit(frame, top) for frame in data])
     return [
         Image.fromarray(frame[..., 0] if frame.shape[-1] == 1 else frame).convert("RGB")
         for frame in data
