@@ -95,7 +95,7 @@ class ChoicesImport:
     source: Path
     added: int  # choices appended
     present: int  # choices the library holds already (withdrawn ones too)
-    skipped: int  # choices left out because they show an image not in the library
+    skipped: int  # choices left out: they show an image not in the library (or one twice)
     unmatched: list[str]  # the paths naming no image here
 
 
@@ -135,6 +135,9 @@ def import_choices(library: Library, source: Path, text: str | None = None) -> C
             skipped += 1
             continue
         shown = tuple(by_path[p] for p in (choice.winner, *choice.losers))
+        if len(set(shown)) < len(shown):  # copies of one image here: no choice between them
+            skipped += 1
+            continue
         key = _key(iso_utc(choice.made_at), shown, shown[0])
         if key in known:
             present += 1
@@ -204,7 +207,13 @@ def _read_choices(source: Path, text: str) -> list[_Choice]:
 def _records(source: Path, text: str) -> Iterator[tuple[str, dict[str, str]]]:
     """(label, record) of every row of a CSV or record of a JSON list, values as text."""
     if text.lstrip().startswith("["):
-        for n, record in enumerate(json.loads(text), start=1):
+        try:
+            records = json.loads(text)
+        except (ValueError, RecursionError):
+            raise TastemakerError(f"{source}: not valid JSON.") from None
+        for n, record in enumerate(records, start=1):
+            if not isinstance(record, dict):
+                raise _error(source, f"record {n}", "should be an object (one pairwise outcome)")
             yield f"record {n}", {k: "" if v is None else str(v) for k, v in record.items()}
         return
     reader = csv.reader(io.StringIO(text, newline=""))
