@@ -204,7 +204,10 @@ def test_the_rating_server_shows_every_readable_image(bad_folder: Path):
         server.stop()
     _, err = server.output()
     assert "Traceback" not in err
-    assert_each_named_once(err)
+    if "Skipped " in err:  # the first command on this folder
+        assert_each_named_once(err)
+    else:  # named by the test before
+        assert_told_before(err, bad_folder)
     grey = np.asarray(shown["grey16.png", "thumb"].convert("L"), float)
     assert shown["grey16.png", "thumb"].size == (256, 256)
     row = grey[128]
