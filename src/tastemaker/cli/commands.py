@@ -532,7 +532,7 @@ def score(
         result = score_files(taste, files, report)
     scored = result.scored
     if result.reused:
-        line = f"Embeddings: {result.reused} from the library's cache, {result.extracted} extracted"
+        line = f"Embeddings: {result.extracted} extracted, {result.reused} from the library's cache"
         err.print(line, highlight=False)
     report_skipped((files[i], problem) for i, problem in scored.failures)
     if len(scored.failures) == len(files):
