@@ -206,3 +206,14 @@ def test_score_output_with_paths_from_here_matches_the_library(tmp_path, tiny_mo
     assert "lib/img000.png" in out.read_text()  # relative to where score ran
     said = ok("import", str(lib), str(out))
     assert said.startswith(f"Imported 2 model scores from {out}")
+
+
+@pytest.mark.parametrize("name", ["scores.csv", "scores.json", "scores.txt"])
+def test_score_exports_import_back_unchanged(tmp_path, name):
+    lib = rated_library(tmp_path / "lib")
+    out = tmp_path / name
+    options = ["--format", "json"] if name.endswith(".txt") else []
+    ok("export", str(lib), "-o", str(out), *options)
+    before = elo_by_hash(lib)
+    assert ok("import", str(lib), str(out)) == f"Imported 6 scores from {out}"
+    assert elo_by_hash(lib) == before
