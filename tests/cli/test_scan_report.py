@@ -63,3 +63,15 @@ def test_an_unreadable_file_is_named_once_then_counted(tmp_path):
     (lib / "broken.jpg").write_bytes(b"\xff\xd8 broken again")
     said = lines(runner.invoke(app, ["stats", str(lib)]))
     assert any(line.startswith("Skipped broken.jpg") for line in said)
+
+
+def test_the_summary_names_a_store_kept_elsewhere(tmp_path):
+    lib, store = tmp_path / "lib", tmp_path / "store"
+    make_images(lib, 2)
+    (lib / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    lines(runner.invoke(app, ["scan", str(lib), "--store", str(store)]))
+    said = lines(runner.invoke(app, ["stats", str(lib), "--store", str(store)]))
+    assert (
+        f"1 unreadable file skipped, named before (tastemaker scan {lib} --store {store} "
+        "lists them)"
+    ) in said

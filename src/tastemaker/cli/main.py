@@ -216,9 +216,8 @@ def scanned(
     told = 0 if tell_all else len(result.unreadable) - len(new)
     if told:
         files = "file" if told == 1 else "files"
-        line = (
-            f"{told} unreadable {files} skipped, named before (tastemaker scan {folder} lists them)"
-        )
+        scan = f"tastemaker scan {folder}" + (f" --store {store}" if store else "")
+        line = f"{told} unreadable {files} skipped, named before ({scan} lists them)"
         err.print(line, highlight=False, soft_wrap=True)
     return library, result
 

@@ -359,11 +359,17 @@ def _is_changed(known: FileRecord | None, seen: _Seen) -> bool:
     return known is None or known.bytes != seen.bytes or known.mtime_ns != seen.mtime_ns
 
 
-def hash_files(paths: Sequence[Path], workers: int = 4) -> list[str | OSError]:
+def hash_files(
+    paths: Sequence[Path], progress: Progress = no_progress, workers: int = 4
+) -> list[str | OSError]:
     """Each file's content hash, the library's identity of an image (or the error that kept
     it from being read)."""
+    digests: list[str | OSError] = []
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(_sha256, paths))
+        for digest in pool.map(_sha256, paths):
+            digests.append(digest)
+            progress("Hashing images", len(digests), len(paths))
+    return digests
 
 
 def libraries_holding(paths: Iterable[Path]) -> list[Path]:

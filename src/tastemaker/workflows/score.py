@@ -158,7 +158,7 @@ def score_files(
     """Every file's score and uncertainty, in order. Each content is embedded once, so
     copies of an image get the very same score, and not at all where a library holding
     the file has its embedding already (matched by content hash, as the library does)."""
-    digests = hash_files(files)
+    digests = hash_files(files, progress)
     first: dict[str, int] = {}  # each content's first file
     for i, d in enumerate(digests):
         if isinstance(d, str):
