@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -94,20 +93,10 @@ def test_a_study_keeps_its_objective(taste, tmp_path: Path):
     )
 
 
-_NEEDS = {"cmaes": "cmaes", "qmc": "scipy"}
-
-
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_every_sampler(taste, sampler: str):
-    package = _NEEDS.get(sampler)
-    if package and importlib.util.find_spec(package) is None:
-        with pytest.raises(TastemakerError) as e:
-            run(taste, 2, sampler=sampler)
-        assert (
-            str(e.value)
-            == f"The {sampler} sampler needs the {package} package: pip install {package}."
-        )
-        return
+    """Each advertised sampler works as installed: none needs a package tastemaker does
+    not bring."""
     result = run(taste, 2, sampler=sampler, base=TrainParams(loss="mse"))
     assert len(result.study.trials) == 2
     assert result.best.model.meta.loss == "mse"
@@ -116,7 +105,7 @@ def test_every_sampler(taste, sampler: str):
 def test_unknown_sampler(taste):
     with pytest.raises(TastemakerError) as e:
         run(taste, 1, sampler="grid")
-    assert str(e.value) == "There is no sampler 'grid': choose one of tpe, cmaes, random, qmc."
+    assert str(e.value) == "There is no sampler 'grid': choose one of tpe, cmaes, random."
 
 
 def test_needs_heldout_images(taste):

@@ -392,7 +392,7 @@ def train(
         typer.Option(help="An Optuna search of N MLP fits (0: one fit with good defaults)."),
     ] = TrainSettings.trials,
     sampler: Annotated[
-        str, typer.Option(help="Optuna sampler: tpe, cmaes, random, qmc.")
+        str, typer.Option(help="Optuna sampler: tpe, cmaes or random.")
     ] = TrainSettings.sampler,
     heldout: Annotated[
         float, typer.Option(help="Share of images held out to measure.")

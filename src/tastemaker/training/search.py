@@ -17,7 +17,6 @@ and device).
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import warnings
 from collections.abc import Iterator
@@ -33,14 +32,11 @@ from tastemaker.progress import Progress, no_progress
 from tastemaker.training.data import TrainingData
 from tastemaker.training.loop import TrainingDiverged, TrainParams, TrainResult, train_model
 
-SAMPLERS = ("tpe", "cmaes", "random", "qmc")
+SAMPLERS = ("tpe", "cmaes", "random")
 CHOICE_OBJECTIVE = "heldout_choice_agreement"
 PAIRWISE_OBJECTIVE = "heldout_pairwise_accuracy"
 MIN_HELDOUT_CHOICES = 30  # fewer than this: too noisy to steer a search by
 _LABELS = {CHOICE_OBJECTIVE: "held-out choice agreement", PAIRWISE_OBJECTIVE: "held-out AB %"}
-
-# the optional packages some of Optuna's samplers need
-_SAMPLER_NEEDS = {"cmaes": "cmaes", "qmc": "scipy"}
 
 
 @dataclass(frozen=True)
@@ -91,26 +87,13 @@ def objective_for(data: TrainingData) -> str:
     return CHOICE_OBJECTIVE if held >= MIN_HELDOUT_CHOICES else PAIRWISE_OBJECTIVE
 
 
-def check_sampler(name: str) -> None:
-    """Refuse a sampler that does not exist or needs a package that is not installed
-    (callers check before long work: a search starts after the embedding)."""
+def _make_sampler(name: str, seed: int, trials_so_far: int) -> optuna.samplers.BaseSampler:
     if name not in SAMPLERS:
         raise SettingError(
             "sampler", f"There is no sampler {name!r}: choose one of {', '.join(SAMPLERS)}."
         )
-    package = _SAMPLER_NEEDS.get(name)
-    if package and importlib.util.find_spec(package) is None:
-        raise SettingError(
-            "sampler", f"The {name} sampler needs the {package} package: pip install {package}."
-        )
-
-
-def _make_sampler(name: str, seed: int, trials_so_far: int) -> optuna.samplers.BaseSampler:
-    check_sampler(name)
     # a resumed study must not replay the first call's random draws, so the seed moves on
-    # with the trials; QMC's sequence continues by itself and needs the same seed
-    if name == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed)
+    # with the trials
     moved = seed + trials_so_far
     if name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=moved)

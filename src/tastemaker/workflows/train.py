@@ -58,7 +58,7 @@ class TrainSettings:
 
     def __post_init__(self) -> None:
         from tastemaker.training.losses import LOSSES
-        from tastemaker.training.search import SAMPLERS, check_sampler
+        from tastemaker.training.search import SAMPLERS
 
         for setting, value, names in (
             ("loss", self.loss or "ranking", tuple(LOSSES)),
@@ -70,8 +70,6 @@ class TrainSettings:
                     setting, f"{{setting}} is one of {', '.join(names)}, not {value!r}"
                 )
         self.learner_settings()  # the learner checks its own
-        if self.trials:
-            check_sampler(self.sampler)  # its optional package, which the search needs
         if not 0.05 <= self.heldout <= 0.5:
             raise SettingError(
                 "heldout", f"{{setting}} is a share from 0.05 to 0.5, not {self.heldout}"
