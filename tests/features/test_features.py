@@ -137,6 +137,30 @@ def test_efficientnet_lite0_works_with_no_download(pictures):
 EFFICIENTNET_SIZES = (1280, 320, 192, 112, 80, 40, 24, 16, 32)
 
 
+def test_the_registry_knows_the_bundled_backbones_layers_without_loading_it():
+    """What the registry says before loading is what the loaded backbone offers; a
+    layer it lacks, or an average of layers of different sizes, is refused by the spec
+    alone, in the words the loaded backbone would use."""
+    spec = resolve("efficientnet-lite0")
+    assert spec.layer_dims == EFFICIENTNET_SIZES and spec.dim == 1280
+    assert load_extractor("efficientnet-lite0").deepest == len(EFFICIENTNET_SIZES) - 1
+    spec.check(LayerChoice((0, 8)))
+    with pytest.raises(SettingError) as beyond:
+        spec.check(LayerChoice((0, 9)))
+    assert beyond.value.naming(lambda s: f"--{s}") == (
+        "efficientnet-lite0 offers --layers 0 to 8, not 9"
+    )
+    with pytest.raises(SettingError) as averaged:
+        spec.check(LayerChoice((0, 2), "average"))
+    assert averaged.value.naming(lambda s: "--" + s.replace("_", "-")) == (
+        "efficientnet-lite0: layers (0, 2) have different sizes (1280, 192); use --layer-mode join"
+    )
+    spec.check(LayerChoice((3, 3), "average"))
+    for known in list_extractors():  # one size per layer, the final embedding's first
+        assert known.layer_dims and known.layer_dims[0] == known.dim
+    assert resolve("open_clip:ViT-B-32/openai").layer_dims is None  # known once loaded
+
+
 def test_efficientnet_layer_n_is_the_pooled_map_n_before_the_last():
     """Layer 0 is the head's pooled features (as before); 1 to 7 the output of each
     stage's last block, from the last stage back; 8 the stem's (the first block's input);

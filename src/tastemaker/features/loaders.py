@@ -45,6 +45,8 @@ from tastemaker.features.layers import LayerChoice
 from tastemaker.features.registry import (
     OFFLINE_EXTRACTOR,
     ExtractorSpec,
+    check_average,
+    check_layers,
     family_of_config,
     resolve,
 )
@@ -73,12 +75,7 @@ class Extractor:
 
     def check(self, choice: LayerChoice) -> None:
         """Refuse, naming the valid range, a layer the backbone does not have."""
-        for n in choice.layers:
-            if n > self.deepest:
-                offered = f"0 to {self.deepest}" if self.deepest else "0 only"
-                raise SettingError(
-                    "layers", f"{self.spec.name} offers {{setting}} {offered}, not {n}"
-                )
+        check_layers(self.spec.name, choice, self.deepest)
 
     @torch.inference_mode()
     def embed(self, pixels: torch.Tensor, choice: LayerChoice) -> np.ndarray:
@@ -88,12 +85,7 @@ class Extractor:
         outputs = [
             o.float() for o in self._forward(pixels.to(self.device, self.dtype), choice.layers)
         ]
-        if choice.mode == "average" and len({o.shape[-1] for o in outputs}) > 1:
-            raise SettingError(
-                "layer_mode",
-                f"{self.spec.name}: layers {choice.layers} have different sizes "
-                f"({', '.join(str(o.shape[-1]) for o in outputs)}); use {{setting}} join",
-            )
+        check_average(self.spec.name, choice, [o.shape[-1] for o in outputs])
         joined = torch.cat(outputs, -1) if choice.mode == "join" else torch.stack(outputs).mean(0)
         return joined.cpu().numpy()
 

