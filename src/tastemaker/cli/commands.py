@@ -416,7 +416,7 @@ def train(
     image and saves it in the library with those held-out figures. The classic recipe:
     --learner mlp --ratings elo --trials 20.
     """
-    from tastemaker.workflows.train import train_library
+    from tastemaker.workflows.train import check_training, train_library
 
     if layers is None:
         LayerChoice(mode=layer_mode)  # --layer-mode is checked even without --layers
@@ -431,9 +431,13 @@ def train(
         seed=seed,
         ratings=ratings,
     )
-    library, _ = scanned(
-        folder, store, lambda lib: output and lib.check_output(output), create=True
-    )
+
+    def check(library: Library) -> None:  # before the scan
+        if output:
+            library.check_output(output)
+        check_training(library, settings, output)
+
+    library, _ = scanned(folder, store, check, create=True)
     with library, progress_bar() as report:
         trained = train_library(library, settings, output, report)
     report_skipped(trained.embedded.failures)

@@ -87,6 +87,7 @@ def learn(
     settings = settings or LearnerSettings()
     if full.heldout.any():
         raise ValueError("the refit holds nothing out")
+    check_enough(split, settings)
     everything = np.ones(full.n, bool)
     if settings.learner == "kernel":
         with cpu_threads(default_cpu_threads()):  # the kernels are torch's, as the MLP's
@@ -112,6 +113,23 @@ def learn(
     return Learned(final, trials)
 
 
+def check_enough(split: TrainingData, settings: LearnerSettings) -> None:
+    """Refuse a split too thin for the learner. It reads only the images, the outcomes
+    and the split, so it runs before anything is embedded as well (the embeddings and
+    ratings of ``split`` may be placeholders then)."""
+    if settings.learner == "kernel":
+        rows = rated(split, split.train)
+        if rows.sum() < 3:
+            raise TastemakerError(
+                f"Only {int(rows.sum())} of the training images have been in a choice with "
+                "another: rate more before training."
+            )
+    elif settings.trials:
+        from tastemaker.training.search import check_data  # Optuna, only for a search
+
+        check_data(split)
+
+
 def rated(data: TrainingData, images: np.ndarray) -> np.ndarray:
     """Of ``images`` (a mask), those in at least one outcome between two of them: a
     rating no choice has moved is only its prior, nothing to learn from."""
@@ -130,12 +148,7 @@ def _kernel_model(
 ) -> tuple[TasteModel, KernelFit]:
     """The kernel model of the rated ones of ``images``, its settings by leave-one-out
     (or those of ``chosen_on_split``, whose record it keeps)."""
-    rows = rated(data, images)
-    if rows.sum() < 3:
-        raise TastemakerError(
-            f"Only {int(rows.sum())} of the training images have been in a choice with "
-            "another: rate more before training."
-        )
+    rows = rated(data, images)  # at least 3: check_enough
     chosen = chosen_on_split.chosen if chosen_on_split else None
     fit = fit_kernel(data.x[rows], data.scores[rows], settings=KernelSettings(), chosen=chosen)
     record = chosen_on_split or fit

@@ -87,6 +87,12 @@ def objective_for(data: TrainingData) -> str:
     return CHOICE_OBJECTIVE if held >= MIN_HELDOUT_CHOICES else PAIRWISE_OBJECTIVE
 
 
+def check_data(data: TrainingData) -> None:
+    """Refuse data a search cannot compare trials on (its outcomes are enough)."""
+    if data.heldout.sum() < 2:
+        raise TastemakerError("A search needs held-out images to compare trials on.")
+
+
 def _make_sampler(name: str, seed: int, trials_so_far: int) -> optuna.samplers.BaseSampler:
     if name not in SAMPLERS:
         raise SettingError(
@@ -146,8 +152,7 @@ def search(
     """
     base = base or TrainParams()
     space = space or SearchSpace()
-    if data.heldout.sum() < 2:
-        raise TastemakerError("A search needs held-out images to compare trials on.")
+    check_data(data)
     with _quiet_optuna():
         pruner = (
             optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5)

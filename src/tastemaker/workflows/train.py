@@ -116,6 +116,62 @@ def _nothing_to_learn(library: Library) -> TastemakerError:
     )
 
 
+def check_training(
+    library: Library, settings: TrainSettings, output: Path | None = None
+) -> tuple[str, LayerChoice]:
+    """Refuse, before the scan, what can be known wrong from the settings and the store
+    alone: layers the extractor lacks (the registry knows them without loading it), a
+    library with images but no choice yet, a models folder that is not one. Returns the
+    extractor and layers to train on (the settings', else the library's)."""
+    extractor = settings.extractor or default_extractor(library)
+    layers = settings.layers or default_layers(library)
+    resolve(extractor).check(layers)
+    if library.store.images("present") and library.store.last_comparison() is None:
+        raise _nothing_to_learn(library)
+    models = library.store_dir / "models"
+    if output is None and models.exists() and not models.is_dir():
+        raise TastemakerError(
+            f"{models}: a file where the library keeps its models; move it away, or save "
+            "the model elsewhere"
+        )
+    return extractor, layers
+
+
+def _check_enough(library: Library, settings: TrainSettings) -> None:
+    """Refuse, before anything is embedded, choices too few for the learner, judged on
+    the present images as if every one embeds (the learner checks again on those that
+    did)."""
+    from tastemaker.training.data import TrainingData
+    from tastemaker.training.learners import check_enough
+    from tastemaker.training.split import heldout_mask
+
+    images = library.store.images("present")
+    if not images:
+        return  # library_embeddings says so
+    o = outcomes(library.store)
+    at = np.searchsorted(o.ids, [im.id for im in images])
+    winners, losers, keep = _between(o, at)
+    if not keep.any():
+        raise _nothing_to_learn(library)
+    outline = TrainingData(  # images, outcomes and split; no embeddings or ratings yet
+        x=np.zeros((len(at), 0), np.float32),
+        scores=np.zeros(len(at)),
+        winners=winners[keep],
+        losers=losers[keep],
+        heldout=heldout_mask([im.hash for im in images], settings.heldout),
+    )
+    check_enough(outline, settings.learner_settings())
+
+
+def _between(o: Outcomes, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The outcomes of ``o`` as rows of the images at ``at`` in ``o.ids`` (-1 for an
+    image not among them), and the mask of those between two of them."""
+    row = np.full(len(o.ids), -1)
+    row[at] = np.arange(len(at))
+    winners, losers = row[o.winners], row[o.losers]
+    return winners, losers, (winners >= 0) & (losers >= 0)
+
+
 def training_sets(
     library: Library, embedded: LibraryEmbeddings, heldout: float = 0.25, ratings: str = "bt"
 ) -> tuple[TrainingData, TrainingData]:
@@ -156,10 +212,7 @@ def split_and_full(
     as the seed had it."""
     from tastemaker.training.data import TrainingData
 
-    row = np.full(len(o.ids), -1)
-    row[at] = np.arange(len(at))
-    winners, losers = row[o.winners], row[o.losers]
-    keep = (winners >= 0) & (losers >= 0)
+    winners, losers, keep = _between(o, at)
     if elo is not None:
         full = split = elo
     else:
@@ -194,12 +247,8 @@ def train_library(
     from tastemaker.workflows.embeddings import library_embeddings
 
     settings = settings or TrainSettings()
-    extractor = settings.extractor or default_extractor(library)
-    resolve(extractor)  # all that can be known before the long embedding
-    store = library.store
-    if store.images("present") and store.last_comparison() is None:
-        raise _nothing_to_learn(library)
-    layers = settings.layers or default_layers(library)
+    extractor, layers = check_training(library, settings, output)
+    _check_enough(library, settings)  # all that can be known before the long embedding
     embedded = library_embeddings(library, extractor, layers, progress)
     split, full = training_sets(library, embedded, settings.heldout, settings.ratings)
     storage = search_storage(library) if settings.trials else None
