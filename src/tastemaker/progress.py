@@ -3,6 +3,8 @@
 from collections.abc import Callable
 
 # (description, done, total): the shells draw a bar from it; libraries just call it.
+# A total of 0 is a status, a step with nothing to count ("Loading efficientnet-lite0"),
+# shown until the next report: long work says what it is doing from its first second.
 Progress = Callable[[str, int, int], None]
 
 

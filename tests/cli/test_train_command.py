@@ -3,14 +3,22 @@ any long work, what it shows while it works, and Ctrl-C during a search."""
 
 from __future__ import annotations
 
+import os
+import pty
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import optuna
 import pytest
 from conftest import make_images
 from rated import rate
 from typer.testing import CliRunner
 
 from tastemaker.cli import app
+from tastemaker.model import read_model
 from tastemaker.storage.library import open_library
 from tastemaker.training.search import SAMPLERS
 
@@ -128,3 +136,110 @@ def test_too_few_choices_are_refused_before_anything_is_embedded(tmp_path):
     assert result.exit_code == 1
     assert "no choices to learn from yet; rate first" in one_line(result)
     assert _embedded(gone) == 0
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
+
+
+def in_terminal(args: list[str], interrupt_at: str | None = None) -> tuple[int, str]:
+    """Run ``tastemaker ARGS`` in a pseudo-terminal, as a person does (progress bars are
+    drawn only there), and return its exit code and all it showed, without the terminal
+    codes. With ``interrupt_at``, send it SIGINT (Ctrl-C) as soon as that text shows."""
+    master, child = pty.openpty()
+    env = {**os.environ, "COLUMNS": "300", "HF_HUB_OFFLINE": "1", "TERM": "xterm"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tastemaker", *args],
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        env=env,
+    )
+    os.close(child)
+    shown, sent = b"", False
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the process has closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+            if interrupt_at and not sent and interrupt_at in ANSI.sub("", shown.decode()):
+                process.send_signal(signal.SIGINT)
+                sent = True
+        code = process.wait(timeout=300)
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+    assert sent or not interrupt_at, f"{interrupt_at!r} never showed"
+    return code, ANSI.sub("", shown.decode())
+
+
+def test_train_says_what_it_is_doing_from_the_start(tmp_path):
+    """A status line from the first moment (the slow imports, the scan, the backbone's
+    loading), then the bars; the summary says how many embeddings came from the cache."""
+    folder = _rated(tmp_path / "lib", 40, 100)
+    code, shown = in_terminal(["train", str(folder), *OFFLINE])
+    assert code == 0, shown
+    assert shown.lstrip().startswith("Loading PyTorch")
+    steps = [
+        "Loading PyTorch",
+        f"Scanning {folder.resolve()}",
+        "Loading efficientnet-lite0",
+        "Embedding with efficientnet-lite0",
+        "Preparing the training data",
+        "training",
+        "Embeddings: 40 images (40 extracted)\n",
+    ]
+    at = [shown.find(step) for step in steps]
+    assert -1 not in at and at == sorted(at), dict(zip(steps, at, strict=True))
+
+    make_images(folder, 5, prefix="new")
+    result = runner.invoke(app, ["train", str(folder), *OFFLINE])
+    assert "Embeddings: 45 images (5 extracted, 40 from cache)\n" in result.output
+    result = runner.invoke(app, ["train", str(folder), *OFFLINE])
+    assert "Embeddings: 45 images (45 from cache)\n" in result.output
+
+
+def test_ctrl_c_during_a_search_saves_the_best_model_so_far(tmp_path):
+    folder = _rated(tmp_path / "lib", 40, 100)
+    search = ["--learner", "mlp", "--trials", "1000"]
+    code, shown = in_terminal(["train", str(folder), *OFFLINE, *search], "(trial 0)")
+    assert code == 0, shown
+    # the bar and the summary give the held-out figure in one form, a percentage
+    assert re.search(r"search: best held-out choice agreement \d+\.\d% \(trial 0\)", shown)
+    said = re.search(
+        r"Search interrupted: of its (\d+) trials so far, trial (\d+) is the best; the model "
+        r"saved has its settings, refitted on every rated image\.\nModel saved: (.+)\n",
+        shown,
+    )
+    assert said, shown
+    trials, best, path = int(said[1]), int(said[2]), Path(said[3])
+    study = optuna.load_study(
+        study_name=None, storage=f"sqlite:///{folder / '.tastemaker' / 'optuna.db'}"
+    )
+    assert len(study.trials) == trials and study.best_trial.number == best
+    model = read_model(path)  # a normal model file, registered in the library
+    assert model.meta.loss == "ranking" and model.meta.metrics["refit_images"] == 40
+    with open_library(folder) as library:
+        assert [m.path for m in library.store.models()] == [str(path)]
+
+
+def test_ctrl_c_before_any_trial_says_how_the_next_train_goes_on(tmp_path):
+    folder = _rated(tmp_path / "lib", 40, 100)
+    args = ["train", str(folder), *OFFLINE, "--learner", "mlp", "--trials"]
+    code, shown = in_terminal([*args, "1000"], "Loading efficientnet-lite0")
+    assert code == 130, shown
+    assert shown.rstrip().splitlines()[-1] == (
+        "Interrupted. Nothing was saved. The same `tastemaker train` goes on from here: the "
+        "images embedded so far stay cached, and the search goes on from the trials kept in "
+        f"sqlite:///{folder.resolve() / '.tastemaker' / 'optuna.db'} (those with the same "
+        "extractor, layers, loss and ratings)."
+    )
+    with open_library(folder) as library:
+        assert library.store.models() == []
+    again = runner.invoke(app, [*args, "2"])
+    assert again.exit_code == 0, again.output
+    assert "Search history (2 trials)" in one_line(again)

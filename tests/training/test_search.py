@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def test_search_runs_stores_and_resumes(taste, tmp_path: Path):
     assert [c[1:] for c in calls] == [(0, 3), (1, 3), (2, 3), (3, 3)]
     assert (
         calls[-1][0]
-        == f"search: best held-out choice agreement {best.value:.3f} (trial {best.number})"
+        == f"search: best held-out choice agreement {best.value:.1%} (trial {best.number})"
     )
 
     second = run(taste, 2, tmp_path)
@@ -143,3 +144,28 @@ def test_a_diverging_trial_is_pruned_not_fatal(taste, monkeypatch):
     states = [t.state for t in result.study.trials]
     assert states == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE]
     assert result.study.trials[0].user_attrs["diverged"] is True
+
+
+def ctrl_c_when(seen: tuple[str, int]):
+    """A progress callback that presses Ctrl-C (a real SIGINT) on the report ``seen``:
+    (its first word, trials done)."""
+
+    def progress(text: str, done: int, total: int) -> None:
+        if (text.split(":")[0], done) == seen:
+            signal.raise_signal(signal.SIGINT)
+
+    return progress
+
+
+def test_ctrl_c_keeps_the_best_trial_that_finished(taste, tmp_path: Path):
+    result = run(taste, 50, tmp_path, progress=ctrl_c_when(("search", 2)))
+    assert result.interrupted
+    assert len(result.study.trials) == 2  # stopped after the second trial's report
+    assert result.best.metrics[result.objective] == result.study.best_value
+
+
+def test_ctrl_c_before_any_trial_finished_goes_on_up(taste, tmp_path: Path):
+    with pytest.raises(KeyboardInterrupt):
+        run(taste, 50, tmp_path, progress=ctrl_c_when(("search", 0)))
+    resumed = run(taste, 1, tmp_path)  # the study is there to go on with
+    assert not resumed.interrupted and resumed.study.best_trial is not None

@@ -26,7 +26,12 @@ from tastemaker.cli.main import (
     report_skipped,
     scanned,
 )
-from tastemaker.cli.output import describe, describe_agreement, describe_metrics
+from tastemaker.cli.output import (
+    describe,
+    describe_agreement,
+    describe_embedded,
+    describe_metrics,
+)
 from tastemaker.errors import TastemakerError
 from tastemaker.features.layers import LayerChoice
 from tastemaker.storage.library import Library, open_library
@@ -420,33 +425,39 @@ def train(
 
     if layers is None:
         LayerChoice(mode=layer_mode)  # --layer-mode is checked even without --layers
-    settings = TrainSettings(
-        extractor=extractor,
-        layers=LayerChoice.parse(layers, layer_mode) if layers else None,
-        learner=learner,
-        loss=loss,
-        trials=trials,
-        sampler=sampler,
-        heldout=heldout,
-        seed=seed,
-        ratings=ratings,
-    )
+    with progress_bar() as report:
+        report("Loading PyTorch", 0, 0)  # the settings' checks import it: seconds, at times
+        settings = TrainSettings(
+            extractor=extractor,
+            layers=LayerChoice.parse(layers, layer_mode) if layers else None,
+            learner=learner,
+            loss=loss,
+            trials=trials,
+            sampler=sampler,
+            heldout=heldout,
+            seed=seed,
+            ratings=ratings,
+        )
 
-    def check(library: Library) -> None:  # before the scan
-        if output:
-            library.check_output(output)
-        check_training(library, settings, output)
+        def check(library: Library) -> None:  # before the scan
+            if output:
+                library.check_output(output)
+            check_training(library, settings, output)
 
-    library, _ = scanned(folder, store, check, create=True)
-    with library, progress_bar() as report:
-        trained = train_library(library, settings, output, report)
+        library, _ = scanned(folder, store, check, create=True, report=report)
+        with library:
+            trained = train_library(library, settings, output, report)
     report_skipped(trained.embedded.failures)
     m = trained.model.meta.metrics
-    out.print(
-        f"Embeddings: {len(trained.embedded.image_ids)} images "
-        f"({trained.embedded.extracted} extracted now, the rest cached)"
-    )
+    out.print(describe_embedded(len(trained.embedded.image_ids), trained.embedded.extracted))
     out.print(describe_metrics(m), highlight=False)
+    if trained.interrupted:
+        out.print(
+            f"Search interrupted: of its {trained.trials} trials so far, trial "
+            f"{trained.best_trial} is the best; the model saved has its settings, refitted "
+            "on every rated image.",
+            highlight=False,
+        )
     out.print(f"Model saved: {trained.path}")
     if trained.storage:
         out.print(

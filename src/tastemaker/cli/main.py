@@ -9,7 +9,7 @@ import inspect
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -146,8 +146,9 @@ def command(fn: Callable[..., Any] | None = None, *, name: str | None = None) ->
         except TastemakerError as e:
             err.print(f"[bold red]Error:[/] {escape(message(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            err.print("Interrupted.")
+        except KeyboardInterrupt as e:  # its message, if any, says what is kept
+            message = " ".join(["Interrupted.", *map(str, e.args)])
+            err.print(message, markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(130) from None
 
     return app.command(name, cls=Command, help=reflow(fn.__doc__ or ""))(run)
@@ -160,29 +161,48 @@ class RateColumn(ProgressColumn):
         return Text(f"{task.speed:.1f}/s" if task.speed else "", style="progress.data.speed")
 
 
+class CountedColumn(ProgressColumn):
+    """A column for jobs with a count; blank on the status line, which has none."""
+
+    def __init__(self, column: ProgressColumn) -> None:
+        super().__init__()
+        self.column = column
+
+    def render(self, task: Task) -> Any:
+        return Text("") if task.total is None else self.column.render(task)
+
+
+STATUS = ""  # the status line's key among the jobs
+
+
 @contextmanager
 def progress_bar() -> Iterator[ProgressFn]:
     """A rich progress bar (on stderr) that library jobs drive through a callback; it
-    appears only once there is something to report."""
+    appears only once there is something to report. A report with a total of 0 is a
+    status (see :mod:`tastemaker.progress`): one line, hidden once a job counts."""
     bar = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeRemainingColumn(),
+        *map(CountedColumn, (MofNCompleteColumn(), RateColumn(), TimeRemainingColumn())),
         console=err,
         transient=True,
     )
     tasks: dict[str, Any] = {}
 
     def report(description: str, done: int, total: int) -> None:
-        # one bar per job; a job may change its description ("search: best 0.73 ...")
-        job = description.split(":")[0]
+        # one bar per job; a job may change its description ("search: best 73.0% ...")
+        job = description.split(":")[0] if total else STATUS
         if not tasks:
             bar.start()
         if job not in tasks:
-            tasks[job] = bar.add_task(description, total=total)
-        bar.update(tasks[job], completed=done, total=total, description=description)
+            tasks[job] = bar.add_task(description, total=total or None)
+        bar.update(
+            tasks[job], completed=done, total=total or None, description=description, visible=True
+        )
+        if total and STATUS in tasks:
+            bar.update(tasks[STATUS], visible=False)
+        if not total:
+            bar.refresh()  # a new step shows at once, however short
 
     try:
         yield report
@@ -197,17 +217,20 @@ def scanned(
     check: Callable[[Library], object] | None = None,
     create: bool = False,
     tell_all: bool = False,
+    report: ProgressFn | None = None,
 ) -> tuple[Library, ScanReport]:
     """Open the library in ``folder`` (creating it only if ``create``: a command that
     reads refuses a folder that is no library yet), run ``check`` (of its output paths,
-    say) and bring it up to date, naming each unreadable file once (every one if
-    ``tell_all``), the others in one line."""
+    say) and bring it up to date on ``report`` (a command's own progress bar, or one of
+    its own), naming each unreadable file once (every one if ``tell_all``), the others
+    in one line."""
     library = open_library(folder, store=store, create=create)
     try:
         if check:
             check(library)
-        with progress_bar() as report:
-            result = library.scan(report)
+        with progress_bar() if report is None else nullcontext(report) as shown:
+            shown(f"Scanning {library.root}", 0, 0)
+            result = library.scan(shown)
         new = library.untold(result.unreadable)
     except BaseException:
         library.close()

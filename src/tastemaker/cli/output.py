@@ -65,6 +65,13 @@ def describe(stats: LibraryStats) -> str:
     return "\n".join(lines)
 
 
+def describe_embedded(images: int, extracted: int) -> str:
+    """How many embeddings were extracted now and how many came from the cache."""
+    cached = images - extracted
+    parts = [f"{extracted} extracted"] * bool(extracted) + [f"{cached} from cache"] * bool(cached)
+    return f"Embeddings: {images} images ({', '.join(parts)})"
+
+
 FEW_CHOICES = 30  # held-out figures on fewer choices than this are too noisy to judge by
 
 

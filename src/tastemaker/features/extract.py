@@ -87,9 +87,11 @@ def extract(
         prefetch_factor=4 if workers else None,
         persistent_workers=False,
     )
+    job = f"Embedding with {extractor.spec.name}"
+    progress(job, 0, len(images))  # while the workers start and decode the first batch
     done = 0
     for indices, pixels, failures in loader:
         vectors = extractor.embed(pixels, choice) if pixels is not None else np.zeros((0, 0), "f4")
         done += len(indices) + len(failures)
-        progress(f"Embedding with {extractor.spec.name}", done, len(images))
+        progress(job, done, len(images))
         yield EmbeddedBatch(indices, vectors, failures)

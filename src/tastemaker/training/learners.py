@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from tastemaker.training.data import TrainingData
 from tastemaker.training.kernel import KernelFit, KernelSettings, fit_kernel
 from tastemaker.training.loop import TrainParams, cpu_threads, default_cpu_threads, train_model
 from tastemaker.training.metrics import evaluate
+
+if TYPE_CHECKING:
+    from tastemaker.training.search import SearchResult  # Optuna, only for a search
 
 LEARNERS = ("kernel", "mlp")
 
@@ -65,10 +68,12 @@ class LearnerSettings:
 @dataclass(frozen=True)
 class Learned:
     """The refitted model (its meta holds the split fit's metrics and the calibration)
-    and, after a search, how many trials its study holds."""
+    and, after a search, how many trials its study holds and which one was chosen."""
 
     model: TasteModel
     trials: int = 0
+    best_trial: int | None = None  # the search's trial the model's settings are from
+    interrupted: bool = False  # the search was ended by Ctrl-C (its best so far is kept)
 
 
 def learn(
@@ -91,13 +96,14 @@ def learn(
     everything = np.ones(full.n, bool)
     if settings.learner == "kernel":
         with cpu_threads(default_cpu_threads()):  # the kernels are torch's, as the MLP's
+            progress("training", 0, 2)
             chosen, fit = _kernel_model(split, split.train, meta_base)
             progress("training", 1, 2)
             final, _ = _kernel_model(full, everything, meta_base, fit)
             progress("training", 2, 2)
-        learnt_from, trials = rated(full, everything), 0
+        learnt_from, found = rated(full, everything), None
     else:
-        chosen, final, trials = _mlp_models(
+        chosen, final, found = _mlp_models(
             split, full, meta_base, settings, progress, storage, study_name
         )
         learnt_from = everything
@@ -110,7 +116,9 @@ def learn(
     final.meta = dataclasses.replace(
         final.meta, metrics=metrics, calibration=calibrate(split_scores, split)
     )
-    return Learned(final, trials)
+    if found is None:
+        return Learned(final)
+    return Learned(final, len(found.study.trials), found.study.best_trial.number, found.interrupted)
 
 
 def check_enough(split: TrainingData, settings: LearnerSettings) -> None:
@@ -182,12 +190,13 @@ def _mlp_models(
     progress: Progress,
     storage: str | None,
     study_name: str,
-) -> tuple[TasteModel, TasteModel, int]:
-    """The MLP chosen on the split (one fit, or the best of a search) and its refit."""
+) -> tuple[TasteModel, TasteModel, SearchResult | None]:
+    """The MLP chosen on the split (one fit, or the best of a search), its refit, and
+    the search's result (None without one)."""
     from tastemaker.training.search import search  # Optuna, only for a search
 
     base = TrainParams(loss=settings.loss or "ranking")
-    trials = 0
+    result = None
     if settings.trials:
         result = search(
             split,
@@ -200,7 +209,7 @@ def _mlp_models(
             seed=settings.seed,
             progress=progress,
         )
-        chosen, trials = result.best, len(result.study.trials)
+        chosen = result.best
     else:
         chosen = train_model(split, base, meta_base, settings.seed, progress=progress)
     params = TrainParams.from_dict(chosen.model.meta.params)
@@ -209,4 +218,4 @@ def _mlp_models(
     final = train_model(
         full, dataclasses.replace(params, epochs=epochs), meta_base, seed, progress=progress
     )
-    return chosen.model, final.model, trials
+    return chosen.model, final.model, result

@@ -36,7 +36,7 @@ SAMPLERS = ("tpe", "cmaes", "random")
 CHOICE_OBJECTIVE = "heldout_choice_agreement"
 PAIRWISE_OBJECTIVE = "heldout_pairwise_accuracy"
 MIN_HELDOUT_CHOICES = 30  # fewer than this: too noisy to steer a search by
-_LABELS = {CHOICE_OBJECTIVE: "held-out choice agreement", PAIRWISE_OBJECTIVE: "held-out AB %"}
+_LABELS = {CHOICE_OBJECTIVE: "held-out choice agreement", PAIRWISE_OBJECTIVE: "held-out pairwise"}
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ class SearchResult:
     best: TrainResult
     study: optuna.Study
     objective: str
+    interrupted: bool = False  # by Ctrl-C: ``best`` is the best of the trials that finished
 
 
 def objective_for(data: TrainingData) -> str:
@@ -143,12 +144,14 @@ def search(
 
     ``meta_base`` is :func:`train_model`'s; ``base`` gives what is not searched (the loss,
     its margin, weight decay, patience); every trial trains with ``seed``. ``progress``
-    hears ("search: best held-out … 0.734 (trial 5)", done, trials) after each trial.
+    hears ("search: best held-out … 73.4% (trial 5)", done, trials) after each trial.
     ``device`` and ``threads`` are :func:`train_model`'s. With ``prune``, a trial whose
     held-out loss after an epoch is worse than the median of earlier trials at that epoch
     is stopped there (Optuna's ``MedianPruner``; not in the first 5 trials or epochs).
     ``timeout`` (seconds) ends the search sooner. A trial whose training diverges is
-    recorded as pruned and the search goes on.
+    recorded as pruned and the search goes on. Ctrl-C (KeyboardInterrupt) ends it too:
+    the result is then the best trial that finished, or, when none has, the interrupt
+    goes on up (the study keeps its record either way).
     """
     base = base or TrainParams()
     space = space or SearchSpace()
@@ -210,24 +213,32 @@ def search(
             done = len(study.trials) - done_before
             try:
                 b = study.best_trial
-                text = f"search: best {label} {b.value:.3f} (trial {b.number})"
+                text = f"search: best {label} {b.value:.1%} (trial {b.number})"
             except ValueError:  # no trial has finished with a value yet
                 text = "search"
             progress(text, done, trials)
 
-        progress("search", 0, trials)
-        study.optimize(run_trial, n_trials=trials, timeout=timeout, callbacks=[after_trial])
+        stopped: KeyboardInterrupt | None = None
+        try:
+            progress("search", 0, trials)
+            study.optimize(run_trial, n_trials=trials, timeout=timeout, callbacks=[after_trial])
+        except KeyboardInterrupt as e:  # Ctrl-C: Optuna has recorded the trial as failed
+            stopped = e
 
     try:
         best_trial = study.best_trial
     except ValueError:
+        if stopped:
+            raise stopped from None  # nothing to keep; the study resumes from its record
         raise TastemakerError(
             "No trial of the search gave a model that could be measured."
         ) from None
+    if stopped:
+        progress(f"Search interrupted: finishing with its best trial, {best_trial.number}", 0, 0)
     if best_trial.number in best:
         result = best[best_trial.number]
     else:  # the best is from an earlier call: train it again from what it recorded
         params = TrainParams.from_dict(best_trial.user_attrs["train_params"])
         seed_used = int(best_trial.user_attrs.get("seed", seed))
         result = train_model(data, params, meta_base, seed_used, device, threads=threads)
-    return SearchResult(result, study, objective)
+    return SearchResult(result, study, objective, interrupted=stopped is not None)

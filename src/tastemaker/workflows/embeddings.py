@@ -44,6 +44,7 @@ def library_embeddings(
     todo = [im for im in images if im.hash not in cached]
     failures: list[tuple[str, str]] = []
     if todo:
+        progress(f"Loading {extractor}", 0, 0)
         model = load_extractor(extractor)
         paths = [library.file(im.path) for im in todo]
         for batch in extract(model, paths, choice, batch_size=batch_size, progress=progress):

@@ -93,6 +93,8 @@ class Trained:
     embedded: LibraryEmbeddings
     trials: int  # trials in the study so far (a search resumes); 0 without a search
     storage: str | None  # the Optuna storage that keeps the search history
+    best_trial: int | None = None  # the search's trial whose settings the model has
+    interrupted: bool = False  # the search was ended by Ctrl-C; the model is its best so far
 
 
 def default_extractor(library: Library) -> str:
@@ -249,23 +251,27 @@ def train_library(
     settings = settings or TrainSettings()
     extractor, layers = check_training(library, settings, output)
     _check_enough(library, settings)  # all that can be known before the long embedding
-    embedded = library_embeddings(library, extractor, layers, progress)
-    split, full = training_sets(library, embedded, settings.heldout, settings.ratings)
     storage = search_storage(library) if settings.trials else None
-    learned = learn(
-        split,
-        full,
-        {
-            "extractor": extractor,
-            "layers": layers.layers,
-            "layer_mode": layers.mode,
-            "ratings": settings.ratings,
-        },
-        settings.learner_settings(),
-        progress,
-        storage,
-        study_name=f"{extractor}|{layers.key}|{settings.loss}|{settings.ratings}",
-    )
+    try:
+        embedded = library_embeddings(library, extractor, layers, progress)
+        progress("Preparing the training data", 0, 0)
+        split, full = training_sets(library, embedded, settings.heldout, settings.ratings)
+        learned = learn(
+            split,
+            full,
+            {
+                "extractor": extractor,
+                "layers": layers.layers,
+                "layer_mode": layers.mode,
+                "ratings": settings.ratings,
+            },
+            settings.learner_settings(),
+            progress,
+            storage,
+            study_name=f"{extractor}|{layers.key}|{settings.loss}|{settings.ratings}",
+        )
+    except KeyboardInterrupt:  # before a model: say what is kept and how to go on
+        raise KeyboardInterrupt(_how_to_go_on(storage)) from None
     model = learned.model
     if output is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -277,4 +283,27 @@ def train_library(
     model_id = library.store.add_model(
         str(output.resolve()), extractor, layers.key, dict(model.meta.metrics)
     )
-    return Trained(model, output, model_id, embedded, learned.trials, storage)
+    return Trained(
+        model,
+        output,
+        model_id,
+        embedded,
+        learned.trials,
+        storage,
+        learned.best_trial,
+        learned.interrupted,
+    )
+
+
+def _how_to_go_on(storage: str | None) -> str:
+    """What an interrupted ``train`` leaves, and how the next one goes on from it."""
+    search = (
+        f", and the search goes on from the trials kept in {storage} (those with the same "
+        "extractor, layers, loss and ratings)"
+        if storage
+        else ""
+    )
+    return (
+        "Nothing was saved. The same `tastemaker train` goes on from here: the images "
+        f"embedded so far stay cached{search}."
+    )
