@@ -147,8 +147,8 @@ def command(fn: Callable[..., Any] | None = None, *, name: str | None = None) ->
             err.print(f"[bold red]Error:[/] {escape(message(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt as e:  # its message, if any, says what is kept
-            message = " ".join(["Interrupted.", *map(str, e.args)])
-            err.print(message, markup=False, highlight=False, soft_wrap=True)
+            said = " ".join(["Interrupted.", *map(str, e.args)])
+            err.print(said, markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(130) from None
 
     return app.command(name, cls=Command, help=reflow(fn.__doc__ or ""))(run)
@@ -186,6 +186,7 @@ def progress_bar() -> Iterator[ProgressFn]:
         *map(CountedColumn, (MofNCompleteColumn(), RateColumn(), TimeRemainingColumn())),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # drawn only on a terminal; elsewhere not even a newline
     )
     tasks: dict[str, Any] = {}
 
