@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from tastemaker.cli import app
 from tastemaker.storage.library import open_library
+from tastemaker.workflows.rate import RateSession, RateSettings
 
 runner = CliRunner()
 COMMANDS = sorted(typer.main.get_command(app).commands)  # as the app registers them
@@ -93,8 +94,16 @@ def test_stats_json_has_the_documented_keys(tmp_path):
     result = runner.invoke(app, ["stats", str(tmp_path / "lib"), "--json"])
     assert result.exit_code == 0
     stats = json.loads(result.stdout)
-    assert stats["images"] == 5 and stats["uncompared"] == 5 and stats["comparisons"] == 0
-    for key in ("per_image", "matched", "contradicted", "unpredicted", "agreement"):
+    assert stats["images"] == 5 and stats["never_shown"] == 5 and stats["choices"] == 0
+    assert stats["appearances"] == stats["pairwise_outcomes"] == 0
+    for key in (
+        "choices_per_image",
+        "appearances_per_image",
+        "matched",
+        "contradicted",
+        "unpredicted",
+        "agreement",
+    ):
         assert key in stats
 
 
@@ -106,7 +115,34 @@ def test_stats_text_names_unreadable_files(tmp_path):
     result = runner.invoke(app, ["stats", str(tmp_path / "lib")])
     assert result.exit_code == 0
     assert "Skipped broken.jpg: cannot be read as an image" in " ".join(result.output.split())
-    assert "Images: 3 (3 never compared, 1 unreadable)" in result.output
+    assert "Images: 3 (3 never shown, 1 unreadable)" in result.output
+
+
+def test_stats_names_each_count_as_the_export_counts_it(tmp_path):
+    """Sets of three: 6 choices show 18 images and imply 12 (winner, loser) pairs, the
+    rows `export --comparisons` writes."""
+    make_images(tmp_path / "lib", 6)
+    with open_library(tmp_path / "lib") as library:
+        library.scan()
+        session = RateSession(library, RateSettings(choices=3, repeats=0), seed=0)
+        for _ in range(6):
+            shown = session.next_set()
+            session.choose(shown.token, shown.images[0].id, 500)
+    result = runner.invoke(app, ["stats", str(tmp_path / "lib")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[:4] == [
+        "Images: 6 (0 never shown)",
+        "Choices: 6 (1.00 per image)",
+        "Appearances (images shown): 18 (3.00 per image)",
+        "Pairwise outcomes (winner, loser): 12",
+    ]
+    out = tmp_path / "choices.csv"
+    command = ["export", str(tmp_path / "lib"), "--comparisons", "-o", str(out)]
+    exported = runner.invoke(app, command)
+    assert exported.exit_code == 0
+    assert f"Wrote 12 pairwise outcomes to {out}" in " ".join(exported.output.split())
+    assert len(out.read_text().splitlines()) == 1 + 12  # the header, one row each
 
 
 def test_a_bad_folder_is_one_line_and_exit_code_1(tmp_path):

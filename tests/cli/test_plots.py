@@ -35,6 +35,6 @@ def test_stats_plot_writes_the_image(tmp_path):
     result = CliRunner().invoke(app, ["stats", str(tmp_path / "lib"), "--plot", str(out)])
     assert result.exit_code == 0, result.output
     assert f"Wrote the progress plots to {out}" in " ".join(result.output.split())
-    assert "Comparisons: 8" in result.output
+    assert "Choices: 8" in result.output
     with Image.open(out) as im:
         assert im.size == (1200, 800)

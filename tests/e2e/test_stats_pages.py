@@ -37,7 +37,7 @@ def test_the_statistics_page_draws_the_four_charts(browser, folder):
         expect(page.locator("header nav a[href='/stats']")).to_have_text("statistics")
         page.goto(server.url + "stats")
         expect(page.locator("body")).to_have_attribute("data-state", "ready")
-        expect(page.locator("#summary")).to_contain_text("25")
+        expect(page.locator("#summary [data-key=choices] b")).to_have_text("25")
         with open_library(folder) as library:
             expected = progress_data(library.store).batches
         assert len(expected) == 5

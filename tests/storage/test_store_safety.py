@@ -225,7 +225,7 @@ def test_importing_the_own_export_twice_changes_nothing(rated, tmp_path, suffix)
         assert result.exit_code == 0, result.output
         assert snapshot(rated) == before
     stats = runner.invoke(app, ["stats", str(rated), "--json"])
-    assert '"comparisons": 12' in stats.output
+    assert '"choices": 12' in stats.output
 
 
 def test_the_own_export_gives_a_fresh_library_its_scores_as_priors(rated, tmp_path):

@@ -43,11 +43,13 @@ def test_progress_has_every_plot_and_the_ceiling(client):
     body = client.get("/api/progress").json()
     assert set(body) == {
         "images",
-        "comparisons",
+        "choices",
+        "appearances",
+        "pairwise_outcomes",
         "ceiling",
         "ceiling_source",
         "batches",
-        "per_image",
+        "appearances_per_image",
         "scores",
     }
     assert (body["ceiling"], body["ceiling_source"]) == (0.75, "generic")
@@ -66,10 +68,36 @@ def test_progress_has_every_plot_and_the_ceiling(client):
     }
     assert body["batches"][0]["convergence"] is None
     assert isinstance(body["batches"][1]["convergence"], float)
-    assert sum(body["per_image"]["counts"]) == body["images"] == 10
-    assert len(body["per_image"]["edges"]) == len(body["per_image"]["counts"]) + 1
+    per_image = body["appearances_per_image"]
+    assert sum(per_image["counts"]) == body["images"] == 10
+    assert len(per_image["edges"]) == len(per_image["counts"]) + 1
     assert sum(body["scores"]["database"]["counts"]) == 10
     assert body["scores"]["model"] is None
+
+
+def test_progress_and_stats_give_the_stores_counts(library):
+    """With sets of three the three counts differ; both answers agree with the store."""
+    session = RateSession(library, RateSettings(choices=3, batch=5, repeats=0), seed=0)
+    with local_client(session) as c:
+        for _ in range(8):
+            s = c.get("/api/next").json()
+            c.post("/api/choose", json={"pair": s["pair"], "winner": s["images"][2]["id"]})
+        c.post("/api/undo", json={})
+        progress = c.get("/api/progress").json()
+        stats = c.get("/api/stats").json()["library"]
+    choices = library.store.comparisons()
+    expected = {
+        "choices": len(choices),
+        "appearances": sum(len(ch.shown) for ch in choices),
+        "pairwise_outcomes": sum(len(ch.shown) - 1 for ch in choices),
+    }
+    assert expected == {"choices": 7, "appearances": 21, "pairwise_outcomes": 14}
+    for body in (progress, stats):
+        assert {k: body[k] for k in expected} == expected
+    assert stats["appearances_per_image"] == progress["appearances_per_image"]["mean"] == 2.1
+    assert stats["choices_per_image"] == 0.7
+    assert stats["never_shown"] == progress["appearances_per_image"]["counts"][0]
+    assert [b["choices"] for b in progress["batches"]] == [5]
 
 
 def test_progress_has_the_models_scores_with_a_model(model_client):
@@ -89,7 +117,7 @@ def test_gallery_sorts_filters_and_pages(client, rated):
         "path",
         "folder",
         "score",
-        "comparisons",
+        "appearances",
         "rank",
         "model_score",
         "model_rank",
@@ -101,7 +129,7 @@ def test_gallery_sorts_filters_and_pages(client, rated):
     assert first["thumb"].startswith(f"/api/thumb/{first['id']}?v=")
     stored = {r.image_id: r for r in rated.store.ratings()}
     assert first["score"] == stored[first["id"]].elo
-    assert first["comparisons"] == stored[first["id"]].comparisons
+    assert first["appearances"] == stored[first["id"]].comparisons
 
     worst = client.get("/api/gallery", params={"order": "asc", "limit": 1}).json()
     assert worst["images"][0]["score"] == min(scores) and worst["images"][0]["rank"] == 10
@@ -218,7 +246,7 @@ def test_pages_are_whole_documents_and_their_templates_are_not_served(client):
 
 def test_the_views_are_served_from_a_library_without_a_rating_session(rated):
     with TestClient(create_app(rated), base_url="http://127.0.0.1:8765") as c:
-        assert c.get("/api/progress").json()["comparisons"] == 30
+        assert c.get("/api/progress").json()["choices"] == 30
         body = c.get("/api/gallery").json()
         assert body["total"] == 10 and body["has_model"] is False
         first = body["images"][0]

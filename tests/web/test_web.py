@@ -34,7 +34,7 @@ def test_choose_commits_and_returns_stats(client, library):
     assert r.status_code == 200
     body = r.json()
     assert body["session"]["choices"] == 1
-    assert body["library"]["comparisons"] == 1
+    assert body["library"]["choices"] == 1
     (stored,) = library.store.comparisons()
     assert stored.id == body["choice"] and stored.winner_id == s["images"][1]["id"]
 

@@ -181,5 +181,5 @@ def test_ctrl_c_ends_cleanly_and_prints_the_session(tmp_path):
         out, err = server.output()
     assert server.process.returncode == 0, err
     assert "Session: 2 choices" in out
-    assert "Comparisons: 2 (0.40 per image)" in out
+    assert "Choices: 2 (0.40 per image)" in out
     assert "Traceback" not in err

@@ -105,21 +105,24 @@ def test_statistics_count_matched_contradicted_and_unpredicted(library):
     assert stats.agreement.matched == predictions.count(elo.MATCHED)
     assert stats.agreement.contradicted == predictions.count(elo.CONTRADICTED)
     assert stats.agreement.unpredicted == predictions.count(elo.UNPREDICTED)
-    assert stats.comparisons == 60
-    assert stats.per_image == 6.0
-    assert stats.uncompared == 0
+    assert stats.choices == 60
+    assert stats.choices_per_image == 6.0
+    assert stats.never_shown == 0
     quick = made[-1].library
-    assert (quick.comparisons, quick.uncompared, quick.agreement) == (
-        stats.comparisons,
-        stats.uncompared,
+    assert (quick.choices, quick.never_shown, quick.agreement) == (
+        stats.choices,
+        stats.never_shown,
         stats.agreement,
     )
     d = stats.to_dict()
     for key in (
         "images",
-        "comparisons",
-        "uncompared",
-        "per_image",
+        "choices",
+        "choices_per_image",
+        "appearances",
+        "appearances_per_image",
+        "pairwise_outcomes",
+        "never_shown",
         "matched",
         "contradicted",
         "unpredicted",

@@ -8,15 +8,17 @@ from tastemaker.errors import TastemakerError
 from tastemaker.rating import elo
 from tastemaker.rating.consistency import Consistency
 from tastemaker.rating.ranks import spearman
+from tastemaker.workflows.rate import RateSession, RateSettings
 from tastemaker.workflows.ratings import outcomes
 from tastemaker.workflows.reports import (
     convergence,
     count_histogram,
     gallery,
     histogram,
+    library_stats,
     progress_data,
 )
-from tastemaker.workflows.scores_file import import_scores
+from tastemaker.workflows.scores_file import export_comparisons, import_scores
 
 
 def test_convergence_by_hand():
@@ -67,21 +69,24 @@ def test_agreement_and_convergence_per_batch(library):
         assert point.agreement == (b.matched / called if called else None)
     assert data.batches[0].convergence is None  # before the first batch all were 0
     assert all(-1 <= b.convergence <= 1 for b in data.batches[1:])
-    assert data.comparisons == 19 and data.images == 10
-    assert sum(data.per_image.counts) == 10
-    shown = sum(n * count for n, count in enumerate(data.per_image.counts))
-    assert shown == 2 * 19  # each choice of two counts for both images
+    assert data.choices == 19 and data.images == 10
+    assert sum(data.appearances_per_image.counts) == 10
+    shown = sum(n * count for n, count in enumerate(data.appearances_per_image.counts))
+    assert shown == data.appearances == 2 * 19  # a choice of two: two appearances
+    assert data.pairwise_outcomes == 19
     assert sum(data.database_scores.counts) == 10
     assert data.model_scores is None
     assert (data.ceiling, data.ceiling_source) == (0.75, "generic")
     d = data.to_dict()
     assert set(d) == {
         "images",
-        "comparisons",
+        "choices",
+        "appearances",
+        "pairwise_outcomes",
         "ceiling",
         "ceiling_source",
         "batches",
-        "per_image",
+        "appearances_per_image",
         "scores",
     }
     assert d["scores"]["model"] is None and len(d["batches"]) == 4
@@ -124,8 +129,36 @@ def test_the_ceiling_and_the_model_are_part_of_the_data(library, tmp_path):
 
 def test_no_batches_yet(library):
     data = progress_data(library.store)
-    assert data.batches == () and data.comparisons == 0
-    assert data.per_image.counts == (10,)
+    assert data.batches == () and data.choices == 0
+    assert data.appearances_per_image.counts == (10,)
+
+
+def test_every_count_agrees_with_the_store(library, tmp_path):
+    """Choices, appearances and pairwise outcomes differ with sets of three; each report
+    gives the store's own count, and export writes one row per pairwise outcome."""
+    session = RateSession(library, RateSettings(choices=3, batch=4, repeats=0), seed=1)
+    for n in range(9):
+        shown = session.next_set()
+        session.choose(shown.token, shown.images[n % 3].id, 500)
+    session.undo()
+    choices = library.store.comparisons()
+    expected = (len(choices), sum(len(c.shown) for c in choices))
+    assert expected == (8, 24)
+    pairwise = sum(len(c.shown) - 1 for c in choices)
+    rows = export_comparisons(library, tmp_path / "choices.csv")
+    assert rows == pairwise == 16
+
+    data = progress_data(library.store)
+    assert (data.choices, data.appearances, data.pairwise_outcomes) == (*expected, pairwise)
+    h = data.appearances_per_image
+    assert sum(n * k for n, k in enumerate(h.counts)) == data.appearances  # all present
+    stats = library_stats(library)
+    quick = session.quick_stats()
+    for s in (stats, quick):
+        assert (s.choices, s.appearances, s.pairwise_outcomes) == (*expected, pairwise)
+        assert s.appearances_per_image == pytest.approx(h.mean) == 24 / 10
+        assert s.never_shown == h.counts[0]
+    assert stats.choices_per_image == 0.8
 
 
 def test_gallery_ranks_sorts_filters_and_pages(library):

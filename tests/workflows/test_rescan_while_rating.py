@@ -64,4 +64,4 @@ def test_a_rescan_in_another_process_then_undo_keeps_every_choice(
         server.stop()
     assert statuses == [200] * 40
     assert new_id in shown and not shown & deleted
-    assert stats["library"]["comparisons"] == 5 + 40
+    assert stats["library"]["choices"] == 5 + 40

@@ -553,7 +553,7 @@ def test_a_chess_scale_is_rescaled_and_everything_downstream_works(
         choose(session, n % 2)
     assert len(library.store.comparisons()) == 30
     for kind in ("elo", "bt"):
-        assert library_stats(library, kind).comparisons == 30
+        assert library_stats(library, kind).choices == 30
     assert all(map(math.isfinite, fit_bt(library.store).ratings.values()))
     export_scores(library, tmp_path / "out.json")
     exported = json.loads((tmp_path / "out.json").read_text())["ImageRecords"]

@@ -238,12 +238,12 @@ def stats(
     plot: Annotated[
         Path | None,
         typer.Option(
-            help="Also write the progress plots (agreement, convergence, comparisons per "
+            help="Also write the progress plots (agreement, convergence, appearances per "
             "image, scores) to this PNG file."
         ),
     ] = None,
 ) -> None:
-    """Progress and agreement of FOLDER's library: images, comparisons, batches."""
+    """Progress and agreement of FOLDER's library: images, choices, batches."""
     fmt = printed_format(fmt, as_json)
     if plot:
         from tastemaker.cli.plots import FORMATS
@@ -275,13 +275,16 @@ def export(
     comparisons: Annotated[
         bool,
         typer.Option(
-            "--comparisons", help="Export the raw choices (one record per pairwise outcome)."
+            "--comparisons",
+            help="Export the choices instead of scores: one record per pairwise outcome "
+            "(winner, loser), so a choice among k images gives k-1 records.",
         ),
     ] = False,
     store: Store = None,
 ) -> None:
     """Export FOLDER's database scores (Elo, with Bradley-Terry ratings and their
-    uncertainty beside) or its raw choices, as CSV or JSON; import reads either back."""
+    uncertainty beside) or its choices as pairwise outcomes, as CSV or JSON; import
+    reads either back."""
     from tastemaker.workflows.choices_file import export_comparisons
     from tastemaker.workflows.scores_file import export_scores, file_format
 

@@ -35,11 +35,14 @@ def describe_consistency(c: Consistency) -> str:
 def describe(stats: LibraryStats) -> str:
     """The statistics as lines of text for the terminal."""
     lines = [
-        f"Images: {stats.images} ({stats.uncompared} never compared"
+        f"Images: {stats.images} ({stats.never_shown} never shown"
         + (f", {stats.missing} missing" if stats.missing else "")
         + (f", {stats.unreadable} unreadable" if stats.unreadable else "")
         + ")",
-        f"Comparisons: {stats.comparisons} ({stats.per_image:.2f} per image)",
+        f"Choices: {stats.choices} ({stats.choices_per_image:.2f} per image)",
+        f"Appearances (images shown): {stats.appearances} "
+        f"({stats.appearances_per_image:.2f} per image)",
+        f"Pairwise outcomes (winner, loser): {stats.pairwise_outcomes}",
         f"Database predictions: {describe_agreement(stats.agreement)}",
         describe_consistency(stats.consistency),
     ]

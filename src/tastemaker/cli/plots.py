@@ -1,5 +1,5 @@
 """The statistics page's four plots as one image (``tastemaker stats DIR --plot out.png``):
-agreement per batch against the ceiling, ranking convergence, comparisons per image and
+agreement per batch against the ceiling, ranking convergence, appearances per image and
 the score distribution. Drawn with matplotlib's Agg canvas on a Figure of its own (no
 pyplot, no global state), so it runs anywhere without a display."""
 
@@ -29,12 +29,13 @@ def plot_progress(
     fig = Figure(figsize=size, dpi=dpi, layout="constrained")
     grid = fig.add_gridspec(2, 2)
     fig.suptitle(
-        f"{data.images} images, {data.comparisons} comparisons, {len(data.batches)} batches",
+        f"{data.images} images, {data.choices} choices, {data.appearances} appearances, "
+        f"{data.pairwise_outcomes} pairwise outcomes, {len(data.batches)} batches",
         fontsize=11,
     )
     _agreement(fig.add_subplot(grid[0, 0]), data)
     _convergence(fig.add_subplot(grid[0, 1]), data)
-    _per_image(fig.add_subplot(grid[1, 0]), data.per_image)
+    _per_image(fig.add_subplot(grid[1, 0]), data.appearances_per_image)
     if data.model_scores is None:
         _scores(fig.add_subplot(grid[1, 1]), data.database_scores, "Elo score", DATABASE)
         fig.axes[-1].set_title("Score distribution")
@@ -100,14 +101,16 @@ def _convergence(ax: Axes, data: ProgressData) -> None:
 
 
 def _per_image(ax: Axes, h: Histogram) -> None:
-    ax.set_title("Comparisons per image")
-    ax.set_xlabel("comparisons")
+    ax.set_title("Appearances per image")
+    ax.set_xlabel("appearances (times shown)")
     ax.set_ylabel("images")
     ax.bar(h.edges[:-1], h.counts, width=0.85, color=DATABASE)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if h.mean is not None:
-        ax.axvline(h.mean, color="black", linestyle=":", linewidth=1, label=f"mean {h.mean:.2f}")
+        ax.axvline(
+            h.mean, color="black", linestyle=":", linewidth=1, label=f"mean {h.mean:.2f} per image"
+        )
         ax.legend(fontsize=9)
     ax.grid(alpha=0.3, axis="y")
 

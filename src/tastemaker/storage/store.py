@@ -758,6 +758,15 @@ class Store:
         )
         return comparison_id
 
+    def appearances(self) -> int:
+        """How many times the choices not withdrawn showed an image: two for a pair."""
+        return int(
+            self._scalar(
+                "SELECT count(*) FROM comparison_images ci JOIN comparisons c"
+                " ON c.id = ci.comparison_id WHERE c.withdrawn_at IS NULL"
+            )
+        )
+
     def shown_counts(self) -> dict[int, int]:
         """How many stored choices (withdrawn ones too) showed each image, by id."""
         return dict(self._all("SELECT image_id, count(*) FROM comparison_images GROUP BY image_id"))

@@ -141,9 +141,16 @@ class LibraryOut(AgreementOut):
     images: int = Field(description="Present images")
     missing: int
     unreadable: int
-    comparisons: int = Field(description="Choices made, withdrawn ones left out")
-    uncompared: int
-    per_image: float
+    choices: int = Field(description="Decisions on a set shown, withdrawn ones left out")
+    choices_per_image: float = Field(description="choices / images")
+    appearances: int = Field(description="Images shown in those choices: two per pair")
+    appearances_per_image: float = Field(
+        description="The present images' appearances / images: the mean of /stats' chart"
+    )
+    pairwise_outcomes: int = Field(
+        description="The (winner, loser) pairs the choices imply: k - 1 for a set of k"
+    )
+    never_shown: int = Field(description="Present images in no choice")
     odd_one_out: OddOneOutOut
     consistency: ConsistencyOut
     ratings: str = Field(description="The database scores `best` ranks by: elo or bt")
@@ -221,12 +228,16 @@ class ScoresOut(BaseModel):
 
 
 class ProgressOut(BaseModel):
-    images: int
-    comparisons: int
+    images: int = Field(description="Present images")
+    choices: int = Field(description="Decisions on a set shown, withdrawn ones left out")
+    appearances: int = Field(description="Images shown in those choices: two per pair")
+    pairwise_outcomes: int = Field(
+        description="The (winner, loser) pairs the choices imply: k - 1 for a set of k"
+    )
     ceiling: float
     ceiling_source: str
     batches: list[BatchPointOut]
-    per_image: HistogramOut = Field(description="Comparisons per present image")
+    appearances_per_image: HistogramOut = Field(description="Appearances per present image")
     scores: ScoresOut
 
 
@@ -240,7 +251,7 @@ class GalleryImageOut(BaseModel):
     path: str
     folder: str
     score: float = Field(description="The database's (Elo)")
-    comparisons: int
+    appearances: int = Field(description="In how many choices it was shown")
     rank: int = Field(description="By the database, 1 = best")
     model_score: float | None
     model_rank: int | None

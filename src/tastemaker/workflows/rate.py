@@ -212,6 +212,7 @@ class RateSession:
             records = store.ratings()  # present images, by id
             images = {im.id: im for im in store.images("present")}
             statuses = store.status_counts()
+            appearances = store.appearances()
             ids = np.array([r.image_id for r in records], np.int64)
             changed = not np.array_equal(ids, self._ids)
             fit = outcomes(store) if self.settings.pairing == "active" and changed else None
@@ -223,7 +224,8 @@ class RateSession:
                 f"least {self.settings.choices}."
             )
         self._data_version, self._ids, self._elo, self._counts = version, ids, elo, counts
-        self._compared = np.array([r.comparisons > 0 for r in records], bool)
+        self._shown = np.array([r.comparisons for r in records], np.int64)
+        self._appearances = appearances
         self._paths = [r.path for r in records]
         self._statuses = statuses
         self._index = {int(image_id): n for n, image_id in enumerate(ids)}
@@ -348,7 +350,8 @@ class RateSession:
                 if image_id in self._index:  # not if deleted since the set was shown
                     self._elo[self._index[image_id]] = rating
                     self._counts[self._index[image_id]] += 1
-                    self._compared[self._index[image_id]] = True
+                    self._shown[self._index[image_id]] += 1
+            self._appearances += len(shown)
             self._tally((prediction, model_prediction), +1)
             if self.bt is not None:
                 self.bt.add(elo.pairwise(shown, position), weight)
@@ -466,8 +469,8 @@ class RateSession:
                 statuses=self._statuses,
                 paths=self._paths,
                 scores=self._elo,
-                counts=self._counts,
-                compared=self._compared,
+                shown=self._shown,
+                appearances=self._appearances,
                 predictions=self._overall,
                 consistency=self.consistency,
             )

@@ -2,6 +2,11 @@
 library, agreement with the database), and what the statistics page, the gallery and
 ``stats --plot`` show.
 
+Three counts, one word each, everywhere: a **choice** is one decision on one set shown;
+an **appearance** is one image shown in one set (a pair gives two); a **pairwise
+outcome** is one (winner, loser) pair a choice implies (a set of ``k`` gives ``k - 1``,
+one row each in ``export --comparisons``). So appearances = choices + pairwise outcomes.
+
 Everything here is read from the store (the authority, whichever process rated) and
 derived on the spot; nothing is written. The ranking convergence replays the seed's Elo
 once, in order, stopping at each batch's last choice: O(pairwise outcomes) in all,
@@ -65,9 +70,13 @@ class Histogram:
 @dataclass(frozen=True)
 class ProgressData:
     images: int  # present images
-    comparisons: int  # choices not withdrawn
+    choices: int  # not withdrawn
+    appearances: int  # images shown in those choices, every image (missing ones too)
+    pairwise_outcomes: int  # the (winner, loser) pairs those choices imply
     batches: tuple[BatchPoint, ...]
-    per_image: Histogram  # comparisons per present image, one bin per count 0, 1, 2, …
+    # appearances per present image, one bin per count 0, 1, 2, …; its mean is the
+    # present images' appearances / present images
+    appearances_per_image: Histogram
     database_scores: Histogram  # Elo of the present images
     model_scores: Histogram | None = None  # the model in the loop's scores, when one is
     # the agreement any database can be expected to reach: the person's own repeat
@@ -92,9 +101,9 @@ def progress_data(
     model_scores: Mapping[int, float] | None = None,
     consistency: Consistency | None = None,
 ) -> ProgressData:
-    """The progress of a library: agreement and ranking convergence per batch, comparisons
-    per image, and the distribution of the database's (and the model's) scores.
-    ``consistency`` gives the ceiling (default: measured from the store's repeats)."""
+    """The progress of a library: the counts, agreement and ranking convergence per batch,
+    appearances per image, and the distribution of the database's (and the model's)
+    scores. ``consistency`` gives the ceiling (default: measured from the store's repeats)."""
     with store.snapshot():  # one state, though a live session chooses meanwhile
         choices = store.comparisons()
         o = outcomes(store)
@@ -109,9 +118,11 @@ def progress_data(
         model = histogram(values)
     return ProgressData(
         images=len(present_ids),
-        comparisons=len(choices),
+        choices=len(choices),
+        appearances=int(o.counts.sum()),
+        pairwise_outcomes=len(o.winners),
         batches=_batch_points(batches, choices, o, present),
-        per_image=count_histogram(o.counts[present]),
+        appearances_per_image=count_histogram(o.counts[present]),
         database_scores=histogram(elo_now),
         model_scores=model,
         ceiling=consistency.ceiling,
@@ -190,7 +201,8 @@ def convergence(
 
 
 def count_histogram(counts: ArrayLike) -> Histogram:
-    """How many images have 0, 1, 2, … comparisons: bin ``i`` is ``[i, i + 1)``."""
+    """How many images have each count 0, 1, 2, … (of appearances): bin ``i`` is
+    ``[i, i + 1)``."""
     counts = np.asarray(counts, np.int64)
     per = np.bincount(counts) if len(counts) else np.zeros(1, np.int64)
     return Histogram(
@@ -233,7 +245,7 @@ class GalleryImage:
     path: str
     folder: str  # the folder it is in, relative to the library ("" for the top)
     score: float  # the database's (Elo)
-    comparisons: int
+    appearances: int  # in the choices not withdrawn
     rank: int  # by the database, 1 = best of all present images
     model_score: float | None = None
     model_rank: int | None = None  # by the model, among the images it scored
@@ -321,7 +333,7 @@ def gallery(
                 path=paths[i],
                 folder=folders[i],
                 score=float(elo_scores[i]),
-                comparisons=records[i].comparisons,
+                appearances=records[i].comparisons,
                 rank=int(rank[i]),
                 model_score=float(model[i]) if scored[i] else None,
                 model_rank=int(model_rank[i]) if scored[i] else None,
@@ -361,8 +373,8 @@ class LibraryCounts:
     statuses: Mapping[str, int]  # images by status
     paths: Sequence[str]  # of the present images, in the order of the arrays below
     scores: NDArray[np.float64]  # their database scores
-    counts: NDArray[np.int64]  # comparisons each was in, priors' included
-    compared: NDArray[np.bool_]  # in at least one choice made here (priors not counted)
+    shown: NDArray[np.int64]  # their appearances (imported counts not included)
+    appearances: int  # of every image, missing ones too: all the choices showed
     predictions: Mapping[tuple[int, int | None], int]  # choices by (database, model) call
     consistency: Consistency
 
@@ -372,8 +384,10 @@ class LibraryStats:
     images: int  # present images, the ones shown
     missing: int
     unreadable: int
-    comparisons: int  # choices made, withdrawn ones left out
-    uncompared: int  # present images never compared
+    choices: int  # made, withdrawn ones left out
+    appearances: int  # images shown in those choices (a pair: two), missing ones too
+    appearances_per_image: float  # the present images' appearances / present images
+    never_shown: int  # present images in no choice (imported counts aside)
     agreement: Agreement
     batches: list[Batch] = field(default_factory=list)
     odd_one_out: dict[str, int] = field(default_factory=lambda: odd.count({}))
@@ -382,8 +396,13 @@ class LibraryStats:
     best: list[tuple[str, float]] = field(default_factory=list)  # favourites so far
 
     @property
-    def per_image(self) -> float:
-        return self.comparisons / self.images if self.images else 0.0
+    def choices_per_image(self) -> float:
+        return self.choices / self.images if self.images else 0.0
+
+    @property
+    def pairwise_outcomes(self) -> int:
+        """The (winner, loser) pairs the choices imply: a set of ``k`` gives ``k - 1``."""
+        return self.appearances - self.choices
 
     @property
     def advice(self) -> str | None:
@@ -395,9 +414,12 @@ class LibraryStats:
             "images": self.images,
             "missing": self.missing,
             "unreadable": self.unreadable,
-            "comparisons": self.comparisons,
-            "uncompared": self.uncompared,
-            "per_image": self.per_image,
+            "choices": self.choices,
+            "choices_per_image": self.choices_per_image,
+            "appearances": self.appearances,
+            "appearances_per_image": self.appearances_per_image,
+            "pairwise_outcomes": self.pairwise_outcomes,
+            "never_shown": self.never_shown,
             **self.agreement.to_dict(),
             "odd_one_out": self.odd_one_out,
             "consistency": self.consistency.to_dict(),
@@ -440,8 +462,8 @@ def library_counts(store: Store, ratings: str = "elo") -> LibraryCounts:
         statuses=store.status_counts(),
         paths=[r.path for r in records],
         scores=np.array([scores[r.image_id] for r in records], np.float64),
-        counts=np.array([r.comparisons + r.prior_comparisons for r in records], np.int64),
-        compared=np.array([r.comparisons > 0 for r in records], bool),
+        shown=np.array([r.comparisons for r in records], np.int64),
+        appearances=store.appearances(),
         predictions=prediction_tally(store),
         consistency=Consistency.from_outcomes(store.repeat_outcomes()),
     )
@@ -457,8 +479,10 @@ def summarise(
         images=counts.statuses.get("present", 0),
         missing=counts.statuses.get("missing", 0),
         unreadable=counts.statuses.get("unreadable", 0),
-        comparisons=agreement.choices,
-        uncompared=int((counts.counts == 0).sum()),
+        choices=agreement.choices,
+        appearances=counts.appearances,
+        appearances_per_image=float(counts.shown.mean()) if len(counts.shown) else 0.0,
+        never_shown=int((counts.shown == 0).sum()),
         agreement=agreement,
         batches=list(batches),
         odd_one_out=odd_one_out_of(counts.predictions),
@@ -471,7 +495,7 @@ def summarise(
 def _top(counts: LibraryCounts, n: int) -> list[int]:
     """The indices of the ``n`` best-scored compared images, best first, ties in the
     order given: a partition, not a sort, as a rating session asks after every choice."""
-    compared = np.flatnonzero(counts.compared)
+    compared = np.flatnonzero(counts.shown)
     if n <= 0 or not len(compared):
         return []
     scores = counts.scores[compared]

@@ -80,7 +80,7 @@ function renderStats(session, library) {
     `agreement ${percent(session.agreement)} this session, ` +
     `${percent(library.agreement)} overall ` +
     `(ceiling ${ceiling(library.consistency)}) · ` +
-    `${library.per_image.toFixed(2)} per image · ${library.uncompared} never compared`;
+    `${library.choices_per_image.toFixed(2)} choices per image · ${library.never_shown} never shown`;
   // the server's advice, sent once the model has been asked about a choice
   oddLine.textContent =
     library.advice ? `${oddOneOut(library.odd_one_out)} — ${library.advice}` : "";
@@ -114,9 +114,9 @@ async function choose(index) {
       const b = result.batch;
       report(`Batch done: ${b.choices} choices in ${(b.seconds / 60).toFixed(1)} min`, [
         `This batch: ${agreementLine(b)}`,
-        `Library: ${result.library.comparisons} comparisons, ` +
-          `${result.library.per_image.toFixed(2)} per image, ` +
-          `${result.library.uncompared} of ${result.library.images} never compared`,
+        `Library: ${result.library.choices} choices, ` +
+          `${result.library.choices_per_image.toFixed(2)} per image, ` +
+          `${result.library.never_shown} of ${result.library.images} images never shown`,
         `Overall: ${agreementLine(result.library)}`,
         ...(b.odd_one_out ? [`This batch, ${oddOneOut(b.odd_one_out)}`,
           result.library.advice] : []),
@@ -172,8 +172,8 @@ async function end() {
   report("Session ended", [
     `${s.choices} choices in ${(s.seconds / 60).toFixed(1)} min (${s.per_minute.toFixed(1)}/min)`,
     `This session: ${agreementLine(s)}`,
-    `Library: ${l.images} images, ${l.uncompared} never compared, ` +
-      `${l.comparisons} comparisons (${l.per_image.toFixed(2)} per image)`,
+    `Library: ${l.images} images, ${l.never_shown} never shown, ` +
+      `${l.choices} choices (${l.choices_per_image.toFixed(2)} per image)`,
     `Overall: ${agreementLine(l)}`,
   ], "Every choice is saved. You can close this tab.");
 }

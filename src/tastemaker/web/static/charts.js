@@ -102,7 +102,8 @@ export function lineChart(container, o) {
 }
 
 // A histogram: o.edges (n + 1) and o.counts (n). With o.integer, bin i holds the value
-// edges[i] (comparisons per image) and its bar is centred on it.
+// edges[i] (appearances per image) and its bar is centred on it. A dotted line marks
+// o.mean, labelled o.meanLabel (default "mean …").
 export function barChart(container, o) {
   const off = o.integer ? 0.5 : 0;
   const edges = o.edges.map((e) => e - off);
@@ -130,7 +131,10 @@ export function barChart(container, o) {
     const g = svgEl("g", { class: "mean" }, f.svg);
     const x = f.sx(o.mean);
     svgEl("line", { x1: x, x2: x, y1: f.top, y2: f.bottom }, g);
-    svgEl("text", { x: x + 4, y: f.top + 10 }, g).textContent = `mean ${number(o.mean)}`;
+    // the label on the side with more room, so it stays inside the chart
+    const left = x > (f.left + f.right) / 2;
+    svgEl("text", { x: left ? x - 4 : x + 4, y: f.top + 10, "text-anchor": left ? "end" : "start" },
+      g).textContent = o.meanLabel || `mean ${number(o.mean)}`;
   }
   return f.svg;
 }

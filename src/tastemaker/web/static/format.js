@@ -4,3 +4,9 @@
 export function percent(x) {
   return x === null || x === undefined ? "–" : `${Math.round(100 * x)}%`;
 }
+
+// A count, with thousands separated: 12,345.
+export function count(n) { return n.toLocaleString("en"); }
+
+// A figure per image (choices or appearances): two decimals, wherever it is shown.
+export function perImage(x) { return x.toFixed(2); }

@@ -37,10 +37,14 @@ function span(cls, text) {
   return s;
 }
 
+function appearances(im) {
+  return `${im.appearances} appearance${im.appearances === 1 ? "" : "s"}`;
+}
+
 function describe(im) {
   const parts = [`#${im.rank} database ${signed(im.score)}`];
   if (hasModel) parts.push(`#${im.model_rank ?? "–"} model ${modelScore(im)}`);
-  parts.push(`${im.comparisons} comparison${im.comparisons === 1 ? "" : "s"}`);
+  parts.push(appearances(im));
   return parts.join(" · ");
 }
 
@@ -74,7 +78,7 @@ function tile(im, index) {
   const caption = document.createElement("div");
   caption.className = "caption";
   caption.append(row(span("db", `db #${im.rank} ${signed(im.score)}`),
-    span("n", `${im.comparisons}×`)));
+    span("n", appearances(im))));
   if (hasModel) {
     const m = span("model", `model #${im.model_rank ?? "–"} ${modelScore(im)}`);
     const apart = im.model_rank === null ? 0 : Math.abs(im.rank - im.model_rank);

@@ -1,12 +1,18 @@
-// The statistics page: everything is drawn from GET /api/progress.
+// The statistics page: everything is drawn from GET /api/progress. Each count has one
+// word: choices (decisions on a set shown), appearances (an image shown in a set) and
+// pairwise outcomes (the winner-loser pairs a choice implies).
 import { api } from "./api.js";
 import { barChart, lineChart, number } from "./charts.js";
-import { percent } from "./format.js";
+import { count, percent, perImage } from "./format.js";
 
 function when(t) { return new Date(t * 1000).toLocaleString(); }
 
-function summaryTile(value, label) {
+function plural(n, word) { return `${count(n)} ${word}${n === 1 ? "" : "s"}`; }
+
+// A figure of the summary: its value, what it counts (`key`, for tests and styles), a label.
+function summaryTile(key, value, label) {
   const div = document.createElement("div");
+  div.dataset.key = key;
   const b = document.createElement("b");
   b.textContent = value;
   const span = document.createElement("span");
@@ -44,22 +50,26 @@ function batchChart(batches, key, { floor, describe, none, ...options }) {
     points: batches.map((b) => ({ x: b.choices_so_far, y: b[key], tip: tip(b) })),
     x: [0, Math.max(1, ...batches.map((b) => b.choices_so_far))],
     y: [Math.min(floor, Math.floor(10 * Math.min(...ys)) / 10), 1],
-    xLabel: "choices made",
+    xLabel: "choices",
   });
 }
 
 function render(data) {
   const batches = data.batches;
   const last = batches.length ? batches[batches.length - 1] : null;
-  const perImage = data.images ? data.comparisons / data.images : 0;
+  const h = data.appearances_per_image;
   document.getElementById("summary").replaceChildren(
-    summaryTile(data.images.toLocaleString("en"), "images"),
-    summaryTile(data.comparisons.toLocaleString("en"),
-      `comparisons (${perImage.toFixed(2)} per image)`),
-    summaryTile(String(data.per_image.counts[0] || 0), "never compared"),
-    summaryTile(String(batches.length), "batches"),
-    summaryTile(percent(last && last.agreement), "agreement, last batch"),
-    summaryTile(percent(data.ceiling), `ceiling (${data.ceiling_source})`),
+    summaryTile("images", count(data.images), "images"),
+    summaryTile("never-shown", count(h.counts[0] || 0), "never shown"),
+    summaryTile("choices", count(data.choices),
+      `choices (${perImage(data.images ? data.choices / data.images : 0)} per image)`),
+    summaryTile("appearances", count(data.appearances),
+      `appearances (${perImage(h.mean || 0)} per image)`),
+    summaryTile("pairwise-outcomes", count(data.pairwise_outcomes), "pairwise outcomes"),
+    summaryTile("batches", count(batches.length),
+      batches.length === 1 ? "batch finished" : "batches finished"),
+    summaryTile("last-batch", percent(last && last.agreement), "agreement, last batch"),
+    summaryTile("ceiling", percent(data.ceiling), `ceiling (${data.ceiling_source})`),
   );
 
   const noBatches = "No batch finished yet: a batch is stored every --batch choices.";
@@ -84,17 +94,17 @@ function render(data) {
   const perImageBox = document.querySelector("#per-image .plot");
   perImageBox.replaceChildren();
   barChart(perImageBox, {
-    title: "Comparisons per image",
-    edges: data.per_image.edges, counts: data.per_image.counts, integer: true,
-    mean: data.per_image.mean,
-    xLabel: "comparisons", yLabel: "images",
-    tip: (n, from) => `${n} image${n === 1 ? "" : "s"} compared ${from} time${from === 1 ? "" : "s"}`,
+    title: "Appearances per image",
+    edges: h.edges, counts: h.counts, integer: true,
+    mean: h.mean, meanLabel: `mean ${perImage(h.mean || 0)} per image`,
+    xLabel: "appearances (times shown)", yLabel: "images",
+    tip: (n, times) => `${plural(n, "image")} shown ${times} time${times === 1 ? "" : "s"}`,
   });
 
   const scores = document.querySelector("#scores .plot");
   scores.replaceChildren();
   const model = data.scores.model;
-  const range = (n, a, b) => `${n} image${n === 1 ? "" : "s"} scored ${number(a)} to ${number(b)}`;
+  const range = (n, a, b) => `${plural(n, "image")} scored ${number(a)} to ${number(b)}`;
   if (model) {
     const h = document.createElement("h3");
     h.textContent = "Database (Elo)";
