@@ -3,6 +3,7 @@ Playwright), against a real ``tastemaker rate`` process, on a library rated in b
 
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import Server, make_images
 from playwright.sync_api import Page, expect
@@ -45,6 +46,8 @@ def test_the_statistics_page_draws_the_four_charts(browser, folder):
         called = [b for b in expected if b.agreement is not None]
         assert len(called) >= 4
         expect(page.locator("#agreement svg circle.point")).to_have_count(len(called))
+        # the server's session has chosen nothing: its batch under way is empty
+        expect(page.locator("#agreement svg circle.current")).to_have_count(0)
         expect(page.locator("#agreement svg .ref.ceiling")).to_contain_text("ceiling 75% (generic)")
         ys = [float(y) for y in data(page, "#agreement svg circle.point", "y")]
         assert ys == pytest.approx([b.agreement for b in called])
@@ -151,3 +154,55 @@ def test_a_kernel_model_shows_each_scores_uncertainty(browser, folder, tiny_kern
         expect(tiles.first.locator(".model")).to_have_text(shown)
         tiles.first.click()
         expect(page.locator("#lightbox .caption")).to_contain_text(f"± {spread[0]:.2f}")
+
+
+def tile(page: Page, key: str) -> tuple[str, str]:
+    """A summary figure's value and label."""
+    figure = page.locator(f"#summary [data-key={key}]")
+    return figure.locator("b").inner_text(), figure.locator("span").inner_text()
+
+
+def test_before_the_first_batch_the_page_shows_the_batch_under_way(browser, tmp_path):
+    """Sets of three, so that choices, appearances and pairwise outcomes all differ: the
+    page gives each the store's count, under its own name, and the chart's mean is the
+    appearances per image beside it."""
+    folder = tmp_path / "lib"
+    make_images(folder, 14)
+    options = ("--choices", "3", "--pairing", "seed", "--seed", "0", "--repeats", "0")
+    with Server(folder, *options) as server:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            for _ in range(30):  # of a batch of 100
+                s = client.get("/api/next").json()
+                best = min(im["id"] for im in s["images"])
+                choice = {"pair": s["pair"], "winner": best}
+                assert client.post("/api/choose", json=choice).is_success
+        with open_library(folder) as library:
+            choices = library.store.comparisons()
+            current = progress_data(library.store).current
+        appearances = sum(len(c.shown) for c in choices)
+        pairwise = sum(len(c.shown) - 1 for c in choices)
+        assert (len(choices), appearances, pairwise) == (30, 90, 60)
+        assert current is not None and current.agreement is not None
+
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(server.url + "stats")
+        expect(page.locator("body")).to_have_attribute("data-state", "ready")
+        per_image = f"{appearances / 14:.2f} per image"
+        assert tile(page, "choices") == ("30", f"choices ({30 / 14:.2f} per image)")
+        assert tile(page, "appearances") == ("90", f"appearances ({per_image})")
+        assert tile(page, "pairwise-outcomes") == ("60", "pairwise outcomes")
+        assert tile(page, "batches") == ("0", "batches finished")
+        value, label = tile(page, "current")
+        assert value == "30 / 100" and label.endswith(f"{round(100 * current.agreement)}%")
+        # the batch under way is drawn, hollow, where no batch has ended yet
+        expect(page.locator("#agreement svg circle.point")).to_have_count(1)
+        point = page.locator("#agreement svg circle.current")
+        assert float(point.get_attribute("data-y")) == pytest.approx(current.agreement)
+        assert point.get_attribute("data-x") == "30"
+        expect(page.locator("#per-image svg .mean text")).to_have_text(f"mean {per_image}")
+        counts = [int(n) for n in data(page, "#per-image svg rect.bar", "count")]
+        times = [int(float(x)) for x in data(page, "#per-image svg rect.bar", "from")]
+        assert sum(n * t for n, t in zip(counts, times, strict=True)) == appearances
+        expect(page.locator("#convergence .empty")).to_have_text(
+            "No batch finished yet (30 of 100 choices so far)."
+        )

@@ -46,9 +46,11 @@ def test_progress_has_every_plot_and_the_ceiling(client):
         "choices",
         "appearances",
         "pairwise_outcomes",
+        "agreement",
         "ceiling",
         "ceiling_source",
         "batches",
+        "current",
         "appearances_per_image",
         "scores",
     }
@@ -75,6 +77,28 @@ def test_progress_has_every_plot_and_the_ceiling(client):
     assert body["scores"]["model"] is None
 
 
+def test_progress_before_the_first_batch_has_the_batch_under_way(library):
+    session = RateSession(library, RateSettings(batch=100, repeats=0), seed=0)
+    with local_client(session) as c:
+        for n in range(7):
+            s = c.get("/api/next").json()
+            c.post("/api/choose", json={"pair": s["pair"], "winner": s["images"][n % 2]["id"]})
+        body = c.get("/api/progress").json()
+        stats = c.get("/api/stats").json()["library"]
+    assert body["batches"] == []
+    current = body["current"]
+    assert (current["session_id"], current["choices"], current["size"]) == (
+        session.session_id,
+        7,
+        100,
+    )
+    called = current["matched"] + current["contradicted"]
+    assert current["matched"] + current["contradicted"] + current["unpredicted"] == 7
+    assert current["agreement"] == (current["matched"] / called if called else None)
+    assert body["agreement"] == {k: current[k] for k in body["agreement"]}  # all choices
+    assert body["agreement"] == {k: stats[k] for k in body["agreement"]}
+
+
 def test_progress_and_stats_give_the_stores_counts(library):
     """With sets of three the three counts differ; both answers agree with the store."""
     session = RateSession(library, RateSettings(choices=3, batch=5, repeats=0), seed=0)
@@ -98,6 +122,7 @@ def test_progress_and_stats_give_the_stores_counts(library):
     assert stats["choices_per_image"] == 0.7
     assert stats["never_shown"] == progress["appearances_per_image"]["counts"][0]
     assert [b["choices"] for b in progress["batches"]] == [5]
+    assert progress["current"]["choices"] == 2
 
 
 def test_progress_has_the_models_scores_with_a_model(model_client):

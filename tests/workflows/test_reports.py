@@ -1,4 +1,5 @@
 import itertools
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ from rated import rate
 
 from tastemaker.errors import TastemakerError
 from tastemaker.rating import elo
+from tastemaker.rating.agreement import Agreement
 from tastemaker.rating.consistency import Consistency
 from tastemaker.rating.ranks import spearman
 from tastemaker.workflows.rate import RateSession, RateSettings
@@ -83,9 +85,11 @@ def test_agreement_and_convergence_per_batch(library):
         "choices",
         "appearances",
         "pairwise_outcomes",
+        "agreement",
         "ceiling",
         "ceiling_source",
         "batches",
+        "current",
         "appearances_per_image",
         "scores",
     }
@@ -129,8 +133,42 @@ def test_the_ceiling_and_the_model_are_part_of_the_data(library, tmp_path):
 
 def test_no_batches_yet(library):
     data = progress_data(library.store)
-    assert data.batches == () and data.choices == 0
+    assert data.batches == () and data.choices == 0 and data.current is None
     assert data.appearances_per_image.counts == (10,)
+
+
+def test_the_batch_under_way_counts_before_the_first_batch_ends(library):
+    session = rate(library, 7, batch=100)
+    made = library.store.comparisons()
+    data = progress_data(library.store)
+    assert data.batches == ()
+    current = data.current
+    assert (current.session_id, current.choices, current.size) == (session.session_id, 7, 100)
+    assert current.choices_so_far == 7
+    predictions = [c.prediction for c in made]
+    assert (current.matched, current.contradicted, current.unpredicted) == (
+        predictions.count(elo.MATCHED),
+        predictions.count(elo.CONTRADICTED),
+        predictions.count(elo.UNPREDICTED),
+    )
+    assert data.agreement == Agreement(current.matched, current.contradicted, current.unpredicted)
+
+
+def test_the_batch_under_way_is_the_newest_sessions_since_its_last_batch(library):
+    rate(library, 13, batch=5)  # two batches stored, three choices left over
+    data = progress_data(library.store)
+    assert [b.choices for b in data.batches] == [5, 5]
+    assert (data.current.choices, data.current.choices_so_far) == (3, 13)
+    last = Counter(c.prediction for c in library.store.comparisons()[-3:])
+    assert data.current.agreement == Agreement.from_counts(last).agreement
+    session = RateSession(library, RateSettings(batch=4))  # a new session, nothing chosen yet
+    data = progress_data(library.store)
+    assert (data.current.session_id, data.current.choices, data.current.size) == (
+        session.session_id,
+        0,
+        4,
+    )
+    assert data.current.agreement is None and data.choices == 13
 
 
 def test_every_count_agrees_with_the_store(library, tmp_path):

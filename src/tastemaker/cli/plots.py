@@ -1,7 +1,7 @@
 """The statistics page's four plots as one image (``tastemaker stats DIR --plot out.png``):
-agreement per batch against the ceiling, ranking convergence, appearances per image and
-the score distribution. Drawn with matplotlib's Agg canvas on a Figure of its own (no
-pyplot, no global state), so it runs anywhere without a display."""
+agreement per batch (and in the batch under way) against the ceiling, ranking convergence,
+appearances per image and the score distribution. Drawn with matplotlib's Agg canvas on a
+Figure of its own (no pyplot, no global state), so it runs anywhere without a display."""
 
 from __future__ import annotations
 
@@ -70,6 +70,8 @@ def _agreement(ax: Axes, data: ProgressData) -> None:
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.grid(alpha=0.3)
     ys = [b.agreement for b in data.batches]
+    current = data.current
+    now = None if current is None else current.agreement
     ax.axhline(
         data.ceiling,
         color=CEILING,
@@ -77,8 +79,18 @@ def _agreement(ax: Axes, data: ProgressData) -> None:
         label=f"ceiling {data.ceiling:.0%} ({data.ceiling_source})",
     )
     ax.axhline(0.5, color="grey", linestyle=":", linewidth=1, label="chance")
-    if _batches_or_note(ax, data, ys):
-        _line(ax, [b.choices_so_far for b in data.batches], ys)
+    if current is not None and now is not None:  # hollow: still moving
+        ax.plot(
+            [current.choices_so_far],
+            [now],
+            "o",
+            color=DATABASE,
+            markerfacecolor="none",
+            label=f"current batch, {current.choices} choices so far",
+        )
+        ys = [*ys, now]
+    if now is not None or _batches_or_note(ax, data, ys):
+        _line(ax, [b.choices_so_far for b in data.batches], ys[: len(data.batches)])
         low = min(v for v in ys if v is not None)
         ax.set_ylim(min(0.4, np.floor(low * 10) / 10), 1.02)
     else:

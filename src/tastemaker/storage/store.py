@@ -713,6 +713,11 @@ class Store:
             )
         return int(cursor.lastrowid or 0)
 
+    def newest_session(self) -> tuple[int, dict[str, Any]] | None:
+        """The id and settings of the session started last (the one rating now, if any)."""
+        row = self._one("SELECT id, settings FROM sessions ORDER BY id DESC LIMIT 1")
+        return None if row is None else (row[0], json.loads(row[1]))
+
     def add_comparison(
         self,
         session_id: int,

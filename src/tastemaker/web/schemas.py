@@ -222,6 +222,15 @@ class BatchPointOut(AgreementOut):
     )
 
 
+class CurrentBatchOut(AgreementOut):
+    """The newest session's choices since its last stored batch."""
+
+    session_id: int
+    choices: int = Field(description="In it so far")
+    size: int | None = Field(description="The choices that end it (the session's --batch)")
+    choices_so_far: int = Field(description="All choices, this batch's included")
+
+
 class ScoresOut(BaseModel):
     database: HistogramOut
     model: HistogramOut | None
@@ -234,9 +243,11 @@ class ProgressOut(BaseModel):
     pairwise_outcomes: int = Field(
         description="The (winner, loser) pairs the choices imply: k - 1 for a set of k"
     )
+    agreement: AgreementOut = Field(description="Over all the choices")
     ceiling: float
     ceiling_source: str
     batches: list[BatchPointOut]
+    current: CurrentBatchOut | None = Field(description="The batch under way")
     appearances_per_image: HistogramOut = Field(description="Appearances per present image")
     scores: ScoresOut
 

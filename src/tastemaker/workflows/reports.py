@@ -58,6 +58,21 @@ class BatchPoint:
 
 
 @dataclass(frozen=True)
+class CurrentBatch:
+    """The batch under way: the newest session's choices since its last stored batch (all
+    of them before its first), so that progress shows before a batch ends."""
+
+    session_id: int
+    choices: int  # in it so far
+    size: int | None  # the choices that end it (the session's --batch), where known
+    choices_so_far: int  # all choices (not withdrawn), this batch's included
+    matched: int
+    contradicted: int
+    unpredicted: int
+    agreement: float | None  # matched / (matched + contradicted)
+
+
+@dataclass(frozen=True)
 class Histogram:
     """``counts[i]`` values fall in ``[edges[i], edges[i + 1])`` (the last bin closed)."""
 
@@ -73,7 +88,9 @@ class ProgressData:
     choices: int  # not withdrawn
     appearances: int  # images shown in those choices, every image (missing ones too)
     pairwise_outcomes: int  # the (winner, loser) pairs those choices imply
+    agreement: Agreement  # the database's, over all those choices
     batches: tuple[BatchPoint, ...]
+    current: CurrentBatch | None  # the batch under way (None before any session)
     # appearances per present image, one bin per count 0, 1, 2, …; its mean is the
     # present images' appearances / present images
     appearances_per_image: Histogram
@@ -87,6 +104,7 @@ class ProgressData:
     def to_dict(self) -> dict[str, object]:
         """Every field as JSON has it, the two score histograms under ``scores``."""
         d = asdict(self, dict_factory=_json_lists)
+        d["agreement"] = self.agreement.to_dict()
         d["scores"] = {"database": d.pop("database_scores"), "model": d.pop("model_scores")}
         return d
 
@@ -101,15 +119,17 @@ def progress_data(
     model_scores: Mapping[int, float] | None = None,
     consistency: Consistency | None = None,
 ) -> ProgressData:
-    """The progress of a library: the counts, agreement and ranking convergence per batch,
-    appearances per image, and the distribution of the database's (and the model's)
-    scores. ``consistency`` gives the ceiling (default: measured from the store's repeats)."""
+    """The progress of a library: the counts, agreement and ranking convergence per batch
+    and in the batch under way, appearances per image, and the distribution of the
+    database's (and the model's) scores. ``consistency`` gives the ceiling (default:
+    measured from the store's repeats)."""
     with store.snapshot():  # one state, though a live session chooses meanwhile
         choices = store.comparisons()
         o = outcomes(store)
         present_ids, elo_now, _ = store.rating_arrays()
         repeats = store.repeat_outcomes()
         batches = store.batches()
+        newest = store.newest_session()
     present = np.isin(o.ids, present_ids)
     consistency = consistency or Consistency.from_outcomes(repeats)
     model = None
@@ -121,7 +141,9 @@ def progress_data(
         choices=len(choices),
         appearances=int(o.counts.sum()),
         pairwise_outcomes=len(o.winners),
+        agreement=Agreement.from_counts(Counter(c.prediction for c in choices)),
         batches=_batch_points(batches, choices, o, present),
+        current=None if newest is None else _current_batch(*newest, batches, choices),
         appearances_per_image=count_histogram(o.counts[present]),
         database_scores=histogram(elo_now),
         model_scores=model,
@@ -156,6 +178,27 @@ def _batch_points(
             )
         )
     return tuple(points)
+
+
+def _current_batch(
+    session_id: int, settings: Mapping[str, object], batches: list[Batch], choices: list[Comparison]
+) -> CurrentBatch:
+    """The choices of session ``session_id`` after its last stored batch."""
+    after = max((b.last_comparison_id for b in batches if b.session_id == session_id), default=0)
+    made = Agreement.from_counts(
+        Counter(c.prediction for c in choices if c.session_id == session_id and c.id > after)
+    )
+    size = settings.get("batch")
+    return CurrentBatch(
+        session_id=session_id,
+        choices=made.choices,
+        size=size if isinstance(size, int) else None,
+        choices_so_far=len(choices),
+        matched=made.matched,
+        contradicted=made.contradicted,
+        unpredicted=made.unpredicted,
+        agreement=made.agreement,
+    )
 
 
 def convergence(

@@ -74,8 +74,10 @@ function frame(container, o) {
   return { svg, sx, sy, left: M.left, right: W - M.right, top: M.top, bottom: M.top + ph };
 }
 
-// Points joined by a line (a null y leaves a gap), with dashed reference lines.
-// o: {points: [{x, y, tip}], x: [lo, hi], y: [lo, hi], refs: [{y, label, cls}], …labels}
+// Points joined by a line (a null y leaves a gap), with dashed reference lines, and
+// o.current (optional, hollow, not joined): a value still moving.
+// o: {points: [{x, y, tip}], current: {x, y, tip}, x: [lo, hi], y: [lo, hi],
+//     refs: [{y, label, cls}], …labels}
 export function lineChart(container, o) {
   const f = frame(container, o);
   for (const ref of o.refs || []) {
@@ -97,6 +99,12 @@ export function lineChart(container, o) {
     withTip(svgEl("circle", {
       class: "point", cx: f.sx(p.x), cy: f.sy(p.y), r: 4, "data-x": p.x, "data-y": p.y,
     }, f.svg), p.tip);
+  }
+  const c = o.current;
+  if (c && c.y !== null && c.y !== undefined) {
+    withTip(svgEl("circle", {
+      class: "point current", cx: f.sx(c.x), cy: f.sy(c.y), r: 4.5, "data-x": c.x, "data-y": c.y,
+    }, f.svg), c.tip);
   }
   return f.svg;
 }
