@@ -14,6 +14,12 @@ from tastemaker.workflows.reports import progress_data
 
 pytestmark = pytest.mark.e2e
 
+WINDOWS = [  # (width, height, a touch screen)
+    (1920, 1080, False),
+    (1280, 720, False),
+    (390, 844, True),
+]
+
 
 @pytest.fixture
 def folder(tmp_path) -> Path:
@@ -206,3 +212,35 @@ def test_before_the_first_batch_the_page_shows_the_batch_under_way(browser, tmp_
         expect(page.locator("#convergence .empty")).to_have_text(
             "No batch finished yet (30 of 100 choices so far)."
         )
+
+
+def test_gallery_captions_fit_their_tiles_at_every_window_size(
+    browser, tmp_path, tiny_kernel_model
+):
+    """The longest captions (three-digit ranks far apart, a kernel model's uncertainty)
+    wrap inside their tiles, on a desktop and on a phone."""
+    folder = tmp_path / "lib"
+    make_images(folder, 120, size=(40, 30))
+    with open_library(folder) as library:
+        library.scan()
+        rate(library, 60, batch=20, taste=lambda i: -i).close()
+    with Server(folder, "--model", str(tiny_kernel_model)) as server:
+        for width, height, touch in WINDOWS:
+            context = browser.new_context(
+                viewport={"width": width, "height": height}, is_mobile=touch, has_touch=touch
+            )
+            page = context.new_page()
+            page.goto(server.url + "gallery?sort=model&order=asc")  # ranks 120, 119, …
+            expect(page.locator("body")).to_have_attribute("data-state", "ready")
+            expect(page.locator("#grid .tile .model").first).to_contain_text("model #120 ")
+            expect(page.locator("#grid .tile .model").first).to_contain_text("±")
+            expect(page.locator("#grid .tile .far").first).to_contain_text(" places")
+            clipped = page.locator(
+                ".tile .caption, .tile .caption .row, .tile .caption .row span"
+            ).evaluate_all(
+                "els => els.filter(e => e.scrollWidth > e.clientWidth"
+                " || e.getBoundingClientRect().right > e.closest('.tile')"
+                ".getBoundingClientRect().right + 0.5).map(e => e.textContent)"
+            )
+            assert clipped == [], (width, height)
+            context.close()

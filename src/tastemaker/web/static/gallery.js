@@ -30,10 +30,10 @@ function modelScore(im) {
   return signed(im.model_score) + (spread === null ? "" : ` ± ${spread.toFixed(2)}`);
 }
 
-function span(cls, text) {
+function span(cls, ...children) {
   const s = document.createElement("span");
   s.className = cls;
-  s.textContent = text;
+  s.append(...children);
   return s;
 }
 
@@ -46,6 +46,12 @@ function describe(im) {
   if (hasModel) parts.push(`#${im.model_rank ?? "–"} model ${modelScore(im)}`);
   parts.push(appearances(im));
   return parts.join(" · ");
+}
+
+// A caption's figure: a label ("db #3") and its value, pieces short enough for the
+// narrowest tile, which the row wraps between rather than clip.
+function figure(cls, label, value) {
+  return span(cls, span("", label), " ", span("", value));
 }
 
 function row(...children) {
@@ -77,10 +83,10 @@ function tile(im, index) {
   frame.append(img);
   const caption = document.createElement("div");
   caption.className = "caption";
-  caption.append(row(span("db", `db #${im.rank} ${signed(im.score)}`),
+  caption.append(row(figure("db", `db #${im.rank}`, signed(im.score)),
     span("n", appearances(im))));
   if (hasModel) {
-    const m = span("model", `model #${im.model_rank ?? "–"} ${modelScore(im)}`);
+    const m = figure("model", `model #${im.model_rank ?? "–"}`, modelScore(im));
     const apart = im.model_rank === null ? 0 : Math.abs(im.rank - im.model_rank);
     const far = apart > Math.max(3, 0.25 * everything);
     caption.append(row(m, far ? span("far", `Δ${apart} places`) : ""));
