@@ -244,3 +244,26 @@ def test_gallery_captions_fit_their_tiles_at_every_window_size(
             )
             assert clipped == [], (width, height)
             context.close()
+
+
+def test_the_charts_are_drawn_at_their_width_so_a_phone_can_read_them(browser, folder):
+    """On a phone the charts are drawn for its width (not a desktop chart shrunk: text
+    of a few pixels), and drawn again when the window's width changes."""
+    scale = (
+        "() => [...document.querySelectorAll('svg.chart')].every(s => Math.abs("
+        "s.getBoundingClientRect().width / s.viewBox.baseVal.width - 1) < 0.02)"
+    )
+    with Server(folder) as server:
+        context = browser.new_context(
+            viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+        )
+        page = context.new_page()
+        page.goto(server.url + "stats")
+        expect(page.locator("body")).to_have_attribute("data-state", "ready")
+        expect(page.locator("svg.chart")).to_have_count(4)
+        assert page.evaluate(scale)
+        assert page.locator("#agreement svg").evaluate("s => s.viewBox.baseVal.width") < 400
+        page.set_viewport_size({"width": 1280, "height": 720})
+        page.wait_for_function(scale)
+        assert page.locator("#agreement svg").evaluate("s => s.viewBox.baseVal.width") > 500
+        context.close()

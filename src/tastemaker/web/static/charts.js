@@ -1,8 +1,9 @@
 // Small SVG charts for the statistics page: no library, nothing from the network.
-// Every chart is drawn in a fixed viewBox and scales with its box; each data point is
-// an element (circle.point, rect.bar) with a <title> tooltip.
+// Every chart is drawn in a viewBox as wide as its box is now (o.width), so its text
+// keeps its size on a phone; each data point is an element (circle.point, rect.bar)
+// with a <title> tooltip.
 const SVG_NS = "http://www.w3.org/2000/svg";
-const W = 560;
+const MIN_WIDTH = 280;
 const M = { top: 16, right: 18, bottom: 42, left: 54 };
 
 function svgEl(name, attrs = {}, parent = null) {
@@ -42,6 +43,7 @@ function frame(container, o) {
   const [x0, x1] = o.x;
   const [y0, y1] = o.y;
   const H = o.height || 270;
+  const W = Math.max(MIN_WIDTH, Math.round(o.width || 560));
   const svg = svgEl("svg", {
     viewBox: `0 0 ${W} ${H}`, class: `chart ${o.className || ""}`, role: "img",
     "aria-label": o.title || o.yLabel,

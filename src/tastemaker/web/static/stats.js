@@ -5,6 +5,8 @@ import { api } from "./api.js";
 import { barChart, lineChart, number } from "./charts.js";
 import { count, percent, perImage } from "./format.js";
 
+let shown = null;  // the data drawn, to draw again at a new width
+
 function when(t) { return new Date(t * 1000).toLocaleString(); }
 
 function plural(n, word) { return `${count(n)} ${word}${n === 1 ? "" : "s"}`; }
@@ -71,6 +73,7 @@ function batchChart(data, key, { floor, describe, none, current = null, ...optio
   if (now) ends.push(now.choices_so_far + Math.max(0, (now.size || 0) - now.choices));
   lineChart(box, {
     ...options,
+    width: box.clientWidth,
     points: batches.map((b) => ({ x: b.choices_so_far, y: b[key], tip: tip(b) })),
     current: now && { x: now.choices_so_far, y: now.agreement, tip: currentTip(now) },
     x: [0, Math.max(1, ...ends)],
@@ -108,6 +111,7 @@ function summary(data) {
 }
 
 function render(data) {
+  shown = data;
   summary(data);
   const batches = data.batches;
   const current = data.current;
@@ -135,7 +139,7 @@ function render(data) {
   const perImageBox = plotBox("per-image");
   const h = data.appearances_per_image;
   barChart(perImageBox, {
-    title: "Appearances per image",
+    title: "Appearances per image", width: perImageBox.clientWidth,
     edges: h.edges, counts: h.counts, integer: true,
     mean: h.mean, meanLabel: `mean ${perImage(h.mean || 0)} per image`,
     xLabel: "appearances (times shown)", yLabel: "images",
@@ -143,6 +147,7 @@ function render(data) {
   });
 
   const scores = plotBox("scores");
+  const width = scores.clientWidth;
   const model = data.scores.model;
   const range = (n, a, b) => `${plural(n, "image")} scored ${number(a)} to ${number(b)}`;
   if (model) {
@@ -152,7 +157,7 @@ function render(data) {
   }
   barChart(scores, {
     title: "Database scores", ...data.scores.database, mean: null, height: model ? 190 : 270,
-    xLabel: "Elo score", yLabel: "images", tip: range,
+    width, xLabel: "Elo score", yLabel: "images", tip: range,
   });
   document.getElementById("scores-model-note").hidden = !model;
   if (model) {
@@ -161,7 +166,7 @@ function render(data) {
     scores.append(h3);
     barChart(scores, {
       title: "Model scores", className: "model", ...model, mean: null, height: 190,
-      xLabel: "model score", yLabel: "images", tip: range,
+      width, xLabel: "model score", yLabel: "images", tip: range,
     });
   }
   document.body.dataset.state = "ready";
@@ -177,6 +182,13 @@ async function refresh() {
   }
 }
 
+// The charts are drawn at their boxes' width: drawn again when it changes.
+let width = innerWidth;
+addEventListener("resize", () => {
+  if (innerWidth === width || !shown) return;
+  width = innerWidth;
+  requestAnimationFrame(() => render(shown));
+});
 // Coming back from the rating tab shows the latest numbers.
 document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
 refresh();
