@@ -10,6 +10,7 @@ from tastemaker.rating import elo
 from tastemaker.rating.agreement import Agreement
 from tastemaker.rating.consistency import Consistency
 from tastemaker.rating.ranks import spearman
+from tastemaker.workflows.choices_file import export_comparisons
 from tastemaker.workflows.rate import RateSession, RateSettings
 from tastemaker.workflows.ratings import outcomes
 from tastemaker.workflows.reports import (
@@ -20,7 +21,7 @@ from tastemaker.workflows.reports import (
     library_stats,
     progress_data,
 )
-from tastemaker.workflows.scores_file import export_comparisons, import_scores
+from tastemaker.workflows.scores_file import import_scores
 
 
 def test_convergence_by_hand():
