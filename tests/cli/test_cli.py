@@ -63,7 +63,8 @@ def test_output_to_a_pipe_is_not_wrapped(tmp_path):
         text=True,
         timeout=60,
     )
-    assert done.stdout == f"No models yet: tastemaker train {folder}\n", done.stderr
+    expected = f"no tastemaker library here yet; start one with: tastemaker scan {folder}\n"
+    assert done.stderr == f"Error: {folder}: {expected}"
     done = subprocess.run(
         [sys.executable, "-m", "tastemaker", "extractors"], capture_output=True, text=True
     )

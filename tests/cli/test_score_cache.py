@@ -34,7 +34,7 @@ def test_score_reuses_a_librarys_embeddings_and_says_so(tmp_path, tiny_model, ti
     shutil.copytree(tmp_path / "lib", tmp_path / "elsewhere", ignore=shutil.ignore_patterns(".*"))
 
     cached = runner.invoke(app, ["score", str(tiny_model), str(tmp_path / "lib"), "--json"])
-    assert "Embeddings: 1 extracted, 3 from the library's cache" in one_line(cached)
+    assert "Embeddings: 4 images (1 extracted, 3 from cache)" in one_line(cached)
     fresh = runner.invoke(app, ["score", str(tiny_model), str(tmp_path / "elsewhere"), "--json"])
     assert "Embeddings:" not in fresh.output  # no library there: nothing to reuse
     got, expected = scores(cached), scores(fresh)

@@ -550,8 +550,9 @@ def score(
         result = score_files(taste, files, report)
     scored = result.scored
     if result.reused:
-        line = f"Embeddings: {result.extracted} extracted, {result.reused} from the library's cache"
-        err.print(line, highlight=False)
+        err.print(
+            describe_embedded(result.extracted + result.reused, result.extracted), highlight=False
+        )
     report_skipped((files[i], problem) for i, problem in scored.failures)
     if len(scored.failures) == len(files):
         raise TastemakerError(f"None of the {len(files)} images could be read; nothing scored")
