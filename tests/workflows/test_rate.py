@@ -1,9 +1,20 @@
+import time
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from tastemaker.errors import TastemakerError
 from tastemaker.rating import elo
-from tastemaker.workflows.rate import NothingToUndo, NotInSet, RateSession, RateSettings, StaleSet
+from tastemaker.storage.image_cache import MAX_SIDE
+from tastemaker.storage.library import open_library
+from tastemaker.workflows.rate import (
+    NothingToUndo,
+    NotInSet,
+    RateSession,
+    RateSettings,
+    StaleSet,
+)
 from tastemaker.workflows.ratings import replay_elo
 from tastemaker.workflows.reports import library_stats
 
@@ -411,3 +422,21 @@ def test_no_other_page_can_crowd_a_pages_open_sets_out(library):
         session.next_set(f"newer-{page}")
     with pytest.raises(StaleSet):
         session.choose(oldest.token, oldest.images[0].id, 300, "tab-1")
+
+
+def test_display_copies_of_large_images_are_made_before_the_page_asks(tmp_path):
+    root = tmp_path / "lib"
+    root.mkdir()
+    Image.new("RGB", (3000, 2000), (200, 30, 30)).save(root / "large.jpg", quality=90)
+    Image.new("RGB", (3000, 2000), (30, 30, 200)).save(root / "larger.jpg", quality=90)
+    Image.new("RGB", (120, 80), (30, 200, 30)).save(root / "small.png")
+    with open_library(root) as lib:
+        lib.scan()
+        session = RateSession(lib, seed=0)
+        copies = lib.cache_dir / f"display-{MAX_SIDE}"
+        deadline = time.monotonic() + 60  # waits for the background thread, times nothing
+        while len(list(copies.glob("*.jpg"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        session.close()
+        hashes = {im.hash for im in lib.store.images() if im.path != "small.png"}
+        assert {p.stem for p in copies.glob("*.jpg")} == hashes  # the small one is sent as is

@@ -5,7 +5,9 @@ rating page gets them fitted in 2048 px, the gallery's thumbnails in 256 px."""
 from __future__ import annotations
 
 import os
+import queue
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from PIL import Image
@@ -52,6 +54,37 @@ def fitted_file(library: Library, image: ImageRecord, side: int, max_bytes: int,
             return cached
     with _lock_for(f"{kind}-{side}/{image.hash}"):
         return _downscale(original, cache, image.hash, side)
+
+
+class DisplayCopies:
+    """Makes display copies in one background thread, ahead of the page asking for them:
+    downscaling a large photo takes about a second, which the page must not wait for.
+    An image that cannot be read is left for the page's request to report."""
+
+    def __init__(self, library: Library) -> None:
+        self._library = library
+        self._todo: queue.SimpleQueue[ImageRecord | None] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="display-copies", daemon=True)
+        self._thread.start()
+
+    def prepare(self, images: Iterable[ImageRecord]) -> None:
+        """Make the display copies of ``images``, in this order, unless made already."""
+        for image in images:
+            self._todo.put(image)
+
+    def close(self) -> None:
+        """Stop after the copy being made; the rest are made when the page asks."""
+        self._stop.set()
+        self._todo.put(None)  # wakes the thread if it waits for work
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (image := self._todo.get()) is not None and not self._stop.is_set():
+            try:
+                display_file(self._library, image)
+            except Exception:  # the image route reports it when the page asks
+                continue
 
 
 def _lock_for(key: str) -> threading.Lock:

@@ -24,6 +24,7 @@ from tastemaker.rating import elo, pairing
 from tastemaker.rating.agreement import Agreement
 from tastemaker.rating.consistency import Consistency
 from tastemaker.rating.speed import speed_weights, typical_ms
+from tastemaker.storage.image_cache import DisplayCopies
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import Batch, ImageRecord
 from tastemaker.workflows.live_bt import LiveBradleyTerry
@@ -41,6 +42,7 @@ OPEN_SETS = 256  # sets handed out and not yet answered, per page
 PAGES = 64  # pages whose open sets are kept; the one unheard from longest goes first
 PAIRINGS = ("classic", "active")
 PAIRING_ALIASES = {"seed": "classic"}  # the name classic had before; still accepted
+PREPARE_AHEAD = 500  # display copies made at the start, the least compared images first
 
 
 class StaleSet(TastemakerError):
@@ -188,6 +190,9 @@ class RateSession:
         self._times: list[int] = []  # this session's, for a typical time when none is known
         self._batch_first_id: int | None = None
         self._batch_started = self.started
+        self._display = DisplayCopies(library)
+        first = np.argsort(self._counts, kind="stable")[:PREPARE_AHEAD]
+        self._display.prepare(self._images[int(self._ids[i])] for i in first)
 
     @property
     def model_scores(self) -> Mapping[int, float]:
@@ -453,7 +458,8 @@ class RateSession:
     # -- statistics ----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop the background refit, if any."""
+        """Stop the background work: the refit, if any, and the display copies."""
+        self._display.close()
         if self.bt is not None:
             self.bt.close()
 
