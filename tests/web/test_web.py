@@ -171,3 +171,10 @@ def test_the_advice_and_the_ceiling_are_the_servers(library):
         chosen = r.json()["library"]
         assert chosen["advice"] and chosen["advice"] == advice(chosen["odd_one_out"])
         assert chosen["advice"] == c.get("/api/stats").json()["library"]["advice"]
+
+
+def test_every_page_has_the_icon(client):
+    for url in ("/", "/stats", "/gallery", "/docs"):
+        assert '<link rel="icon" href="/static/favicon.svg">' in client.get(url).text, url
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 STATIC = Path(__file__).parent / "static"  # served as files under /static
 TEMPLATES = Path(__file__).parent / "pages"  # rendered here, never served raw
 STYLE = ("stylesheet", "/static/style.css")
+ICON = ("icon", "/static/favicon.svg")  # every page's, so no browser asks for /favicon.ico
 VIEWS = ("stats", "gallery")  # the pages under one header whose nav marks the current one
 
 
@@ -24,13 +25,10 @@ class Page:
 
 
 PAGES = {
-    "index": Page("rate", (STYLE,)),
-    "stats": Page("statistics", (STYLE, ("stylesheet", "/static/views.css"))),
-    "gallery": Page("gallery", (STYLE, ("stylesheet", "/static/views.css"))),
-    "docs": Page(
-        "API",
-        (("stylesheet", "/docs-assets/swagger-ui.css"), ("icon", "/docs-assets/favicon.png")),
-    ),
+    "index": Page("rate", (STYLE, ICON)),
+    "stats": Page("statistics", (STYLE, ("stylesheet", "/static/views.css"), ICON)),
+    "gallery": Page("gallery", (STYLE, ("stylesheet", "/static/views.css"), ICON)),
+    "docs": Page("API", (("stylesheet", "/docs-assets/swagger-ui.css"), ICON)),
 }
 
 
