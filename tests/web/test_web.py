@@ -2,10 +2,12 @@ import os
 
 import pytest
 from conftest import local_client
+from fastapi.testclient import TestClient
 from PIL import Image
 
 from tastemaker.rating.odd_one_out import advice
 from tastemaker.storage.library import open_library
+from tastemaker.web.app import create_app
 from tastemaker.workflows.rate import RateSession, RateSettings
 
 
@@ -82,7 +84,63 @@ def test_batch_report_comes_with_the_choice_that_ends_it(client):
         )
     assert batches[:2] == [None, None]
     assert batches[2]["choices"] == 3
-    assert len(client.get("/api/stats").json()["library"]["batches"]) == 1
+    (stored,) = client.get("/api/stats").json()["library"]["batches"]
+    report = batches[2]
+    # the report's own agreement, as the stored batch (and the stats command) has it
+    called = report["matched"] + report["contradicted"]
+    assert report["agreement"] == (report["matched"] / called if called else None)
+    assert {k: report[k] for k in ("matched", "contradicted", "unpredicted", "agreement")} == {
+        k: stored[k] for k in ("matched", "contradicted", "unpredicted", "agreement")
+    }
+
+
+def test_the_batch_report_has_an_agreement_once_the_database_made_a_call(library):
+    session = RateSession(library, RateSettings(batch=8, repeats=0), seed=0)
+    with local_client(session) as c:
+        for _ in range(8):
+            s = c.get("/api/next").json()
+            low = min(s["images"], key=lambda im: im["id"])
+            batch = c.post("/api/choose", json={"pair": s["pair"], "winner": low["id"]}).json()[
+                "batch"
+            ]
+    assert batch["matched"] + batch["contradicted"] > 0
+    assert batch["agreement"] == batch["matched"] / (batch["matched"] + batch["contradicted"])
+
+
+def test_ending_rating_keeps_the_statistics_and_gallery_served(library):
+    ended = []
+    session = RateSession(library, seed=0)
+    app = create_app(session, on_end=lambda: ended.append(True))
+    with TestClient(app, base_url="http://127.0.0.1:8765") as c:
+        s = c.get("/api/next").json()
+        c.post("/api/choose", json={"pair": s["pair"], "winner": s["images"][0]["id"]})
+        assert c.get("/api/stats").json()["ended"] is False
+        for _ in range(2):  # a second end (another tab) changes nothing
+            body = c.post("/api/end", json={}).json()
+            assert body["ended"] is True and body["session"]["choices"] == 1
+        assert ended == [True]
+        refused = c.get("/api/next")
+        assert refused.status_code == 410
+        assert refused.json()["error"].startswith("Rating has ended")
+        assert c.post("/api/undo", json={}).status_code == 410
+        for url in ("/stats", "/gallery", "/api/stats", "/api/progress", "/api/gallery"):
+            assert c.get(url).status_code == 200, url
+    assert len(library.store.comparisons()) == 1
+
+
+def test_the_page_is_told_whether_a_model_is_consulted(library):
+    with local_client(RateSession(library, seed=0)) as c:
+        assert c.get("/api/stats").json()["settings"]["model"] is False
+    model = {im.id: float(im.id) for im in library.store.images()}
+    with local_client(RateSession(library, seed=0, model_scores=model)) as c:
+        assert c.get("/api/stats").json()["settings"]["model"] is True
+
+
+def test_every_page_has_the_icon(client):
+    for url in ("/", "/stats", "/gallery", "/docs"):
+        assert '<link rel="icon" href="/static/favicon.svg">' in client.get(url).text, url
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
 
 
 def test_images_are_served_only_by_id_from_inside_the_library(client, library, tmp_path):
@@ -171,10 +229,3 @@ def test_the_advice_and_the_ceiling_are_the_servers(library):
         chosen = r.json()["library"]
         assert chosen["advice"] and chosen["advice"] == advice(chosen["odd_one_out"])
         assert chosen["advice"] == c.get("/api/stats").json()["library"]["advice"]
-
-
-def test_every_page_has_the_icon(client):
-    for url in ("/", "/stats", "/gallery", "/docs"):
-        assert '<link rel="icon" href="/static/favicon.svg">' in client.get(url).text, url
-    icon = client.get("/static/favicon.svg")
-    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"

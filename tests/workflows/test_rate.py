@@ -13,6 +13,7 @@ from tastemaker.workflows.rate import (
     NotInSet,
     RateSession,
     RateSettings,
+    RatingEnded,
     StaleSet,
 )
 from tastemaker.workflows.ratings import replay_elo
@@ -422,6 +423,27 @@ def test_no_other_page_can_crowd_a_pages_open_sets_out(library):
         session.next_set(f"newer-{page}")
     with pytest.raises(StaleSet):
         session.choose(oldest.token, oldest.images[0].id, 300, "tab-1")
+
+
+def test_ending_refuses_sets_choices_and_undo_but_keeps_the_statistics(library):
+    session = RateSession(library, seed=0)
+    play(session, 2)
+    open_set = session.next_set()
+    assert session.end() is True and session.end() is False  # only the first ends it
+    message = (
+        "Rating has ended; the statistics and gallery are still served. "
+        "Run tastemaker rate again to rate more."
+    )
+    for attempt in (
+        session.next_set,
+        lambda: session.choose(open_set.token, open_set.images[0].id),
+        session.undo,
+    ):
+        with pytest.raises(RatingEnded) as refused:
+            attempt()
+        assert str(refused.value) == message
+    assert session.session_stats().choices == 2
+    assert len(library.store.comparisons()) == 2
 
 
 def test_display_copies_of_large_images_are_made_before_the_page_asks(tmp_path):

@@ -137,8 +137,10 @@ def rate(
 ) -> None:
     """Rate FOLDER's images in the browser, choosing the one you prefer from each set.
 
-    Keys: 1-4 or arrows choose, z or Backspace undo, s skip, q end. Every choice is saved
-    before the next set appears. Ctrl-C ends the session and prints its statistics.
+    Keys: 1-4 or arrows choose, z or Backspace undo, s skip, a actual size, q end (it asks
+    first); the page has buttons for them too. Every choice is saved before the next set
+    appears. Ending on the page keeps the statistics and gallery served; Ctrl-C stops the
+    server and prints the session's statistics.
     """
     from tastemaker.web.serve import serve
 

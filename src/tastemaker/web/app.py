@@ -24,19 +24,26 @@ from tastemaker.web import rate_routes, view_routes
 from tastemaker.web.guard import Door, Guard, error_response
 from tastemaker.web.pages import STATIC, page
 from tastemaker.web.schemas import ErrorOut
-from tastemaker.workflows.rate import NothingToUndo, NotInSet, RateSession, StaleSet
+from tastemaker.workflows.rate import (
+    NothingToUndo,
+    NotInSet,
+    RateSession,
+    RatingEnded,
+    StaleSet,
+)
 from tastemaker.workflows.reports import NeedsModel
 
 # the status of each refusal; any other TastemakerError is a 400
 STATUS: dict[type[TastemakerError], int] = {
     StaleSet: 409,
     NothingToUndo: 409,
+    RatingEnded: 410,
     NotInSet: 422,
     NeedsModel: 422,
     StoreUnavailable: 503,
 }
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 403, 404, 409, 413, 415, 422, 503)
+    code: {"model": ErrorOut} for code in (400, 403, 404, 409, 410, 413, 415, 422, 503)
 }
 
 
@@ -52,7 +59,7 @@ def create_app(
 ) -> ASGIApp:
     """The pages and their API behind ``door`` (default: this machine only, no token):
     over a rating session, rating, statistics and gallery; over a library, the last two
-    alone. ``on_end`` runs when the person ends the session."""
+    alone. ``on_end`` runs when the person ends rating (the other pages are still served)."""
     session = served if isinstance(served, RateSession) else None
     library = served.library if isinstance(served, RateSession) else served
     app = FastAPI(

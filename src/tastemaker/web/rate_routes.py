@@ -93,16 +93,23 @@ def router(session: RateSession, on_end: Callable[[], None] | None = None) -> AP
             {
                 "session": session.session_stats().to_dict(),
                 "library": library_stats(session.library).to_dict(),
-                "settings": {"choices": session.settings.choices, "batch": session.settings.batch},
+                "settings": {
+                    "choices": session.settings.choices,
+                    "batch": session.settings.batch,
+                    "model": bool(session.model_scores),
+                },
+                "ended": session.ended,
             }
         )
 
-    @api.post("/api/end", summary="End the rating session (the server stops)")
+    @api.post(
+        "/api/end",
+        summary="End rating (the statistics and gallery are still served, until Ctrl-C)",
+    )
     def end() -> StatsOut:
-        result = stats()
-        if on_end:
+        if session.end() and on_end:
             on_end()
-        return result
+        return stats()
 
     @api.get("/", include_in_schema=False)
     def rating_page() -> HTMLResponse:

@@ -191,12 +191,14 @@ class LibraryStatsOut(LibraryOut):
 class SettingsOut(BaseModel):
     choices: int = Field(description="Images per set")
     batch: int = Field(description="Choices per batch report")
+    model: bool = Field(description="Whether a model is consulted (the odd-one-out counts)")
 
 
 class StatsOut(BaseModel):
     session: SessionOut
     library: LibraryStatsOut
     settings: SettingsOut
+    ended: bool = Field(description="Whether rating has ended (POST /api/end)")
 
 
 # -- the statistics page and the gallery -------------------------------------------------

@@ -1,5 +1,5 @@
-"""Run the rating page: bind a port, print the URL, open the browser, serve until asked
-to stop (Ctrl-C or the page's ``q``)."""
+"""Run the rating page: bind a port, print the URL, open the browser, serve until Ctrl-C
+(ending rating on the page leaves the statistics and gallery served)."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def serve(
     open_browser: bool = True,
     announce: Callable[[str], None] = print,
 ) -> None:
-    """Serve the rating page for ``session`` until Ctrl-C or the page ends the session.
+    """Serve the rating page for ``session``, and the statistics and gallery, until Ctrl-C.
     Beyond loopback, the page asks for a token made for this launch (in the printed URL)."""
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
@@ -132,7 +132,8 @@ def serve(
             f"Warning: on {host}, anyone on a network that can reach this machine can open "
             "this page with the address below (token included); it is plain HTTP, unencrypted."
         )
-    app = create_app(session, on_end=lambda: setattr(server, "should_exit", True), door=door)
+    ended = "Rating ended on the page; statistics and gallery are served until Ctrl-C."
+    app = create_app(session, on_end=lambda: announce(ended), door=door)
     config = uvicorn.Config(
         app, http=Connection, backlog=BACKLOG, log_level="warning", access_log=False
     )

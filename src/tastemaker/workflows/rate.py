@@ -57,6 +57,10 @@ class NothingToUndo(TastemakerError):
     """No choice left that could be withdrawn."""
 
 
+class RatingEnded(TastemakerError):
+    """The person ended rating; the statistics and the gallery are still served."""
+
+
 @dataclass(frozen=True)
 class RateSettings:
     choices: int = 2  # images per set
@@ -190,6 +194,7 @@ class RateSession:
         self._times: list[int] = []  # this session's, for a typical time when none is known
         self._batch_first_id: int | None = None
         self._batch_started = self.started
+        self.ended = False
         self._display = DisplayCopies(library)
         first = np.argsort(self._counts, kind="stable")[:PREPARE_AHEAD]
         self._display.prepare(self._images[int(self._ids[i])] for i in first)
@@ -256,6 +261,7 @@ class RateSession:
         """A new set of distinct present images, the less compared ones favoured, open for
         ``page`` (a tab's own id; every client that names none shares one)."""
         with self._lock:
+            self._check_open()
             self._follow_store()
             repeat = self._repeat(page)
             if repeat is not None:
@@ -317,6 +323,7 @@ class RateSession:
     ) -> Choice:
         """Record a choice from a set open for ``page``; it is on disk when this returns."""
         with self._lock:
+            self._check_open()
             sets: dict[str, tuple[int, ...]] = self._open.get(page, {})
             shown = sets.get(token)
             if shown is None:
@@ -369,6 +376,7 @@ class RateSession:
         """Withdraw a choice (this session's last by default) and hand its set out again,
         to ``page``."""
         with self._lock:
+            self._check_open()
             store = self.library.store
             target = (
                 store.comparison(choice_id)
@@ -454,6 +462,20 @@ class RateSession:
         self._batch_first_id = None
         self._batch_started = now
         return batch
+
+    def end(self) -> bool:
+        """End rating: no set is handed out or answered after this (every choice made is
+        already on disk); the statistics stay readable. False if it had ended already."""
+        with self._lock:
+            was, self.ended = self.ended, True
+            return not was
+
+    def _check_open(self) -> None:
+        if self.ended:
+            raise RatingEnded(
+                "Rating has ended; the statistics and gallery are still served. "
+                "Run tastemaker rate again to rate more."
+            )
 
     # -- statistics ----------------------------------------------------------------------
 
