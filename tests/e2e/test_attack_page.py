@@ -92,6 +92,7 @@ def test_another_sites_page_cannot_touch_the_session(browser, tmp_path, other_si
             assert "another site" in attacker.content()
 
         assert server.process.poll() is None  # still serving
+        assert person.evaluate("fetch('/api/stats').then(r => r.json())")["ended"] is False
         with open_library(tmp_path / "lib") as lib:
             assert len(lib.store.comparisons()) == 5
             assert lib.store.comparisons(include_withdrawn=True) == lib.store.comparisons()

@@ -1,6 +1,7 @@
 """The rating page in a real browser (Debian's Chromium through Playwright), against a
 real ``tastemaker rate`` process."""
 
+import signal
 from pathlib import Path
 
 import httpx
@@ -9,6 +10,7 @@ from conftest import Server, make_images
 from playwright.sync_api import Page, expect
 
 from tastemaker.storage.library import open_library
+from tastemaker.workflows.rate import RateSession
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +38,7 @@ def comparisons(folder: Path, include_withdrawn: bool = False):
         return lib.store.comparisons(include_withdrawn=include_withdrawn)
 
 
-def test_keys_choose_undo_skip_and_quit(browser, folder):
+def test_keys_choose_undo_skip_and_end(browser, folder):
     server = Server(folder, "--batch", "4")
     try:
         page = browser.new_page(viewport={"width": 1200, "height": 700})
@@ -87,11 +89,21 @@ def test_keys_choose_undo_skip_and_quit(browser, folder):
         expect(page.locator("#overlay")).to_be_hidden()
         expect(page.locator("#stats")).to_contain_text("4 choices")
 
-        page.keyboard.press("q")
+        page.keyboard.press("q")  # asks first: Escape keeps rating
+        expect(page.locator("#confirm")).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(page.locator("#confirm")).to_be_hidden()
+        expect(page.locator("body")).to_have_attribute("data-state", "ready")
+        page.keyboard.press("q")  # Enter ends
+        page.keyboard.press("Enter")
         expect(page.locator("body")).to_have_attribute("data-state", "ended")
-        expect(page.locator("#overlay-title")).to_have_text("Session ended")
-        out, _ = server.output()  # the server stops by itself and prints the session
+        expect(page.locator("#overlay-title")).to_have_text("Rating ended")
+        assert httpx.get(server.url + "stats").status_code == 200  # still served
+        assert server.process.poll() is None
+        server.process.send_signal(signal.SIGINT)  # Ctrl-C stops it
+        out, _ = server.output()
         assert server.process.returncode == 0
+        assert "Rating ended on the page; statistics and gallery are served until Ctrl-C." in out
         assert "Session: 4 choices" in out
         assert len(comparisons(folder)) == 4
     finally:
@@ -142,5 +154,87 @@ def test_the_page_shows_agreement_against_the_ceiling(browser, folder):
         page = browser.new_page()
         page.goto(server.url)
         expect(page.locator("#stats")).to_contain_text("(ceiling 75% typical)")
+    finally:
+        server.stop()
+
+
+def test_while_the_next_set_is_coming_a_spinner_shows_and_an_undo_waits(browser, folder):
+    server = Server(folder, "--repeats", "0")
+    held = []  # sets asked for beyond the first four, answered when the test says
+
+    def hold(route):
+        if hold.passed < 4:  # the one shown and the three made ready behind it
+            hold.passed += 1
+            route.continue_()
+        else:
+            held.append(route)
+
+    hold.passed = 0
+    try:
+        page = browser.new_page()
+        page.route("**/api/next", hold)
+        page.goto(server.url)
+        for n in (1, 2, 3):  # the ready sets come at once
+            expect(page.locator("body")).to_have_attribute("data-state", "ready")
+            page.keyboard.press("1")
+            wait_for_choices(page, n)
+        page.keyboard.press("1")  # saved; the next set is still coming
+        expect(page.locator("body")).to_have_attribute("data-choices", "4")
+        expect(page.locator("body")).to_have_attribute("data-state", "loading")
+        expect(page.locator("#spinner")).to_be_visible()
+        page.keyboard.press("2")  # never a choice on a set not on screen
+        expect(page.locator("#message")).to_have_text("Wait for the next images to choose.")
+        page.keyboard.press("z")  # waits, then undoes the choice just made
+        assert len(comparisons(folder)) == 4
+        for route in held:
+            route.continue_()
+        page.unroute("**/api/next")
+        wait_for_choices(page, 3)
+        expect(page.locator("#message")).to_have_text("Undone: choose again.")
+        expect(page.locator("#spinner")).to_be_hidden()
+        assert len(comparisons(folder)) == 3
+    finally:
+        server.stop()
+
+
+def test_without_a_model_no_odd_one_out_counts_are_shown(browser, folder):
+    with open_library(folder) as lib:  # an earlier session consulted a model
+        lib.scan()
+        session = RateSession(
+            lib, seed=0, model_scores={im.id: 1.0 * im.id for im in lib.store.images()}
+        )
+        for _ in range(3):
+            shown = session.next_set()
+            session.choose(shown.token, shown.images[0].id)
+        session.close()
+    server = Server(folder, "--no-model")
+    try:
+        assert httpx.get(server.url + "api/stats").json()["library"]["advice"]
+        page = browser.new_page()
+        page.goto(server.url)
+        expect(page.locator("body")).to_have_attribute("data-state", "ready")
+        page.keyboard.press("1")
+        wait_for_choices(page, 1)
+        expect(page.locator("#odd")).to_be_hidden()
+        expect(page.locator("#odd")).to_have_text("")
+    finally:
+        server.stop()
+
+
+def test_a_choice_the_server_never_got_is_said_to_be_unsaved(browser, folder):
+    server = Server(folder)
+    try:
+        page = browser.new_page()
+        page.goto(server.url)
+        expect(page.locator("body")).to_have_attribute("data-state", "ready")
+        server.stop()
+        page.locator("#stage .choice").nth(0).click()
+        expect(page.locator("#alert")).to_be_visible()
+        expect(page.locator("#alert")).to_have_text(
+            "The server cannot be reached: this choice was not saved. Is tastemaker rate "
+            "still running? Start it again, then reload this page."
+        )
+        expect(page.locator("#stage .choice.picked")).to_have_count(0)
+        assert comparisons(folder) == []
     finally:
         server.stop()

@@ -4,17 +4,30 @@
 import { api } from "./api.js";
 import { percent } from "./format.js";
 
-const QUEUE = 2;                    // sets kept ready beyond the one on screen
+const QUEUE = 3;                    // sets kept ready beyond the one on screen
+const ACTUAL_KEY = "tastemaker.actualSize";  // the person's choice, kept across visits
 const stage = document.getElementById("stage");
 const statsLine = document.getElementById("stats");
 const message = document.getElementById("message");
+const alertBox = document.getElementById("alert");
 const overlay = document.getElementById("overlay");
 const oddLine = document.getElementById("odd");
+const confirmEnd = document.getElementById("confirm");
+const buttons = {
+  undo: document.getElementById("undo"),
+  skip: document.getElementById("skip"),
+  actual: document.getElementById("actual"),
+  end: document.getElementById("end"),
+};
 
 let current = null;                 // {pair, images, elements}
 let shownAt = 0;
-let busy = false;                   // a choice or undo is on its way
+let busy = false;                   // a choice, undo or skip is on its way
+let pending = null;                 // the key action asked for while busy, run after
 let ended = false;
+let hasModel = false;               // whether the server consults a model
+let sessionChoices = 0;             // the session's standing choices, as last told
+let actualSize = localStorage.getItem(ACTUAL_KEY) === "1";
 const queue = [];                   // promises of ready sets
 const myChoices = [];               // this tab's choices, newest last, for undo
 
@@ -33,12 +46,43 @@ async function prepare(set) {
 
 function refill() {
   while (queue.length < QUEUE) {
-    queue.push(api("GET", "/api/next").then(prepare));
+    const next = api("GET", "/api/next").then(prepare);
+    next.catch(() => {});           // reported when the page waits for it
+    queue.push(next);
   }
+}
+
+// Every image of a set is drawn fitted to the same box, small ones enlarged, so that
+// size never tips a choice; "actual size" draws each at its own size (at most the box).
+function fit() {
+  if (!current) return;
+  current.elements.forEach((img, i) => {
+    const box = img.parentElement;
+    const w = img.naturalWidth || 1;
+    const h = img.naturalHeight || 1;
+    const image = current.images[i];
+    const original = Math.max(image.width || w, image.height || h) / Math.max(w, h);
+    let scale = Math.min(box.clientWidth / w, box.clientHeight / h);
+    if (actualSize) scale = Math.min(scale, original);
+    img.style.width = `${Math.floor(w * scale)}px`;
+    img.style.height = `${Math.floor(h * scale)}px`;
+    // the key's number just inside the image's lower edge
+    box.querySelector(".key").style.bottom =
+      `${Math.max(0, (box.clientHeight - Math.floor(h * scale)) / 2) + 4}px`;
+  });
+}
+
+function setActualSize(on) {
+  actualSize = on;
+  localStorage.setItem(ACTUAL_KEY, on ? "1" : "0");
+  buttons.actual.setAttribute("aria-pressed", String(on));
+  document.body.dataset.size = on ? "actual" : "fitted";
+  fit();
 }
 
 function show(set) {
   current = set;
+  stage.dataset.count = String(set.elements.length);
   stage.replaceChildren(...set.elements.map((img, i) => {
     const box = document.createElement("div");
     box.className = "choice";
@@ -47,15 +91,18 @@ function show(set) {
     key.className = "key";
     key.textContent = String(i + 1);
     box.append(img, key);
-    box.addEventListener("click", () => choose(i));
+    box.addEventListener("click", () => act("choose", i));
     return box;
   }));
+  fit();
+  message.textContent = "";
   document.body.dataset.pair = set.pair;
   document.body.dataset.state = "ready";
   shownAt = performance.now();
 }
 
 async function showNext() {
+  document.body.dataset.state = "loading";  // the spinner, if the set is slow to come
   refill();
   const set = await queue.shift();
   refill();
@@ -74,23 +121,42 @@ function ceiling(c) {
     : `${percent(c.ceiling)} typical`;
 }
 
+function span(className, text) {
+  const element = document.createElement("span");
+  element.className = className;
+  element.textContent = text;
+  return element;
+}
+
+// One line: the whole of it on a wide screen, the essentials on a narrow one.
 function renderStats(session, library) {
-  statsLine.textContent =
-    `${session.choices} choices · ${session.per_minute.toFixed(1)}/min · ` +
-    `agreement ${percent(session.agreement)} this session, ` +
-    `${percent(library.agreement)} overall ` +
-    `(ceiling ${ceiling(library.consistency)}) · ` +
-    `${library.choices_per_image.toFixed(2)} choices per image · ${library.never_shown} never shown`;
-  // the server's advice, sent once the model has been asked about a choice
-  oddLine.textContent =
-    library.advice ? `${oddOneOut(library.odd_one_out)} — ${library.advice}` : "";
+  statsLine.replaceChildren(
+    span("wide",
+      `${session.choices} choices · ${session.per_minute.toFixed(1)}/min · ` +
+      `agreement ${percent(session.agreement)} this session, ` +
+      `${percent(library.agreement)} overall ` +
+      `(ceiling ${ceiling(library.consistency)}) · ` +
+      `${library.choices_per_image.toFixed(2)} choices per image · ${library.never_shown} never shown`),
+    span("narrow", `${session.choices} choices · agreement ${percent(library.agreement)}`),
+  );
+  // the server's advice, sent once the model has been asked about a choice; none when
+  // no model is consulted now, whatever earlier sessions' counts say
+  oddLine.textContent = hasModel && library.advice
+    ? `${oddOneOut(library.odd_one_out)} — ${library.advice}` : "";
+  sessionChoices = session.choices;
+  buttons.undo.disabled = !canUndo();
   document.body.dataset.choices = String(session.choices);
 }
 
-function report(title, lines, hint = "Press any key or click to carry on.") {
+function canUndo() {
+  return myChoices.length > 0 || sessionChoices > 0;
+}
+
+function report(title, lines, hint = "Press any key, click or tap to carry on.") {
   document.getElementById("overlay-title").textContent = title;
   document.getElementById("overlay-body").textContent = lines.join("\n");
   document.getElementById("overlay-hint").textContent = hint;
+  document.getElementById("overlay-links").hidden = !ended;
   overlay.hidden = false;
 }
 
@@ -99,110 +165,185 @@ function agreementLine(s) {
     `${s.unpredicted} · agreement ${percent(s.agreement)}`;
 }
 
+// What each action is called when it fails, and what it leaves unsaved, if anything.
+const WHAT = {
+  start: ["Loading", null],
+  choose: ["The choice", "this choice"],
+  undo: ["The undo", "the undo"],
+  skip: ["Skipping", null],
+  end: ["Ending", null],
+};
+
+// Said big and plainly when the server is gone: a choice it did not get is not saved.
+function failed(error, name) {
+  const [action, unsaved] = WHAT[name];
+  if (error.status === 0) {
+    alertBox.textContent = "The server cannot be reached" +
+      (unsaved ? `: ${unsaved} was not saved` : "") +
+      ". Is tastemaker rate still running? Start it again, then reload this page.";
+    alertBox.hidden = false;
+  } else {
+    message.textContent = `${action} failed: ${error.message}`;
+  }
+}
+
 async function choose(index) {
-  if (busy || ended || !current || index >= current.images.length) return;
-  busy = true;
+  if (!current || index >= current.images.length) return;
   const set = current;
   const ms = Math.round(performance.now() - shownAt);
   set.elements[index].parentElement.classList.add("picked");
+  let result;
   try {
-    const result = await api("POST", "/api/choose",
+    result = await api("POST", "/api/choose",
       { pair: set.pair, winner: set.images[index].id, ms });
-    myChoices.push(result.choice);
-    renderStats(result.session, result.library);
-    if (result.batch) {
-      const b = result.batch;
-      report(`Batch done: ${b.choices} choices in ${(b.seconds / 60).toFixed(1)} min`, [
-        `This batch: ${agreementLine(b)}`,
-        `Library: ${result.library.choices} choices, ` +
-          `${result.library.choices_per_image.toFixed(2)} per image, ` +
-          `${result.library.never_shown} of ${result.library.images} images never shown`,
-        `Overall: ${agreementLine(result.library)}`,
-        ...(b.odd_one_out ? [`This batch, ${oddOneOut(b.odd_one_out)}`,
-          result.library.advice] : []),
-      ]);
-    }
-    message.textContent = "";
-    await showNext();
   } catch (error) {
     set.elements[index].parentElement.classList.remove("picked");
-    if (error.status === 409) {          // the set went stale (e.g. the server restarted)
-      queue.length = 0;
-      message.textContent = "That set had expired; here is a fresh one.";
-      await showNext();
-    } else {
-      message.textContent = `Not saved: ${error.message}`;
-    }
-  } finally {
-    busy = false;
+    if (error.status !== 409) throw error;
+    queue.length = 0;                   // the set went stale (e.g. the server restarted)
+    await showNext();
+    message.textContent = "That set had expired; here is a fresh one.";
+    return;
   }
+  myChoices.push(result.choice);
+  renderStats(result.session, result.library);
+  if (result.batch) {
+    const b = result.batch;
+    report(`Batch done: ${b.choices} choices in ${(b.seconds / 60).toFixed(1)} min`, [
+      `This batch: ${agreementLine(b)}`,
+      `Library: ${result.library.choices} choices, ` +
+        `${result.library.choices_per_image.toFixed(2)} per image, ` +
+        `${result.library.never_shown} of ${result.library.images} images never shown`,
+      `Overall: ${agreementLine(result.library)}`,
+      ...(b.odd_one_out ? [`This batch, ${oddOneOut(b.odd_one_out)}`,
+        result.library.advice] : []),
+    ]);
+  }
+  await showNext();
 }
 
 async function undo() {
-  if (busy || ended) return;
-  if (!myChoices.length) { message.textContent = "Nothing to undo."; return; }
-  busy = true;
-  try {
-    const result = await api("POST", "/api/undo", { choice: myChoices[myChoices.length - 1] });
-    myChoices.pop();
-    renderStats(result.session, result.library);
-    if (current) queue.unshift(Promise.resolve(current));  // keep the set we had up
-    show(await prepare(result.set));
-    message.textContent = "Undone: choose again.";
-  } catch (error) {
-    message.textContent = `Undo failed: ${error.message}`;
-  } finally {
-    busy = false;
-  }
+  if (!canUndo()) { message.textContent = "Nothing to undo."; return; }
+  // this tab's own last choice; after a reload, the session's last (the server's)
+  const body = myChoices.length ? { choice: myChoices[myChoices.length - 1] } : {};
+  const result = await api("POST", "/api/undo", body);
+  myChoices.pop();
+  renderStats(result.session, result.library);
+  if (current) queue.unshift(Promise.resolve(current));  // keep the set we had up
+  show(await prepare(result.set));
+  message.textContent = "Undone: choose again.";
 }
 
 async function skip() {
-  if (busy || ended) return;
-  busy = true;
-  try { await showNext(); } finally { busy = false; }
+  await showNext();
+}
+
+function askToEnd() {
+  confirmEnd.showModal();
+  document.getElementById("confirm-end").focus();
 }
 
 async function end() {
-  if (ended) return;
+  confirmEnd.close();
+  await running;                        // a choice on its way is saved first
+  try {
+    showEnded(await api("POST", "/api/end"));
+  } catch (error) {
+    failed(error, "end");
+  }
+}
+
+async function showEnded(result = null) {
   ended = true;
-  const result = await api("POST", "/api/end");
-  const s = result.session;
-  const l = result.library;
+  const stats = result || await api("GET", "/api/stats");
+  const s = stats.session;
+  const l = stats.library;
+  Object.values(buttons).forEach((button) => { button.disabled = true; });
+  stage.replaceChildren();
+  current = null;
   document.body.dataset.state = "ended";
-  report("Session ended", [
+  report("Rating ended", [
     `${s.choices} choices in ${(s.seconds / 60).toFixed(1)} min (${s.per_minute.toFixed(1)}/min)`,
     `This session: ${agreementLine(s)}`,
     `Library: ${l.images} images, ${l.never_shown} never shown, ` +
       `${l.choices} choices (${l.choices_per_image.toFixed(2)} per image)`,
     `Overall: ${agreementLine(l)}`,
-  ], "Every choice is saved. You can close this tab.");
+  ], "Every choice is saved. The statistics and gallery stay open until the server is " +
+    "stopped (Ctrl-C in its terminal).");
+}
+
+async function start() {
+  const stats = await api("GET", "/api/stats");
+  hasModel = stats.settings.model;
+  renderStats(stats.session, stats.library);
+  if (stats.ended) await showEnded(stats);
+  else await showNext();
+}
+
+// One way in for keys, buttons and taps. While the page waits (for the server, or for
+// the next set's images) an undo or skip asked for meanwhile waits and runs next; a
+// choice is never made on a set that is not on screen, so one asked for is refused.
+// End asks at once; once confirmed, it waits for a choice on its way to be saved.
+const ACTIONS = { start, choose, undo, skip };
+let running = Promise.resolve();        // the action on its way
+
+async function act(name, arg) {
+  if (ended) return;
+  if (name === "actual") return setActualSize(!actualSize);
+  if (name === "end") return askToEnd();
+  if (busy) {
+    if (name === "choose") message.textContent = "Wait for the next images to choose.";
+    else pending = name;
+    return;
+  }
+  busy = true;
+  running = (async () => {
+    try {
+      await ACTIONS[name](arg);
+      alertBox.hidden = true;
+    } catch (error) {
+      if (error.status === 410) await showEnded();  // ended from another tab
+      else failed(error, name);
+    } finally {
+      busy = false;
+    }
+  })();
+  await running;
+  if (pending) {
+    const next = pending;
+    pending = null;
+    await act(next);
+  }
 }
 
 document.addEventListener("keydown", (event) => {
-  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.ctrlKey || event.metaKey || event.altKey || confirmEnd.open) return;
   if (!overlay.hidden) {
     if (!ended) { overlay.hidden = true; event.preventDefault(); }
     return;
   }
   const n = current ? current.images.length : 0;
   const key = event.key;
-  if (key >= "1" && key <= "9") choose(Number(key) - 1);
-  else if (key === "ArrowLeft") choose(0);
-  else if (key === "ArrowRight") choose(n - 1);
-  else if (key === "z" || key === "Backspace") undo();
-  else if (key === "s") skip();
-  else if (key === "q") end();
+  if (key >= "1" && key <= "9") act("choose", Number(key) - 1);
+  else if (key === "ArrowLeft") act("choose", 0);
+  else if (key === "ArrowRight") act("choose", n - 1);
+  else if (key === "z" || key === "Backspace") act("undo");
+  else if (key === "s") act("skip");
+  else if (key === "a") act("actual");
+  else if (key === "q") act("end");
   else return;
   event.preventDefault();
 });
-overlay.addEventListener("click", () => { if (!ended) overlay.hidden = true; });
-
-(async () => {
-  try {
-    const stats = await api("GET", "/api/stats");
-    renderStats(stats.session, stats.library);
-    await showNext();
-  } catch (error) {
-    message.textContent = `Cannot reach the server: ${error.message}`;
-  }
-})();
+for (const [name, button] of Object.entries(buttons)) {
+  button.addEventListener("click", () => {
+    button.blur();                      // so Space or Enter later is not this button again
+    act(name);
+  });
+}
+document.getElementById("confirm-keep").addEventListener("click", () => confirmEnd.close());
+document.getElementById("confirm-end").addEventListener("click", end);
+overlay.addEventListener("click", (event) => {
+  if (!ended && event.target.tagName !== "A") overlay.hidden = true;
+});
+new ResizeObserver(fit).observe(stage);
+setActualSize(actualSize);
+act("start");
