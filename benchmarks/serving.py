@@ -49,6 +49,7 @@ import argparse
 import hashlib
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -194,10 +195,12 @@ class Server:
         )
 
     def stop(self, client: httpx.Client | None) -> None:
-        """End the session as the page's ``q`` does; terminate if that fails."""
+        """End rating as the page's End does, then stop the server as Ctrl-C does (ending
+        rating leaves the other pages served); terminate if that fails."""
         try:
             if client is not None:  # a POST body is JSON, or the server refuses it (415)
                 client.post("/api/end", json={}, timeout=30).raise_for_status()
+            self.process.send_signal(signal.SIGINT)
             self.process.communicate(timeout=30)
         except (httpx.HTTPError, subprocess.TimeoutExpired):
             self.process.terminate()
