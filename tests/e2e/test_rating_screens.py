@@ -4,6 +4,7 @@ size (small ones enlarged), one above the other on the phone; the buttons, click
 tapped; undo after a reload; the batch report's agreement; ending, which asks first."""
 
 import re
+from itertools import pairwise
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -181,4 +182,20 @@ def test_a_tablet_on_the_network_rates_through_the_printed_address(browser, fold
         assert httpx.get(f"{here}/api/stats").status_code == 403  # not without it
     finally:
         tablet.close()
+        server.stop()
+
+
+def test_four_wide_images_on_a_phone_stand_in_one_column(browser, folder):
+    server = Server(folder, "--choices", "4")
+    phone = browser.new_context(**SCREENS["390x844-touch"])
+    try:
+        page = phone.new_page()
+        page.goto(server.url)
+        ready(page, 0)
+        images = drawn(page)  # one column draws 3:2 images larger than two by two
+        assert len(images) == 4 and len({(i["width"], i["height"]) for i in images}) == 1
+        assert all(below["top"] >= above["bottom"] for above, below in pairwise(images))
+        assert images[0]["width"] > 240 and images[-1]["bottom"] <= 844
+    finally:
+        phone.close()
         server.stop()

@@ -54,12 +54,29 @@ function refill() {
 
 // Every image of a set is drawn fitted to the same box, small ones enlarged, so that
 // size never tips a choice; "actual size" draws each at its own size (at most the box).
+// The boxes are laid out in the grid (one row, one column, two by two…) that draws the
+// set largest: side by side on a wide screen, one above the other on an upright one.
 function fit() {
   if (!current) return;
+  const style = getComputedStyle(stage);
+  const gap = parseFloat(style.columnGap) || 0;
+  const width = stage.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  const height = stage.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+  const sizes = current.elements.map((img) => [img.naturalWidth || 1, img.naturalHeight || 1]);
+  const n = sizes.length;
+  let best = null;
+  for (let cols = n; cols >= 1; cols--) {  // on a tie, the wider layout
+    const rows = Math.ceil(n / cols);
+    const boxW = (width - gap * (cols - 1)) / cols;
+    const boxH = (height - gap * (rows - 1)) / rows;
+    const smallest = Math.min(...sizes.map(([w, h]) => Math.min(boxW / w, boxH / h) ** 2 * w * h));
+    if (!best || smallest > best.smallest) best = { cols, rows, smallest };
+  }
+  stage.style.gridTemplateColumns = `repeat(${best.cols}, minmax(0, 1fr))`;
+  stage.style.gridTemplateRows = `repeat(${best.rows}, minmax(0, 1fr))`;
   current.elements.forEach((img, i) => {
     const box = img.parentElement;
-    const w = img.naturalWidth || 1;
-    const h = img.naturalHeight || 1;
+    const [w, h] = sizes[i];
     const image = current.images[i];
     const original = Math.max(image.width || w, image.height || h) / Math.max(w, h);
     let scale = Math.min(box.clientWidth / w, box.clientHeight / h);
@@ -82,7 +99,6 @@ function setActualSize(on) {
 
 function show(set) {
   current = set;
-  stage.dataset.count = String(set.elements.length);
   stage.replaceChildren(...set.elements.map((img, i) => {
     const box = document.createElement("div");
     box.className = "choice";
