@@ -199,3 +199,36 @@ def test_four_wide_images_on_a_phone_stand_in_one_column(browser, folder):
     finally:
         phone.close()
         server.stop()
+
+
+def swipe(page: Page, x0: float, x1: float, y: float) -> None:
+    """A finger drawn sideways across the screen, as the touch screen reports it."""
+    cdp = page.context.new_cdp_session(page)
+    steps = [x0 + (x1 - x0) * i / 5 for i in range(6)]
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x0, "y": y}]})
+    for x in steps[1:]:
+        cdp.send(
+            "Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]}
+        )
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def test_on_a_phone_a_swipe_skips_or_undoes(browser, folder):
+    server = Server(folder, "--repeats", "0")
+    phone = browser.new_context(**SCREENS["390x844-touch"])
+    try:
+        page = phone.new_page()
+        page.goto(server.url)
+        ready(page, 0)
+        page.locator("#stage .choice").nth(0).tap()
+        ready(page, 1)
+        pair = page.locator("body").get_attribute("data-pair")
+        swipe(page, 320, 60, 300)  # to the left: skip, nothing recorded
+        expect(page.locator("body")).not_to_have_attribute("data-pair", pair)
+        assert standing_choices(folder) == 1
+        swipe(page, 60, 320, 300)  # to the right: undo
+        ready(page, 0)
+        assert standing_choices(folder) == 0
+    finally:
+        phone.close()
+        server.stop()

@@ -360,6 +360,22 @@ document.getElementById("confirm-end").addEventListener("click", end);
 overlay.addEventListener("click", (event) => {
   if (!ended && event.target.tagName !== "A") overlay.hidden = true;
 });
+// On a touch screen a swipe sideways across the images skips (to the left) or undoes
+// (to the right); a tap chooses.
+const SWIPE = 60;                       // CSS pixels, and mostly sideways
+let touchStart = null;
+stage.addEventListener("touchstart", (event) => {
+  const t = event.changedTouches[0];
+  touchStart = event.touches.length === 1 ? { x: t.clientX, y: t.clientY } : null;
+}, { passive: true });
+stage.addEventListener("touchend", (event) => {
+  if (!touchStart) return;
+  const t = event.changedTouches[0];
+  const dx = t.clientX - touchStart.x;
+  const dy = t.clientY - touchStart.y;
+  touchStart = null;
+  if (Math.abs(dx) >= SWIPE && Math.abs(dx) > 2 * Math.abs(dy)) act(dx < 0 ? "skip" : "undo");
+}, { passive: true });
 new ResizeObserver(fit).observe(stage);
 setActualSize(actualSize);
 act("start");
