@@ -238,3 +238,29 @@ def test_a_choice_the_server_never_got_is_said_to_be_unsaved(browser, folder):
         assert comparisons(folder) == []
     finally:
         server.stop()
+
+
+def test_an_undo_made_in_another_tab_is_not_made_twice(browser, folder):
+    server = Server(folder, "--repeats", "0")
+    try:
+        first, second = browser.new_page(), browser.new_page()
+        for tab in (first, second):
+            tab.goto(server.url)
+            expect(tab.locator("body")).to_have_attribute("data-state", "ready")
+        for n in (1, 2):
+            first.keyboard.press("1")
+            wait_for_choices(first, n)
+        second.reload()  # the session has choices to undo: the second tab withdraws the last
+        wait_for_choices(second, 2)
+        second.locator("#undo").click()
+        wait_for_choices(second, 1)
+        first.keyboard.press("z")  # its own last is gone already: refused, nothing else withdrawn
+        expect(first.locator("#message")).to_have_text(
+            "The undo failed: There is no choice to undo."
+        )
+        assert len(comparisons(folder)) == 1
+        first.keyboard.press("z")  # then the session's last, the first choice
+        wait_for_choices(first, 0)
+        assert comparisons(folder) == []
+    finally:
+        server.stop()

@@ -241,7 +241,13 @@ async function undo() {
   if (!canUndo()) { message.textContent = "Nothing to undo."; return; }
   // this tab's own last choice; after a reload, the session's last (the server's)
   const body = myChoices.length ? { choice: myChoices[myChoices.length - 1] } : {};
-  const result = await api("POST", "/api/undo", body);
+  let result;
+  try {
+    result = await api("POST", "/api/undo", body);
+  } catch (error) {
+    if (error.status === 409) myChoices.pop();  // undone already (from another tab)
+    throw error;
+  }
   myChoices.pop();
   renderStats(result.session, result.library);
   if (current) queue.unshift(Promise.resolve(current));  // keep the set we had up
