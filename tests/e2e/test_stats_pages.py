@@ -267,3 +267,23 @@ def test_the_charts_are_drawn_at_their_width_so_a_phone_can_read_them(browser, f
         page.wait_for_function(scale)
         assert page.locator("#agreement svg").evaluate("s => s.viewBox.baseVal.width") > 500
         context.close()
+
+
+def test_batches_the_database_foresaw_nothing_in_are_said_so(browser, tmp_path):
+    """Two choices among never-compared images (scored alike, so nothing is predicted)
+    end a batch without an agreement: the chart says why it is empty, not 'no choice'."""
+    folder = tmp_path / "lib"
+    make_images(folder, 12)
+    with Server(folder, "--batch", "2", "--seed", "0") as server:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            for _ in range(2):
+                s = client.get("/api/next").json()
+                choice = {"pair": s["pair"], "winner": s["images"][0]["id"]}
+                assert client.post("/api/choose", json=choice).is_success
+        with open_library(folder) as library:
+            (batch,) = progress_data(library.store).batches
+        assert batch.agreement is None
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page.goto(server.url + "stats")
+        expect(page.locator("body")).to_have_attribute("data-state", "ready")
+        expect(page.locator("#agreement .empty")).to_contain_text("No agreement yet")

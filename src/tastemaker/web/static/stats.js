@@ -119,7 +119,9 @@ function render(data) {
     ? `No batch finished yet (${batchProgress(current)} so far).`
     : "No choice yet: a batch is stored every --batch choices.";
   batchChart(data, "agreement", {
-    floor: 0.4, none: noBatch, current,
+    floor: 0.4, current,
+    none: batches.length ? "No agreement yet: the database had scored the images of " +
+      "every choice alike, so it foresaw none." : noBatch,
     describe: (b) => `agreement ${percent(b.agreement)} (${b.matched} matched, ` +
       `${b.contradicted} contradicted)`,
     title: "Agreement per batch", yLabel: "agreement", yFormat: percent,
