@@ -145,6 +145,7 @@ def test_export_scores_json(library: Library, tmp_path: Path) -> None:
     assert list(records) == BEST_FIRST
     assert records["sub/c.png"] == {
         "relative_filepath": "sub/c.png",
+        "relative_path": "sub/c.png",
         "score": 0.25,
         "comparisons": 0,
         "hash": {image.path: image.hash for image in library.store.images()}["sub/c.png"],
@@ -159,6 +160,42 @@ def test_export_scores_json(library: Library, tmp_path: Path) -> None:
     assert metadata["images"] == 4
     assert metadata["bt"] == BT_SCALE
     assert datetime.fromisoformat(metadata["exported_at"]).tzinfo is not None
+
+
+class SeedImageRecord:
+    """What the seed's rating window (image_comparison, ``modules/scoring.py``) makes of
+    each record of a score file it opens: it asserts ``relative_path``, then reads the
+    score as a float and the comparisons as an int; its saves write them back as text."""
+
+    def __init__(self, **columns: object) -> None:
+        assert "relative_path" in columns
+        self.columns = {"comparisons": 0, "score": 0.0} | columns
+        self.score = float(str(self.columns["score"]))
+        self.comparisons = int(str(self.columns["comparisons"]))
+
+    def saved(self, score: float, comparisons: int) -> dict[str, object]:
+        return self.columns | {"score": str(score), "comparisons": str(comparisons)}
+
+
+def test_the_seed_window_opens_the_json_export_and_its_save_imports_back(
+    library: Library, tmp_path: Path
+) -> None:
+    set_scores(library, SCORES)
+    out = tmp_path / "scores.json"
+    export_scores(library, out)
+    loaded = json.loads(out.read_text(encoding="utf-8"))
+    opened = {key: SeedImageRecord(**record) for key, record in loaded["ImageRecords"].items()}
+    assert {key: (r.score, r.comparisons) for key, r in opened.items()} == SCORES
+    # a choice there: the first image wins a point and a comparison; it saves everything
+    first = BEST_FIRST[0]
+    changed = {first: (SCORES[first][0] + 1.0, SCORES[first][1] + 1)}
+    saved = {key: r.saved(*changed.get(key, (r.score, r.comparisons))) for key, r in opened.items()}
+    back = tmp_path / "saved_there.json"
+    back.write_text(json.dumps({"ImageRecords": saved, "Metadata": loaded["Metadata"]}))
+    with scanned(make_folder(tmp_path / "again")) as again:
+        assert import_scores(again, back) == ImportReport(back, 4, [])
+        got = {r.path: (r.prior, r.prior_comparisons) for r in again.store.ratings()}
+    assert got == SCORES | changed
 
 
 def test_export_scores_leaves_out_missing_images(library: Library, tmp_path: Path) -> None:

@@ -169,9 +169,10 @@ def _score_document(
 ) -> dict[str, object]:
     from tastemaker import __version__  # here, not at the top: the package may import us
 
+    # the seed's rating window reads relative_path (it asserts it), its README names
+    # relative_filepath: both, so its window opens the file and either reader finds the path
     image_records = {
-        str(record["relative_path"]): {"relative_filepath": record["relative_path"]}
-        | {k: v for k, v in record.items() if k != "relative_path"}
+        str(record["relative_path"]): {"relative_filepath": record["relative_path"]} | record
         for record in records
     }
     return {
