@@ -17,6 +17,8 @@ standard deviation above the average training image.
 LAION's improved aesthetic predictor (christophschuhmann/improved-aesthetic-predictor,
 ``sac+logos+ava1-l14-linearMSE.pth``) is read by :func:`load_laion_checkpoint` and
 represented by the same :class:`TasteModel`, so it can be saved once as a model file.
+A ``.safetensors`` file without the tastemaker header is read when it is the classic
+project's (:mod:`tastemaker.classic_model`) or LAION's weights under LAION's names.
 """
 
 from __future__ import annotations
@@ -523,7 +525,8 @@ def _json_field(name: str, raw: str) -> Any:
 
 
 def load_model_file(path: str | Path, device: str | torch.device | None = None) -> TasteModel:
-    """Read a model file written by :meth:`TasteModel.save`."""
+    """Read a model file written by :meth:`TasteModel.save`, by the classic project, or
+    LAION's predictor saved as ``.safetensors``."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -539,10 +542,7 @@ def load_model_file(path: str | Path, device: str | torch.device | None = None) 
             hint = " (a LAION .pth checkpoint is read with load_laion_checkpoint)"
         raise TastemakerError(f"{path} is not a .safetensors model file{hint}.") from e
     if header.get("format") != FORMAT:
-        raise TastemakerError(
-            f"{path} is a .safetensors file but not a tastemaker model "
-            f"(its header lacks format: {FORMAT})."
-        )
+        return _foreign_model(path, header, tensors, device)
     try:
         version = int(header.get("format_version", ""))
     except ValueError:
@@ -564,18 +564,48 @@ def load_model_file(path: str | Path, device: str | torch.device | None = None) 
         raise TastemakerError(f"{path} is a tastemaker model but its metadata field {e}.") from None
     _check_extractor_source(meta.extractor, path)
     meta = _with_current_layers(meta, path)
+    return _checked_model(path, meta, tensors, device, "a tastemaker model")
+
+
+def _checked_model(
+    path: Path,
+    meta: ModelMeta,
+    tensors: dict[str, torch.Tensor],
+    device: str | torch.device | None,
+    what: str,
+) -> TasteModel:
+    """The model ``meta`` describes holding ``tensors``, refused (saying the file is
+    ``what``) when their shapes are not the ones it describes."""
     try:
         with torch.device("meta"):  # the shapes alone: a header cannot make us allocate
             shapes = {k: tuple(v.shape) for k, v in build_module(meta).state_dict().items()}
     except ValueError as e:
-        raise TastemakerError(
-            f"{path} is a tastemaker model but its metadata is damaged ({e})."
-        ) from None
+        raise TastemakerError(f"{path} is {what} but its metadata is damaged ({e}).") from None
     if shapes != {k: tuple(v.shape) for k, v in tensors.items()}:
-        raise TastemakerError(
-            f"{path} is a tastemaker model but its weights do not match its metadata."
-        )
+        raise TastemakerError(f"{path} is {what} but its weights do not match its metadata.")
     return TasteModel(meta, _with_weights(path, build_module(meta), tensors), device)
+
+
+def _foreign_model(
+    path: Path,
+    header: dict[str, str],
+    tensors: dict[str, torch.Tensor],
+    device: str | torch.device | None,
+) -> TasteModel:
+    """A ``.safetensors`` model another tool wrote: the classic project's, or LAION's
+    predictor under its own weight names (as the classic project ships it)."""
+    from tastemaker.classic_model import classic_model, is_classic
+
+    if is_classic(header):
+        meta, weights = classic_model(path, header, tensors)
+        _check_extractor_source(meta.extractor, path)
+        return _checked_model(path, meta, weights, device, "a model of the classic project")
+    if _laion_layout(tensors) is not None:
+        return _laion_model(path, tensors, device)
+    raise TastemakerError(
+        f"{path} is a .safetensors file but not a tastemaker model "
+        f"(its header lacks format: {FORMAT})."
+    )
 
 
 def _with_weights(path: Path, module: nn.Module, tensors: dict[str, torch.Tensor]) -> nn.Module:
@@ -661,16 +691,31 @@ def load_laion_checkpoint(path: str | Path, device: str | torch.device | None = 
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     weights = isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())
-    keys = sorted(state) if weights else []
-    if keys == _laion_keys(_LAION_LINEAR):
-        indices, architecture = _LAION_LINEAR, LAION
-    elif keys == _laion_keys(_LAION_RELU):
-        indices, architecture = _LAION_RELU, LAION_RELU
-    else:
+    if not weights or _laion_layout(state) is None:
         raise TastemakerError(
             f"{path} is not a LAION aesthetic-predictor checkpoint "
             "(expected the weights of its five Linear layers, layers.0.weight to layers.7.bias)."
         )
+    return _laion_model(path, state, device)
+
+
+def _laion_layout(state: dict[str, torch.Tensor]) -> tuple[tuple[int, ...], str] | None:
+    """The indices of its Linear layers and the architecture, if ``state`` has the weight
+    names of LAION's predictor (either variant); else None."""
+    keys = sorted(state)
+    for indices, architecture in ((_LAION_LINEAR, LAION), (_LAION_RELU, LAION_RELU)):
+        if keys == _laion_keys(indices):
+            return indices, architecture
+    return None
+
+
+def _laion_model(
+    path: Path, state: dict[str, torch.Tensor], device: str | torch.device | None
+) -> TasteModel:
+    """LAION's predictor from its weights, under LAION's names (see load_laion_checkpoint)."""
+    layout = _laion_layout(state)
+    assert layout is not None, "callers check the layout first"
+    indices, architecture = layout
     input_dim = int(state["layers.0.weight"].shape[1])
     hidden = tuple(int(state[f"layers.{i}.weight"].shape[0]) for i in indices[:4])
     if input_dim not in LAION_EXTRACTORS:
