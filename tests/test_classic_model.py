@@ -101,6 +101,7 @@ def test_a_current_classic_model_scores_as_it_does(tiny_clip: Path, tmp_path: Pa
     )
     meta = load_model_file(model).meta
     assert (meta.extractor, meta.layers, meta.hidden) == (str(tiny_clip), layers, HIDDEN)
+    assert meta.params == {"source": "model.safetensors", "n_images": "40"}
     expected = (classic_forward(weights, "main_process", x) - MEAN) / SD
     assert_scored_everywhere(model, images, expected)
 

@@ -79,7 +79,7 @@ def classic_model(
         ratings="elo",
         version=__version__,
         created=now_iso(),
-        params={"source": path.name, "n_images": header.get("n_images", "")},
+        params={"source": path.name} | {k: header[k] for k in ("n_images",) if k in header},
         architecture=MLP,
     )
     return meta, weights
