@@ -3,10 +3,13 @@
 import json
 import socket
 
+import pytest
 from conftest import make_images
 from typer.testing import CliRunner
 
+from tastemaker.api import resolve_model_path
 from tastemaker.cli import app
+from tastemaker.errors import TastemakerError
 from tastemaker.storage.library import open_library
 
 runner = CliRunner()
@@ -60,3 +63,26 @@ def test_a_folder_without_a_model_is_one_line(tmp_path):
         assert one_line(result) == (
             f"Error: {tmp_path / 'imgs'}: no such model file (nor a library folder with a model)"
         )
+
+
+def test_a_folder_holding_one_model_file_is_that_model(tmp_path, tiny_model):
+    """As the Hugging Face hub hands a shared model back: a folder with one model file."""
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "README.md").write_text("a card")
+    (tmp_path / "shared" / "taste.safetensors").write_bytes(tiny_model.read_bytes())
+    make_images(tmp_path / "imgs", 3)
+    by_file = runner.invoke(app, ["score", str(tiny_model), str(tmp_path / "imgs"), "--json"])
+    by_folder = runner.invoke(
+        app, ["score", str(tmp_path / "shared"), str(tmp_path / "imgs"), "--json"]
+    )
+    assert by_folder.exit_code == 0, by_folder.output
+    assert json.loads(by_folder.stdout) == json.loads(by_file.stdout)
+
+
+def test_a_folder_of_several_models_is_refused_not_guessed(tmp_path, tiny_model):
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.safetensors").write_bytes(tiny_model.read_bytes())
+    with pytest.raises(
+        TastemakerError, match=r"holds 2 model files \(a.safetensors, b.safetensors\); give one$"
+    ):
+        resolve_model_path(tmp_path)

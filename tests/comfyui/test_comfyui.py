@@ -295,6 +295,13 @@ def test_without_tastemaker_the_pack_loads_and_each_node_says_what_to_install(
             call()
 
 
+def test_a_shared_model_folder_loads_as_its_model(node, tiny_model, batch, tmp_path):
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "taste.safetensors").write_bytes(tiny_model.read_bytes())
+    model = node("TastemakerLoadModel").load(model_name="", path=str(tmp_path / "shared"))[0]
+    assert model.score(batch) == tastemaker.load_model(tiny_model).score(batch)
+
+
 def test_a_missing_model_file_is_a_clear_error(node, tmp_path):
     with pytest.raises(TastemakerError, match="no such model file"):
         node("TastemakerLoadModel").load("", path=str(tmp_path / "missing.safetensors"))

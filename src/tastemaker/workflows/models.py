@@ -1,5 +1,6 @@
-"""Which model: a library's newest, or the file a path or library folder names. Light on
-purpose (no torch), so a command can ask whether there is a model before loading one."""
+"""Which model: a library's newest, or the file a path, a library folder or an exported
+model folder names. Light on purpose (no torch), so a command can ask whether there is a
+model before loading one."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def library_model(library: Library, given: str | os.PathLike[str] | None = None)
 
 
 def resolve_model_path(path_or_name: str | os.PathLike[str]) -> Path:
-    """A model file, or the newest model registered in a library folder."""
+    """A model file, the newest model registered in a library folder, or the one model
+    file in a folder as ``export-model`` writes it (and the Hugging Face hub hands back)."""
     path = Path(path_or_name).expanduser()
     if path.is_file():
         return path.resolve()
@@ -33,4 +35,16 @@ def resolve_model_path(path_or_name: str | os.PathLike[str]) -> Path:
         if newest is not None:
             return newest
         raise TastemakerError(f"{path}: this library has no trained model yet")
+    if path.is_dir() and (found := _only_model(path)):
+        return found
     raise TastemakerError(f"{path}: no such model file (nor a library folder with a model)")
+
+
+def _only_model(folder: Path) -> Path | None:
+    """The one ``.safetensors`` file directly in ``folder``, None when there is none;
+    refused when there are several, rather than guessing which."""
+    found = sorted(p for p in folder.glob("*.safetensors") if p.is_file())
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise TastemakerError(f"{folder}: holds {len(found)} model files ({names}); give one")
+    return found[0].resolve() if found else None
