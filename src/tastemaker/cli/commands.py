@@ -652,6 +652,37 @@ def models(folder: Folder, store: Store = None) -> None:
         out.print(f"    {r.path}", highlight=False, soft_wrap=True)
 
 
+@command(name="export-model")
+def export_model(
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="A model file (.safetensors, or LAION's .pth), or a library folder (its "
+            "latest model)."
+        ),
+    ],
+    dest: Annotated[Path, typer.Argument(help="The folder to write (made if need be).")],
+    license: Annotated[
+        str,
+        typer.Option(help="The licence the card declares, as the hub spells it (mit, cc-by-4.0)."),
+    ] = "other",
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an earlier export in DEST.")
+    ] = False,
+) -> None:
+    """Write MODEL into DEST with a model card, ready to share.
+
+    DEST holds the model file, README.md (the card: metadata for the Hugging Face hub,
+    the figures and counts, usage, limitations) and config.json; upload it with
+    huggingface-cli upload USER/REPO DEST. The folder itself works as a model anywhere.
+    """
+    from tastemaker.workflows.model_card import export_model as export
+    from tastemaker.workflows.models import resolve_model_path
+
+    written = export(resolve_model_path(model), dest, force, license)
+    out.print(f"Wrote {written.name}, README.md and config.json to {dest}", highlight=False)
+
+
 @command
 def extractors() -> None:
     """The named feature extractors (any hub id or local folder works too)."""
