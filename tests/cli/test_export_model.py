@@ -1,6 +1,7 @@
 """``tastemaker export-model``: a library's model as a folder for the Hugging Face hub (the
 model file, a card with YAML front matter, config.json), which loads back as a model."""
 
+import dataclasses
 import json
 
 import pytest
@@ -13,7 +14,7 @@ from tastemaker.api import resolve_model_path
 from tastemaker.cli import app
 from tastemaker.model import read_model
 from tastemaker.storage.library import open_library
-from tastemaker.workflows.model_card import base_model
+from tastemaker.workflows.model_card import base_model, model_card
 
 runner = CliRunner()
 
@@ -125,6 +126,12 @@ def test_errors_are_one_line(tmp_path, tiny_model):
     )
     assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
     assert result.output.startswith("Error:") and not (tmp_path / "out").exists()
+
+
+def test_a_hub_extractor_is_the_cards_base_model(tiny_model):
+    meta = dataclasses.replace(read_model(tiny_model).meta, extractor="facebook/dinov2-base")
+    front = front_matter(model_card(meta, "taste.safetensors", "mit"))
+    assert front["base_model"] == "facebook/dinov2-base" and front["license"] == "mit"
 
 
 def test_base_model_is_a_hub_id_only():
