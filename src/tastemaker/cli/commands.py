@@ -40,8 +40,11 @@ from tastemaker.workflows.reports import library_stats
 from tastemaker.workflows.train import TrainSettings
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from tastemaker.model import TasteModel
     from tastemaker.workflows.score import LibraryScores
+    from tastemaker.workflows.xmp_ratings import XmpReport
 
 
 @command
@@ -267,10 +270,52 @@ def stats(
         out.print(describe(result), highlight=False)
 
 
+XmpOption = Annotated[
+    bool,
+    typer.Option(
+        "--xmp",
+        help="Write 1-5 star ratings (xmp:Rating) into each image's XMP sidecar for photo "
+        "managers: only the rating changes, the images are not touched. Needs "
+        "pip install 'tastemaker[xmp]'.",
+    ),
+]
+SidecarOption = Annotated[
+    str,
+    typer.Option(
+        "--sidecar",
+        help="With --xmp: darktable (IMG_0001.CR2.xmp, also digiKam's) or lightroom "
+        "(IMG_0001.xmp, also Capture One's).",
+    ),
+]
+StarsAtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--stars-at",
+        help="With --xmp: the lowest scores of 2, 3, 4 and 5 stars, such as -1,-0.3,0.3,1; "
+        "by default each fifth of the scores gets its stars.",
+    ),
+]
+
+
+def check_xmp(style: str, stars_at: str | None) -> list[float] | None:
+    """The star thresholds, once the XMP options and the extra are known to work."""
+    from tastemaker.workflows.xmp_ratings import load_exiv2, parse_thresholds, sidecar_path
+
+    sidecar_path(Path("IMG.jpg"), style)  # an unknown style is refused before any writing
+    load_exiv2()
+    return None if stars_at is None else parse_thresholds(stars_at)
+
+
+def said_xmp(report: XmpReport, to: Console = out) -> None:
+    to.print(f"Wrote star ratings to {report.written} XMP sidecars ({report.created} new)")
+
+
 @command
 def export(
     folder: Folder,
-    output: Annotated[Path, typer.Option("--output", "-o", help="File to write (.csv or .json).")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (.csv or .json).")
+    ] = None,
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv or json; default from the file name.")
     ] = None,
@@ -282,18 +327,33 @@ def export(
             "(winner, loser), so a choice among k images gives k-1 records.",
         ),
     ] = False,
+    xmp: XmpOption = False,
+    sidecar: SidecarOption = "darktable",
+    stars_at: StarsAtOption = None,
     store: Store = None,
 ) -> None:
     """Export FOLDER's database scores (Elo, with Bradley-Terry ratings and their
     uncertainty beside) or its choices as pairwise outcomes, as CSV or JSON; import
-    reads either back."""
+    reads either back. --xmp stars the compared images in XMP sidecars."""
     from tastemaker.workflows.choices_file import export_comparisons
     from tastemaker.workflows.scores_file import export_scores, file_format
+    from tastemaker.workflows.xmp_ratings import export_star_ratings
 
+    thresholds = check_xmp(sidecar, stars_at) if xmp else None
+    if output is None and not xmp:
+        raise TastemakerError("Name the file to write with --output (or give --xmp)")
     library, _ = scanned(  # a name that tells no format is refused before the scan
-        folder, store, lambda lib: (lib.check_output(output), file_format(output, fmt))
+        folder,
+        store,
+        None
+        if output is None
+        else lambda lib: (lib.check_output(output), file_format(output, fmt)),
     )
     with library:
+        if xmp:
+            said_xmp(export_star_ratings(library, sidecar, thresholds))
+        if output is None:
+            return
         if comparisons:
             n = export_comparisons(library, output, fmt)
             out.print(f"Wrote {n} pairwise outcomes to {output}")
@@ -510,6 +570,9 @@ def score(
             "calibrated model (trained by tastemaker)."
         ),
     ] = None,
+    xmp: XmpOption = False,
+    sidecar: SidecarOption = "darktable",
+    stars_at: StarsAtOption = None,
 ) -> None:
     """Score images with MODEL, best first.
 
@@ -528,6 +591,7 @@ def score(
         write_scores,
     )
     from tastemaker.workflows.scores_file import file_format
+    from tastemaker.workflows.xmp_ratings import write_star_ratings
 
     if top is not None and top < 1:
         raise TastemakerError(f"--top {top}: give how many of the best to keep, 1 or more")
@@ -541,6 +605,7 @@ def score(
     for dest in (copy_to, link_to):
         if dest:
             check_output(dest, folder=True)
+    thresholds = check_xmp(sidecar, stars_at) if xmp else None
     model_path = resolve_model_path(model)
     skipped: list[tuple[str, str]] = []
     files = image_files(paths, skipped)
@@ -578,6 +643,10 @@ def score(
                 str(path),
             )
         out.print(table)
+    if xmp:
+        images, values = [p for p, _, _ in rows], [v for _, v, _ in rows]
+        starred = write_star_ratings(images, values, sidecar, thresholds)
+        said_xmp(starred, err if fmt == "json" and not output else out)  # JSON stays parseable
     for dest, link in ((copy_to, False), (link_to, True)):
         if dest:
             made = copy_best(rows, dest, link)
