@@ -120,8 +120,9 @@ def write_star_ratings(
             data["Xmp.xmp.Rating"] = str(n)
             xmp.setXmpData(data)
             xmp.writeMetadata()
-        except exiv2.Exiv2Error as e:
-            raise TastemakerError(f"{sidecar}: cannot be written as XMP ({e})") from None
+        except exiv2.Exiv2Error as e:  # args: (error code, libexiv2's message)
+            problem = str(e.args[-1]).lower()
+            raise TastemakerError(f"{sidecar}: cannot be written as XMP ({problem})") from None
     return XmpReport(len(sidecars), created)
 
 
