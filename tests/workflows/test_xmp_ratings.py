@@ -218,3 +218,10 @@ def test_an_unknown_sidecar_style_is_refused_before_any_work(tmp_path, tiny_mode
     assert result.exit_code == 1
     assert "No sidecar style 'aperture': use darktable or lightroom" in result.output
     assert not list(tmp_path.glob("*.xmp")) and len(images) == 2
+
+
+@pytest.mark.parametrize("command", ["export", "score"])
+def test_the_help_names_the_extra_to_install(command):
+    result = runner.invoke(app, [command, "--help"])
+    words = result.output.replace("│", " ").split()
+    assert "'tastemaker[xmp]'." in words

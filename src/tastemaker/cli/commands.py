@@ -276,7 +276,7 @@ XmpOption = Annotated[
         "--xmp",
         help="Write 1-5 star ratings (xmp:Rating) into each image's XMP sidecar for photo "
         "managers: only the rating changes, the images are not touched. Needs "
-        "pip install 'tastemaker[xmp]'.",
+        "pip install 'tastemaker\\[xmp]'.",  # \\[: rich would read [xmp] as markup
     ),
 ]
 SidecarOption = Annotated[
