@@ -12,20 +12,30 @@ Modes: 16-bit and 32-bit greyscale (``I;16``, ``I;16B``, ``I``, ``F``) are scale
 not clipped (as are deep integer arrays handed to the Python API, :func:`to_8_bit`); every
 other mode is converted by Pillow to RGB, or RGBA where it has transparency and the
 caller keeps it.
+
+RAW files (CR2, CR3, NEF, ARW, DNG, RAF, ORF, RW2, …) are decoded by LibRaw through rawpy,
+the optional ``raw`` extra: the largest preview the camera embedded when it is at least
+the size needed (:data:`RAW_PREVIEW_SIDE` when no size is asked), else a half-size
+demosaic with the camera's white balance.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin
 
 from tastemaker.errors import TastemakerError, UnreadableImage
+
+if TYPE_CHECKING:
+    import rawpy
 
 try:  # HEIC/HEIF through the well-kept pillow-heif plugin; AVIF is in Pillow itself.
     from pillow_heif import register_heif_opener
@@ -37,6 +47,17 @@ except ImportError:  # pragma: no cover - pillow-heif is a dependency, but optio
 MAX_PIXELS_ENV = "TASTEMAKER_MAX_PIXELS"
 _DEEP_GREY = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535}
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+RAW_SUFFIXES = frozenset(
+    {".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng", ".raf", ".orf"}
+    | {".rw2", ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc", ".mrw", ".mos", ".rwl"}
+)
+RAW_EXTRA = "decoding RAW files needs the raw extra: pip install 'tastemaker[raw]'"
+RAW_PREVIEW_SIDE = 1024  # an embedded preview this long or longer is enough to embed and show
+_FLIPS = {
+    3: Image.Transpose.ROTATE_180,
+    5: Image.Transpose.ROTATE_90,
+    6: Image.Transpose.ROTATE_270,
+}
 
 
 def pixel_limit() -> int:
@@ -53,7 +74,10 @@ def pixel_limit() -> int:
 
 def open_image(path: Path) -> Image.Image:
     """``path`` opened (header only), or :class:`UnreadableImage` saying why not. An image
-    over the pixel limit opens only if it is a JPEG that a reduced scale brings under it."""
+    over the pixel limit opens only if it is a JPEG that a reduced scale brings under it.
+    A RAW file is decoded (see the module docstring): there is no cheaper header to read."""
+    if is_raw(path):
+        return _raw(path, None)
     limit = pixel_limit()
     try:
         with warnings.catch_warnings():
@@ -81,6 +105,8 @@ def decode(path: Path, side: int | None = None, alpha: bool = False) -> Image.Im
     a JPEG is decoded at a reduced scale that still covers it fitted in ``side`` × ``side``,
     and at least as reduced as the pixel limit needs. :class:`UnreadableImage` says why
     it cannot be."""
+    if is_raw(path):
+        return to_rgb(_raw(path, side))
     with open_image(path) as im:
         need = _reduction(im, pixel_limit())
         w, h = im.size
@@ -96,6 +122,58 @@ def decode(path: Path, side: int | None = None, alpha: bool = False) -> Image.Im
             raise UnreadableImage(str(e)) from None
         except (OSError, SyntaxError, ValueError) as e:
             raise UnreadableImage(f"cannot be decoded ({e})") from None
+
+
+def is_raw(path: Path) -> bool:
+    """Whether ``path`` is named as a camera's RAW file."""
+    return path.suffix.lower() in RAW_SUFFIXES
+
+
+def raw_supported() -> bool:
+    """Whether the ``raw`` extra (rawpy) is installed."""
+    try:
+        import rawpy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _raw(path: Path, side: int | None) -> Image.Image:
+    """A RAW file's pixels, upright: its largest embedded preview if that covers ``side``
+    (or :data:`RAW_PREVIEW_SIDE`), which is fast and the camera's own rendering, else a
+    half-size demosaic, which is enough for any display copy or embedding."""
+    try:
+        import rawpy
+    except ImportError:
+        raise UnreadableImage(RAW_EXTRA) from None
+    try:
+        with rawpy.imread(str(path)) as raw:
+            preview = _preview(raw)
+            if preview is not None and max(preview.size) >= (side or RAW_PREVIEW_SIDE):
+                flip = _FLIPS.get(raw.sizes.flip)
+                return preview.transpose(flip) if flip is not None else preview
+            rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
+            return Image.fromarray(rgb)
+    except (rawpy.LibRawError, OSError, ValueError) as e:
+        raise UnreadableImage(f"cannot be read as a RAW image ({e})") from None
+
+
+def _preview(raw: rawpy.RawPy) -> Image.Image | None:
+    """The embedded preview (JPEG or bitmap), or None when there is none LibRaw can read."""
+    import rawpy
+
+    try:
+        thumb = raw.extract_thumb()
+    except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
+        return None
+    if isinstance(thumb.data, np.ndarray):  # ThumbFormat.BITMAP
+        return Image.fromarray(thumb.data)
+    try:
+        im = Image.open(io.BytesIO(thumb.data))
+        im.load()
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return im
 
 
 def to_rgb(im: Image.Image, alpha: bool = False) -> Image.Image:
