@@ -2,12 +2,20 @@
 as one picture, and without the extra one line naming it. The DNG files are written here
 (a linear DNG, optionally with an embedded preview), so no sample file is needed."""
 
+import sys
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import local_client
+from PIL import Image
 
-from tastemaker.storage.decode import decode
+import tastemaker
+from tastemaker.errors import UnreadableImage
+from tastemaker.storage.decode import RAW_EXTRA, decode
+from tastemaker.storage.library import image_files, open_library
+from tastemaker.workflows.rate import RateSession
 
 tifffile = pytest.importorskip("tifffile")
 pytest.importorskip("rawpy")
@@ -49,3 +57,75 @@ def test_the_preview_is_used_when_large_enough_else_a_half_size_demosaic(tmp_pat
     large = decode(dng, side=64)
     assert large.size == (128, 96)  # the sensor's (a linear DNG has no mosaic to halve)
     assert len(set(np.asarray(large).ravel())) > 1  # demosaiced, not the plain preview
+
+
+def test_a_dng_is_scanned_shown_and_scored(tmp_path, tiny_model):
+    root = tmp_path / "shoot"
+    write_dng(root / "IMG_0001.dng")
+    write_dng(root / "IMG_0002.dng", (96, 128))
+    with open_library(root) as lib:
+        report = lib.scan()
+        assert (report.present, report.unreadable) == (2, [])
+        sizes = {im.path: (im.width, im.height) for im in lib.store.images()}
+        assert sizes == {"IMG_0001.dng": (128, 96), "IMG_0002.dng": (96, 128)}
+        ids = {im.path: im.id for im in lib.store.images()}
+        with local_client(RateSession(lib, seed=0)) as client:
+            for url in (f"/api/image/{ids['IMG_0001.dng']}", f"/api/thumb/{ids['IMG_0002.dng']}"):
+                r = client.get(url)
+                assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+                assert Image.open(BytesIO(r.content)).size in ((128, 96), (96, 128))
+    scores = tastemaker.load_model(tiny_model).score(sorted(root.glob("*.dng")))
+    assert len(scores) == 2 and all(np.isfinite(scores))
+
+
+def test_a_raw_and_its_jpeg_are_one_picture_the_jpeg(tmp_path):
+    root = tmp_path / "shoot"
+    write_dng(root / "IMG_0001.CR2.dng")  # a different name: its own picture
+    write_dng(root / "IMG_0002.dng")
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(root / "IMG_0002.JPG")
+    write_dng(root / "sub" / "IMG_0002.dng", (96, 128))  # another folder: its own picture
+    with open_library(root) as lib:
+        assert lib.scan().present == 3
+        assert sorted(im.path for im in lib.store.images()) == [
+            "IMG_0001.CR2.dng",
+            "IMG_0002.JPG",
+            "sub/IMG_0002.dng",
+        ]
+    skipped: list[tuple[str, str]] = []
+    found = image_files([root], skipped)
+    assert sorted(p.name for p in found) == ["IMG_0001.CR2.dng", "IMG_0002.JPG", "IMG_0002.dng"]
+
+
+def test_a_raw_rated_before_its_jpeg_came_stays_the_picture(tmp_path):
+    """A JPEG exported later beside a RAW already chosen on must not split the pair's
+    choices: the RAW stays the picture."""
+    root = tmp_path / "shoot"
+    write_dng(root / "IMG_0001.dng")
+    Image.new("RGB", (40, 30), (20, 30, 200)).save(root / "IMG_0002.png")
+    with open_library(root) as lib:
+        lib.scan()
+        session = RateSession(lib, seed=0)
+        shown = session.next_set()
+        session.choose(shown.token, shown.images[0].id)
+        Image.new("RGB", (40, 30), (200, 30, 30)).save(root / "IMG_0001.jpg")
+        report = lib.scan()
+        assert (report.present, report.added, report.missing) == (2, 0, 0)
+        assert sorted(im.path for im in lib.store.images()) == ["IMG_0001.dng", "IMG_0002.png"]
+
+
+def test_without_the_raw_extra_raw_files_are_skipped_in_one_line_said_once(tmp_path, monkeypatch):
+    root = tmp_path / "shoot"
+    write_dng(root / "IMG_0001.dng")
+    write_dng(root / "IMG_0002.DNG")
+    write_dng(root / "IMG_0003.NEF")
+    Image.new("RGB", (40, 30)).save(root / "IMG_0004.png")
+    monkeypatch.setitem(sys.modules, "rawpy", None)  # as if not installed: import fails
+    with open_library(root) as lib:
+        report = lib.scan()
+        assert report.present == 1
+        line = ("RAW files (.dng, .nef)", RAW_EXTRA)
+        assert report.unreadable == [line]
+        assert lib.untold(report.unreadable) == [line]
+        assert lib.untold(lib.scan().unreadable) == []  # said once
+    with pytest.raises(UnreadableImage, match=r"tastemaker\[raw\]"):
+        decode(root / "IMG_0001.dng")

@@ -6,6 +6,11 @@ Images are identified by the SHA-256 of their content, so a renamed or moved fil
 keeps its history. A rescan hashes only files whose size or mtime changed; files no
 longer found are marked missing (their history kept), unreadable ones are reported by
 name and never shown.
+
+A RAW file with a JPEG of the same name beside it (``IMG_0001.CR2`` + ``IMG_0001.JPG``) is
+one picture: the JPEG is the image shown, embedded and scored (the photographer's own
+rendering, and cheap to decode), and the RAW is passed over, unless the RAW was in the
+library first: then it stays the picture, so that no choice made on it is split from the pair.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 
 from tastemaker.errors import SettingError, StoreUnavailable, TastemakerError, UnreadableImage
 from tastemaker.progress import Progress, no_progress
-from tastemaker.storage.decode import open_image
+from tastemaker.storage.decode import RAW_EXTRA, RAW_SUFFIXES, open_image, raw_supported
 from tastemaker.storage.store import SAVED_MARK, FileRecord, NewImage, Store
 
 STORE_DIR = ".tastemaker"
@@ -28,9 +33,14 @@ STORE_ENV = "TASTEMAKER_STORE"  # a store folder for every command, as --store g
 STORE_HINT = f"keep the store elsewhere with {{setting}} DIR (or {STORE_ENV}=DIR)"
 ROOT_SETTING = "library_root"  # the folder a store kept outside it belongs to
 TOLD_SETTING = "unreadable_told"  # the unreadable files already named to the person
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
+IMAGE_SUFFIXES = (
+    frozenset(
+        {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
+        | {".avif"}
+    )
+    | RAW_SUFFIXES
 )
+_PAIRED_JPEG = (".jpg", ".jpeg")
 
 
 @dataclass(frozen=True)
@@ -96,8 +106,8 @@ class Library:
     def scan(self, progress: Progress = no_progress, workers: int = 4) -> ScanReport:
         """Bring the store up to date with the folder."""
         skipped: list[tuple[str, str]] = []
-        seen = list(_walk(self.root, skipped))
         known = self.store.files()
+        seen = _one_per_picture(list(_walk(self.root, skipped)), known, skipped)
         changed = [s for s in seen if _is_changed(known.get(s.path), s)]
         hashed: dict[str, tuple[str, _Seen]] = {}
         with ThreadPoolExecutor(workers) as pool:
@@ -283,7 +293,8 @@ def image_files(paths: Sequence[Path], skipped: list[tuple[str, str]]) -> list[P
         if path.is_dir():
             root = path.resolve()
             problems: list[tuple[str, str]] = []
-            found += sorted(root / seen.path for seen in _walk(root, problems))
+            walked = _one_per_picture(list(_walk(root, problems)), (), problems)
+            found += sorted(root / seen.path for seen in walked)
             skipped += [(_printable(str(path / p)), problem) for p, problem in problems]
         elif path.is_file():
             found.append(path)
@@ -336,6 +347,42 @@ def _walk(root: Path, skipped: list[tuple[str, str]]) -> Iterator[_Seen]:
                     skipped.append((_relative(root, path), f"cannot be read ({e.strerror})"))
                     continue
                 yield _Seen(_relative(root, path), st.st_size, st.st_mtime_ns)
+
+
+def _one_per_picture(
+    seen: list[_Seen], known: Collection[str], skipped: list[tuple[str, str]]
+) -> list[_Seen]:
+    """``seen`` with each RAW+JPEG pair counted once (see the module docstring: the JPEG,
+    unless only the RAW is in ``known``, the library's paths), and without RAW files when
+    the ``raw`` extra is missing: those are added to ``skipped`` as one entry, named by
+    their suffixes, so that the person is told once, not once per file."""
+    by_stem: dict[tuple[str, str], list[_Seen]] = {}
+    for s in seen:
+        by_stem.setdefault(_stem(s.path), []).append(s)
+    passed: set[str] = set()
+    for files in by_stem.values():
+        raws = [s.path for s in files if _suffix(s.path) in RAW_SUFFIXES]
+        jpegs = [s.path for s in files if _suffix(s.path) in _PAIRED_JPEG]
+        if raws and jpegs:
+            raw_first = any(p in known for p in raws) and not any(p in known for p in jpegs)
+            passed.update(jpegs if raw_first else raws)
+    kept = [s for s in seen if s.path not in passed]
+    if raw_supported():
+        return kept
+    raws = sorted({_suffix(s.path) for s in kept if _suffix(s.path) in RAW_SUFFIXES})
+    if raws:
+        skipped.append((f"RAW files ({', '.join(raws)})", RAW_EXTRA))
+    return [s for s in kept if _suffix(s.path) not in RAW_SUFFIXES]
+
+
+def _stem(path: str) -> tuple[str, str]:
+    """A file's folder and name without suffix, case folded: what a RAW and its JPEG share."""
+    folder, _, name = path.rpartition("/")
+    return folder, name.rsplit(".", 1)[0].casefold()
+
+
+def _suffix(path: str) -> str:
+    return os.path.splitext(path)[1].lower()
 
 
 def _is_utf8(name: str) -> bool:
