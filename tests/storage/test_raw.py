@@ -129,3 +129,23 @@ def test_without_the_raw_extra_raw_files_are_skipped_in_one_line_said_once(tmp_p
         assert lib.untold(lib.scan().unreadable) == []  # said once
     with pytest.raises(UnreadableImage, match=r"tastemaker\[raw\]"):
         decode(root / "IMG_0001.dng")
+
+
+def test_without_the_raw_extra_the_commands_say_so_in_one_line_once(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tastemaker.cli import app
+
+    root = tmp_path / "shoot"
+    for i in range(3):
+        write_dng(root / f"IMG_{i:04d}.CR2")
+    Image.new("RGB", (40, 30)).save(root / "IMG_0009.png")
+    monkeypatch.setitem(sys.modules, "rawpy", None)
+    runner = CliRunner()
+    first = runner.invoke(app, ["scan", str(root)])
+    said = [" ".join(line.split()) for line in first.output.splitlines()]
+    assert [line for line in said if line.startswith("Skipped")] == [
+        f"Skipped RAW files (.cr2): {RAW_EXTRA}"
+    ]
+    later = runner.invoke(app, ["stats", str(root)])
+    assert later.exit_code == 0 and "Skipped" not in later.output
