@@ -23,9 +23,12 @@ pytest.importorskip("rawpy")
 PREVIEW_GREY = 200
 
 
-def write_dng(path: Path, size: tuple[int, int] = (128, 96), preview: int | None = None) -> Path:
+def write_dng(
+    path: Path, size: tuple[int, int] = (128, 96), preview: int | None = None, orientation: int = 1
+) -> Path:
     """A linear DNG of ``size`` (a gradient), with an embedded ``preview``-pixel-wide
-    plain grey bitmap preview if given, as cameras embed their JPEG."""
+    plain grey bitmap preview if given, as cameras embed their JPEG, and the camera's
+    TIFF ``orientation`` (6: turned 90° clockwise)."""
     w, h = size
     pixels = np.zeros((h, w, 3), np.uint16)
     pixels[..., 0] = np.linspace(0, 60000, w, dtype=np.uint16)[None, :]
@@ -36,6 +39,7 @@ def write_dng(path: Path, size: tuple[int, int] = (128, 96), preview: int | None
         (50708, "s", 0, "tastemaker test", True),  # UniqueCameraModel
         (50721, "2i", 9, (1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 1), True),
         (50778, "H", 1, 21, True),  # CalibrationIlluminant1: D65
+        (274, "H", 1, orientation, True),
     ]
     levels = [(50717, "I", 1, 65535, True), (50714, "H", 1, 0, True)]  # White-, BlackLevel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,6 +61,12 @@ def test_the_preview_is_used_when_large_enough_else_a_half_size_demosaic(tmp_pat
     large = decode(dng, side=64)
     assert large.size == (128, 96)  # the sensor's (a linear DNG has no mosaic to halve)
     assert len(set(np.asarray(large).ravel())) > 1  # demosaiced, not the plain preview
+
+
+def test_a_camera_held_upright_gives_an_upright_image_by_either_path(tmp_path):
+    dng = write_dng(tmp_path / "IMG_0001.DNG", (128, 96), preview=32, orientation=6)
+    assert decode(dng, side=32).size == (24, 32)  # the preview, turned
+    assert decode(dng, side=64).size == (96, 128)  # the demosaic, turned
 
 
 def test_a_dng_is_scanned_shown_and_scored(tmp_path, tiny_model):
