@@ -383,3 +383,105 @@ def test_save_to_library_keeps_what_is_there(tiny_model, batch, tmp_path):
         save_to_library(folder, batch[:1], model, subfolder=".hidden")
     with pytest.raises(TastemakerError, match="plain name"):
         save_to_library(folder, batch[:1], model, subfolder="../outside")
+
+
+class FakeModelManagement(types.ModuleType):
+    """``comfy.model_management`` as the pack uses it, with the real one's names and
+    signatures: a device choice (``--cpu`` gives the CPU) and a list of loaded models
+    that ``free_memory`` / ``unload_all_models`` move to their offload device."""
+
+    def __init__(self, device: str) -> None:
+        super().__init__("comfy.model_management")
+        self.device = torch.device(device)
+        self.current_loaded_models: list = []
+        self.emptied = 0
+
+    def get_torch_device(self):
+        return self.device
+
+    def unet_offload_device(self):
+        return torch.device("cpu")
+
+    def load_models_gpu(
+        self,
+        models,
+        memory_required=0,
+        force_patch_weights=False,
+        minimum_memory_required=None,
+        force_full_load=False,
+    ):
+        for m in models:
+            m.model.to(m.load_device)
+            if m not in self.current_loaded_models:
+                self.current_loaded_models.insert(0, m)
+
+    def free_memory(self, memory_required, device, keep_loaded=[]):  # noqa: B006 (as ComfyUI)
+        unloaded = [m for m in self.current_loaded_models if m not in keep_loaded]
+        for m in unloaded:
+            m.model.to(m.offload_device)
+            self.current_loaded_models.remove(m)
+        self.soft_empty_cache()
+        return unloaded
+
+    def unload_all_models(self):
+        self.free_memory(1e30, self.get_torch_device())
+
+    def soft_empty_cache(self, force=False):
+        self.emptied += 1
+
+
+class FakeModelPatcher:
+    def __init__(self, model, load_device, offload_device, size=0, weight_inplace_update=False):
+        self.model, self.load_device, self.offload_device = model, load_device, offload_device
+
+
+@pytest.fixture
+def comfy(custom_nodes, monkeypatch):
+    """The pack loaded inside a ComfyUI started with ``--cpu`` on a machine with CUDA."""
+    mm = FakeModelManagement("cpu")
+    patcher = types.ModuleType("comfy.model_patcher")
+    patcher.ModelPatcher = FakeModelPatcher
+    package = types.ModuleType("comfy")
+    package.model_management, package.model_patcher = mm, patcher
+    for name, module in (
+        ("comfy", package),
+        ("comfy.model_management", mm),
+        ("comfy.model_patcher", patcher),
+    ):
+        monkeypatch.setitem(sys.modules, name, module)
+    pack = load_custom_node(custom_nodes / "comfyui-tastemaker")
+    return pack, mm
+
+
+def test_models_run_on_comfyuis_device_and_leave_when_it_frees_memory(comfy, tiny_model, batch):
+    from tastemaker.features.loaders import load_extractor
+
+    pack, mm = comfy
+    expected = tastemaker.load_model(tiny_model).score(batch)  # as the CLI scores them
+    model = pack.NODE_CLASS_MAPPINGS["TastemakerLoadModel"]().load("", path=str(tiny_model))[0]
+    scores = pack.NODE_CLASS_MAPPINGS["TastemakerScoreImages"]().score(model, batch)[0]
+    assert scores == expected
+    backbone = load_extractor(model.model.meta.extractor, "cpu").module
+    loaded = {id(m.model): m for m in mm.current_loaded_models}
+    assert set(loaded) == {id(model.model.module), id(backbone)}
+    assert all(m.load_device == torch.device("cpu") for m in loaded.values())
+    assert model.model.device == torch.device("cpu")
+
+    # a second run registers the same two, not new copies; freeing memory releases them
+    pack.NODE_CLASS_MAPPINGS["TastemakerSortByTaste"]().sort(model, batch)
+    assert len(mm.current_loaded_models) == 2
+    mm.unload_all_models()
+    assert mm.current_loaded_models == [] and mm.emptied == 1
+    assert pack.NODE_CLASS_MAPPINGS["TastemakerScoreImages"]().score(model, batch)[0] == expected
+
+
+def test_comfyuis_cpu_choice_is_kept_when_cuda_exists(comfy, tiny_model, batch, monkeypatch):
+    """Under ``--cpu`` ComfyUI says CPU; tastemaker alone would take CUDA when present."""
+    pack, mm = comfy
+    model = tastemaker.load_model(tiny_model)
+    expected = model.score(batch)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    model.model.device = torch.device("cuda")  # where tastemaker alone would put it
+    assert pack.NODE_CLASS_MAPPINGS["TastemakerScoreImages"]().score(model, batch)[0] == expected
+    assert model.model.device == torch.device("cpu")
+    assert {m.load_device for m in mm.current_loaded_models} == {torch.device("cpu")}

@@ -2,7 +2,8 @@
 batches (``[B, H, W, C]`` float tensors). Each node calls tastemaker's Python API
 (:mod:`tastemaker.api`, :mod:`tastemaker.workflows.score`, :mod:`tastemaker.workflows.save_images`).
 
-Only this module knows ComfyUI, and only two parts of it, both imported when present:
+Device and memory are ComfyUI's (:mod:`.memory`). Otherwise this module knows two parts of
+ComfyUI, both imported when present:
 ``folder_paths`` (the ``models/tastemaker`` folder) and ``ExecutionBlocker`` (an empty
 result stops what is downstream of it, so SaveImage never sees a zero-size batch). tastemaker
 itself is imported when a node runs, so the pack loads even where it is missing and each
@@ -16,6 +17,8 @@ import math
 import os
 from pathlib import Path
 from typing import Any
+
+from .memory import on_comfy_device
 
 try:  # ComfyUI's own module; absent when this is imported outside ComfyUI
     import folder_paths
@@ -125,7 +128,8 @@ def _score(taste_model: Any, images: Any) -> list[Row]:
     _api()
     if not hasattr(taste_model, "score"):
         raise RuntimeError("taste_model must come from the Load Taste Model node.")
-    scores, spread = taste_model.score(images, uncertainty=True)
+    with on_comfy_device(taste_model):
+        scores, spread = taste_model.score(images, uncertainty=True)
     return [(i, s, u) for i, (s, u) in enumerate(zip(scores, spread, strict=True))]
 
 
@@ -146,7 +150,8 @@ def _pick(images: Any, rows: list[Row]) -> tuple[Any, list[float]]:
 class LoadTasteModel:
     DESCRIPTION = (
         "Load a tastemaker taste model: a .safetensors file trained with tastemaker (or LAION's "
-        "aesthetic predictor .pth). Loaded once per process; runs on the GPU when there is one."
+        "aesthetic predictor .pth). Runs on ComfyUI's device (the CPU under --cpu) and leaves "
+        "the GPU when ComfyUI frees memory."
     )
     CATEGORY = CATEGORY
     FUNCTION = "load"
@@ -378,7 +383,8 @@ class SaveToLibrary:
         if not library_folder.strip():
             raise RuntimeError("Give library_folder: the folder you rate with `tastemaker rate`.")
         folder = _inside_output(library_folder.strip())
-        saved = save_to_library(folder, images, taste_model, subfolder.strip(), filename_prefix)
+        with on_comfy_device(taste_model):
+            saved = save_to_library(folder, images, taste_model, subfolder.strip(), filename_prefix)
         report = f"saved {len(saved.paths)} image(s) to {saved.library} ({saved.source})"
         for path, score, prior in zip(saved.paths, saved.scores, saved.priors, strict=True):
             start = "already compared" if prior is None else f"starts at {prior:+.3f}"

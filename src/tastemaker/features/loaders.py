@@ -55,7 +55,8 @@ Preprocess = Callable[[Image.Image], np.ndarray]  # picklable: runs in loader wo
 
 
 class Extractor:
-    """A loaded backbone: ``preprocess`` one PIL image, ``embed`` a batch of them."""
+    """A loaded backbone: ``preprocess`` one PIL image, ``embed`` a batch of them.
+    ``module`` is its weights, so that a host such as ComfyUI can move them between runs."""
 
     def __init__(
         self,
@@ -65,10 +66,12 @@ class Extractor:
         device: torch.device,
         dtype: torch.dtype,
         deepest: int,
+        module: torch.nn.Module,
     ) -> None:
         self.spec = spec
         self.preprocess = preprocess
         self._forward = forward
+        self.module = module
         self.device = device
         self.dtype = dtype
         self.deepest = deepest  # the highest layer number it offers
@@ -197,7 +200,7 @@ def _transformers(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype)
         return outputs
 
     deepest = vision.num_hidden_layers
-    return Extractor(spec, _HFPreprocess(processor), forward, device, dtype, deepest)
+    return Extractor(spec, _HFPreprocess(processor), forward, device, dtype, deepest, model)
 
 
 class _EfficientNetPreprocess:
@@ -245,7 +248,7 @@ def _efficientnet(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype)
         maps.append(model._swish(model._bn1(model._conv_head(x))))
         return [maps[-1 - n].mean((2, 3)) for n in layers]
 
-    return Extractor(spec, _EfficientNetPreprocess(), forward, device, dtype, len(ends) + 1)
+    return Extractor(spec, _EfficientNetPreprocess(), forward, device, dtype, len(ends) + 1, model)
 
 
 def _stage_ends(blocks: Sequence[Any]) -> set[int]:
@@ -275,7 +278,7 @@ def _open_clip(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype) ->
         embedding = model.encode_image(pixels)  # layer 0, the only one (module docstring)
         return [embedding for _ in layers]
 
-    return Extractor(spec, _TensorPreprocess(preprocess), forward, device, dtype, 0)
+    return Extractor(spec, _TensorPreprocess(preprocess), forward, device, dtype, 0, model)
 
 
 class _TensorPreprocess:

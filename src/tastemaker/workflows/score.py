@@ -103,8 +103,9 @@ def score_batches(
     progress: Progress = no_progress,
     batch_size: int | None = None,
 ) -> Iterator[ScoredBatch]:
-    """Scores of ``images`` (paths or PIL images) and their uncertainties, batch by batch."""
-    extractor = load_extractor(model.meta.extractor)
+    """Scores of ``images`` (paths or PIL images) and their uncertainties, batch by batch.
+    The backbone runs where the model is (ComfyUI moves the model to its device)."""
+    extractor = load_extractor(model.meta.extractor, str(model.device))
     for batch in extract(extractor, images, layer_choice(model), batch_size, progress=progress):
         if batch.indices:
             scores, spread = model.scores_and_uncertainties(batch.vectors)

@@ -1,0 +1,48 @@
+"""ComfyUI decides where a taste model runs and when it leaves the GPU, as it does for its
+own CLIP vision models (``comfy/clip_vision.py``): the taste head and its backbone are
+handed to ``comfy.model_management`` as ``ModelPatcher`` s, loaded on ComfyUI's device
+(``--cpu`` honoured) just before a run, and unloaded to its offload device whenever
+ComfyUI frees memory (a bigger model needs the VRAM, "Unload models", ``/free``).
+
+Outside ComfyUI (``comfy`` not importable) nothing changes: tastemaker picks the device.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+try:  # ComfyUI's own modules; absent when the pack is imported outside ComfyUI
+    import comfy.model_management as model_management
+    import comfy.model_patcher as model_patcher
+except ImportError:
+    model_management = model_patcher = None
+
+
+@functools.lru_cache(maxsize=16)  # as many as the taste models and backbones kept loaded
+def _patcher(module: torch.nn.Module, load: torch.device, offload: torch.device) -> Any:
+    """One patcher per module and device, so ComfyUI recognises it as already loaded."""
+    return model_patcher.ModelPatcher(module, load_device=load, offload_device=offload)
+
+
+@contextmanager
+def on_comfy_device(scorer: Any) -> Iterator[None]:
+    """Inside: ``scorer`` (a :class:`tastemaker.api.TasteScorer`) and its backbone on
+    ComfyUI's device, registered with ComfyUI's model management."""
+    if model_management is None:
+        yield
+        return
+    from tastemaker.features.loaders import load_extractor
+
+    load = model_management.get_torch_device()
+    offload = model_management.unet_offload_device()
+    scorer.model.to(load)
+    extractor = load_extractor(scorer.model.meta.extractor, str(load))
+    model_management.load_models_gpu(
+        [_patcher(m, load, offload) for m in (scorer.model.module, extractor.module)]
+    )
+    yield
