@@ -167,7 +167,9 @@ def _transformers(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype)
             raise TastemakerError(
                 f"{spec.name}: model_type {model_type!r} is not a supported vision backbone"
             )
-    processor = AutoImageProcessor.from_pretrained(spec.source)
+    # the PIL image processor everywhere: transformers picks its torchvision one where
+    # torchvision is installed (ComfyUI's Python), whose resizing moves scores by ~1e-4
+    processor = AutoImageProcessor.from_pretrained(spec.source, use_fast=False)
     config = AutoConfig.from_pretrained(spec.source)
     vision = getattr(config, "vision_config", config)  # a whole two-tower model, or not
     model: torch.nn.Module
