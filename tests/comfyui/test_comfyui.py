@@ -485,3 +485,26 @@ def test_comfyuis_cpu_choice_is_kept_when_cuda_exists(comfy, tiny_model, batch, 
     assert pack.NODE_CLASS_MAPPINGS["TastemakerScoreImages"]().score(model, batch)[0] == expected
     assert model.model.device == torch.device("cpu")
     assert {m.load_device for m in mm.current_loaded_models} == {torch.device("cpu")}
+
+
+REPOSITORY = PACK.parents[2]  # the checkout: src/tastemaker/comfyui is three levels down
+
+
+@pytest.mark.skipif(
+    not (REPOSITORY / "pyproject.toml").is_file(), reason="tastemaker installed, not checked out"
+)
+def test_the_repository_cloned_into_custom_nodes_is_the_pack(tmp_path):
+    """ComfyUI-Manager and the Comfy Registry put the whole repository in custom_nodes/
+    and install its requirements.txt; its pyproject.toml carries the registry's fields."""
+    import tomllib
+
+    folder = tmp_path / "ComfyUI" / "custom_nodes"
+    folder.mkdir(parents=True)
+    (folder / "tastemaker").symlink_to(REPOSITORY, target_is_directory=True)
+    pack = load_custom_node(folder / "tastemaker")
+    assert set(pack.NODE_CLASS_MAPPINGS) == set(pack.NODE_DISPLAY_NAME_MAPPINGS) == NODES
+    requirements = (REPOSITORY / "requirements.txt").read_text().splitlines()
+    assert [r for r in requirements if r and not r.startswith("#")] == ["."]
+    meta = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())
+    assert {"PublisherId", "DisplayName", "Icon"} <= set(meta["tool"]["comfy"])
+    assert meta["project"]["name"] == "tastemaker" and meta["project"]["version"].count(".") == 2
