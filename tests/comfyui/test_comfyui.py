@@ -412,6 +412,7 @@ class FakeModelManagement(types.ModuleType):
     ):
         for m in models:
             m.model.to(m.load_device)
+            m.model.device = m.load_device
             if m not in self.current_loaded_models:
                 self.current_loaded_models.insert(0, m)
 
@@ -433,6 +434,7 @@ class FakeModelManagement(types.ModuleType):
 class FakeModelPatcher:
     def __init__(self, model, load_device, offload_device, size=0, weight_inplace_update=False):
         self.model, self.load_device, self.offload_device = model, load_device, offload_device
+        model.device = offload_device  # as the real one does, on load and unload too
 
 
 @pytest.fixture
@@ -462,7 +464,7 @@ def test_models_run_on_comfyuis_device_and_leave_when_it_frees_memory(comfy, tin
     scores = pack.NODE_CLASS_MAPPINGS["TastemakerScoreImages"]().score(model, batch)[0]
     assert scores == expected
     backbone = load_extractor(model.model.meta.extractor, "cpu").module
-    loaded = {id(m.model): m for m in mm.current_loaded_models}
+    loaded = {id(m.model.held): m for m in mm.current_loaded_models}
     assert set(loaded) == {id(model.model.module), id(backbone)}
     assert all(m.load_device == torch.device("cpu") for m in loaded.values())
     assert model.model.device == torch.device("cpu")

@@ -23,10 +23,19 @@ except ImportError:
     model_management = model_patcher = None
 
 
+class _Held(torch.nn.Module):
+    """A module as ComfyUI holds it: ``ModelPatcher`` writes its own attributes onto the
+    model (``device``, which is a read-only property of transformers models)."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.held = module
+
+
 @functools.lru_cache(maxsize=16)  # as many as the taste models and backbones kept loaded
 def _patcher(module: torch.nn.Module, load: torch.device, offload: torch.device) -> Any:
     """One patcher per module and device, so ComfyUI recognises it as already loaded."""
-    return model_patcher.ModelPatcher(module, load_device=load, offload_device=offload)
+    return model_patcher.ModelPatcher(_Held(module), load_device=load, offload_device=offload)
 
 
 @contextmanager
