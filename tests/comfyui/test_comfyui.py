@@ -282,7 +282,10 @@ def test_without_tastemaker_the_pack_loads_and_each_node_says_what_to_install(
     pack = load_custom_node(custom_nodes / "comfyui-tastemaker")
     assert set(pack.NODE_CLASS_MAPPINGS) == NODES
     nodes = pack.NODE_CLASS_MAPPINGS
-    install = "pip install tastemaker into ComfyUI's Python environment"
+    install = (
+        r"pip install the tastemaker repository into ComfyUI's Python environment .*"
+        r"pip install -r custom_nodes/<this folder>/requirements\.txt"
+    )
     calls = [
         lambda: nodes["TastemakerLoadModel"]().load("x", path="model.safetensors"),
         lambda: nodes["TastemakerScoreImages"]().score(object(), torch.zeros(1, 8, 8, 3)),

@@ -30,7 +30,11 @@ TASTE_MODEL = "TASTE_MODEL"  # the type that carries a loaded model between node
 MODEL_FOLDER = "tastemaker"  # models/tastemaker
 MODEL_EXTENSIONS = {".safetensors", ".pth", ".pt"}
 NO_MODELS = "(no model in models/tastemaker: give a path)"
-INSTALL = "pip install tastemaker into ComfyUI's Python environment (the Python that runs main.py)"
+INSTALL = (
+    "pip install the tastemaker repository into ComfyUI's Python environment (the Python that "
+    "runs main.py): pip install -r custom_nodes/<this folder>/requirements.txt, or pip install "
+    "/path/to/tastemaker"
+)
 
 MODEL_TIP = "A taste model from the Load Taste Model node."
 IMAGES_TIP = "The images to judge: a batch, as any image node gives it."
