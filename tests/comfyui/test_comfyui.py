@@ -5,6 +5,7 @@ node run on ``[B, H, W, C]`` tensors with a tiny locally built model."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import sys
 import types
@@ -27,6 +28,7 @@ PACK = Path(tastemaker.__file__).parent / "comfyui"
 NODES = {
     "TastemakerLoadModel",
     "TastemakerScoreImages",
+    "TastemakerScoreImageFiles",
     "TastemakerSortByTaste",
     "TastemakerFilterByTaste",
     "TastemakerSaveToLibrary",
@@ -513,3 +515,24 @@ def test_the_repository_cloned_into_custom_nodes_is_the_pack(tmp_path):
     meta = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())
     assert {"PublisherId", "DisplayName", "Icon"} <= set(meta["tool"]["comfy"])
     assert meta["project"]["name"] == "tastemaker" and meta["project"]["version"].count(".") == 2
+
+
+def test_files_of_mixed_sizes_score_as_the_cli_scores_them(node, tiny_model, tmp_path):
+    """An IMAGE batch rescales images to one size; the file node scores each at its own."""
+    from typer.testing import CliRunner
+
+    from tastemaker.cli import app
+
+    folder = tmp_path / "mixed"
+    for i, size in enumerate([(64, 48), (80, 40), (50, 70)]):
+        noise_image(folder / f"n{i}.png", size)
+    runner = CliRunner()
+    result = runner.invoke(app, ["score", str(tiny_model), str(folder), "--format", "json"])
+    cli = {Path(r["path"]).name: r["score"] for r in json.loads(result.stdout)}
+    model = tastemaker.load_model(tiny_model)
+    scores, text, paths = node("TastemakerScoreImageFiles").score_files(model, str(folder))
+    assert dict(zip([Path(p).name for p in paths], scores, strict=True)) == cli
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == 3
+    assert text.splitlines()[0] == f"{scores[0]:+.3f} {paths[0]}"
+    with pytest.raises(TastemakerError, match="no such file or folder"):
+        node("TastemakerScoreImageFiles").score_files(model, str(tmp_path / "gone"))

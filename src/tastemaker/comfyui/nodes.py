@@ -229,6 +229,62 @@ class ScoreImages:
         )
 
 
+class ScoreImageFiles:
+    DESCRIPTION = (
+        "Score image files as `tastemaker score` does, each at its own size: an IMAGE batch "
+        "holds one size, so the Image Batch node rescales images of other sizes (and they "
+        "score as resized). Files and folders (searched recursively), one per line."
+    )
+    CATEGORY = CATEGORY
+    FUNCTION = "score_files"
+    RETURN_TYPES = ("FLOAT", "STRING", "STRING")
+    RETURN_NAMES = ("scores", "scores_text", "paths")
+    OUTPUT_IS_LIST = (True, False, True)
+    OUTPUT_TOOLTIPS = (
+        SCORES_TIP + " Best first.",
+        "One line per file, best first: its score and its path.",
+        "The files, best first, in the order of the scores.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "taste_model": (TASTE_MODEL, {"tooltip": MODEL_TIP}),
+                "paths": (
+                    "STRING",
+                    {
+                        "default": "",
+                        "multiline": True,
+                        "tooltip": "Image files and folders, one per line; a relative one is "
+                        "inside ComfyUI's input folder.",
+                    },
+                ),
+            }
+        }
+
+    def score_files(self, taste_model: Any, paths: str) -> tuple[Any, str, Any]:
+        _api()
+        from tastemaker.storage.library import image_files
+        from tastemaker.workflows.score import ranked, score_files
+
+        if not hasattr(taste_model, "score"):
+            raise RuntimeError("taste_model must come from the Load Taste Model node.")
+        base = Path(folder_paths.get_input_directory() if folder_paths else os.getcwd())
+        given = [base / line.strip() for line in paths.splitlines() if line.strip()]
+        if not given:
+            raise RuntimeError("Give paths: image files or folders, one per line.")
+        files = image_files(given, [])
+        with on_comfy_device(taste_model):
+            scored = score_files(taste_model.model, files).scored
+        if scored.failures:
+            i, problem = scored.failures[0]
+            raise RuntimeError(f"{files[i]}: {problem}")
+        rows = ranked(files, scored)
+        text = "\n".join(f"{s:+.3f} {p}" for p, s, _ in rows) or "(no images)"
+        return [s for _, s, _ in rows], text, [str(p) for p, _, _ in rows]
+
+
 class SortByTaste:
     DESCRIPTION = "Sort a batch of images by taste score, best first."
     CATEGORY = CATEGORY
@@ -415,6 +471,7 @@ def _inside_output(name: str) -> Path:
 NODE_CLASS_MAPPINGS = {
     "TastemakerLoadModel": LoadTasteModel,
     "TastemakerScoreImages": ScoreImages,
+    "TastemakerScoreImageFiles": ScoreImageFiles,
     "TastemakerSortByTaste": SortByTaste,
     "TastemakerFilterByTaste": FilterByTaste,
     "TastemakerSaveToLibrary": SaveToLibrary,
@@ -423,6 +480,7 @@ NODE_CLASS_MAPPINGS = {
 NODE_DISPLAY_NAME_MAPPINGS = {
     "TastemakerLoadModel": "Load Taste Model",
     "TastemakerScoreImages": "Score Images (taste)",
+    "TastemakerScoreImageFiles": "Score Image Files (taste)",
     "TastemakerSortByTaste": "Sort by Taste",
     "TastemakerFilterByTaste": "Pick Best / Filter by Taste",
     "TastemakerSaveToLibrary": "Save to Taste Library",
