@@ -63,6 +63,7 @@ def test_the_card_gives_the_models_own_figures(exported):
     assert f"- Choices: {int(m.metrics['refit_choices'])}\n" in card
     assert f"- Extractor: `{m.extractor}`, layers 0\n" in card
     assert f"- Learner: kernel head, {m.loss} loss on the elo ratings\n" in card
+    assert "pip install tastemaker\n" not in card  # no such package is published
     held = (
         f"- Held-out: agreement with the person's choices "
         f"{m.metrics['heldout_choice_agreement']:.3f} over {int(m.metrics['heldout_choices'])} "

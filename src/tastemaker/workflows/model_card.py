@@ -104,7 +104,7 @@ def model_card(meta: ModelMeta, file_name: str, license: str = "other") -> str:
         "## Use",
         "",
         "```bash",
-        "pip install tastemaker",
+        "pip install /path/to/tastemaker   # a checkout of tastemaker (not on PyPI yet)",
         "huggingface-cli download USER/REPO --local-dir my-taste",
         "tastemaker score my-taste photos/ --top 20",
         "```",
