@@ -394,9 +394,9 @@ def import_scores(
             f"({report.present} already in the library)"
         )
         if report.skipped:
-            shown = ", ".join(report.unmatched[:5]) + (" …" if len(report.unmatched) > 5 else "")
             out.print(
-                f"{report.skipped} choices left out: they show images not in the library ({shown})"
+                f"{report.skipped} choices left out: they show images not in the library "
+                f"({listed(report.unmatched)})"
             )
         return
     if report.compared is not None:
@@ -419,6 +419,7 @@ def import_scores(
 
 
 def listed(paths: list[str]) -> str:
+    """The first five of ``paths``, and an ellipsis when there are more."""
     return ", ".join(paths[:5]) + (" …" if len(paths) > 5 else "")
 
 

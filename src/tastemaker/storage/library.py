@@ -110,15 +110,14 @@ class Library:
         seen = _one_per_picture(list(_walk(self.root, skipped)), known, skipped)
         changed = [s for s in seen if _is_changed(known.get(s.path), s)]
         hashed: dict[str, tuple[str, _Seen]] = {}
-        with ThreadPoolExecutor(workers) as pool:
-            for done, (s, digest) in enumerate(
-                pool.map(lambda s: (s, _sha256(self.root / s.path)), changed), start=1
-            ):
-                if isinstance(digest, OSError):
-                    skipped.append((s.path, f"cannot be read ({digest.strerror or digest})"))
-                else:
-                    hashed[s.path] = (digest, s)
-                progress("Hashing new images", done, len(changed))
+        digests = hash_files(
+            [self.root / s.path for s in changed], progress, workers, "Hashing new images"
+        )
+        for s, digest in zip(changed, digests, strict=True):
+            if isinstance(digest, OSError):
+                skipped.append((s.path, f"cannot be read ({digest.strerror or digest})"))
+            else:
+                hashed[s.path] = (digest, s)
         ids = self.store.image_ids_by_hash(d for d, _ in hashed.values())
         new_hashes = {d: s for d, s in hashed.values() if d not in ids}
         with ThreadPoolExecutor(workers) as pool:
@@ -407,7 +406,10 @@ def _is_changed(known: FileRecord | None, seen: _Seen) -> bool:
 
 
 def hash_files(
-    paths: Sequence[Path], progress: Progress = no_progress, workers: int = 4
+    paths: Sequence[Path],
+    progress: Progress = no_progress,
+    workers: int = 4,
+    label: str = "Hashing images",
 ) -> list[str | OSError]:
     """Each file's content hash, the library's identity of an image (or the error that kept
     it from being read)."""
@@ -415,7 +417,7 @@ def hash_files(
     with ThreadPoolExecutor(workers) as pool:
         for digest in pool.map(_sha256, paths):
             digests.append(digest)
-            progress("Hashing images", len(digests), len(paths))
+            progress(label, len(digests), len(paths))
     return digests
 
 
