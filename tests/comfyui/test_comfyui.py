@@ -19,6 +19,7 @@ from PIL import Image
 
 import tastemaker
 from tastemaker.errors import TastemakerError
+from tastemaker.features.loaders import load_extractor
 from tastemaker.rating.prior import prior_scores
 from tastemaker.storage.library import open_library
 from tastemaker.workflows.ratings import recompute_elo
@@ -390,15 +391,31 @@ def test_save_to_library_keeps_what_is_there(tiny_model, batch, tmp_path):
         save_to_library(folder, batch[:1], model, subfolder="../outside")
 
 
+class FakeLoadedModel:
+    """``comfy.model_management.LoadedModel``: ComfyUI's record of a patcher it loaded."""
+
+    def __init__(self, patcher):
+        self.model, self.device = patcher, patcher.load_device
+
+    def __eq__(self, other):
+        return self.model is other.model
+
+    def model_unload(self, memory_to_free=None, unpatch_weights=True):
+        self.model.detach(unpatch_weights)
+        return True
+
+
 class FakeModelManagement(types.ModuleType):
     """``comfy.model_management`` as the pack uses it, with the real one's names and
-    signatures: a device choice (``--cpu`` gives the CPU) and a list of loaded models
-    that ``free_memory`` / ``unload_all_models`` move to their offload device."""
+    signatures: a device choice (``--cpu`` gives the CPU), its offload device (the CPU)
+    and a list of loaded models that ``free_memory`` / ``unload_all_models`` move to their
+    offload device."""
 
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: torch.device) -> None:
         super().__init__("comfy.model_management")
-        self.device = torch.device(device)
-        self.current_loaded_models: list = []
+        self.device = device
+        self.current_loaded_models: list[FakeLoadedModel] = []
+        self.requested: list[FakeModelPatcher] = []  # every patcher asked to load
         self.emptied = 0
 
     def get_torch_device(self):
@@ -415,18 +432,23 @@ class FakeModelManagement(types.ModuleType):
         minimum_memory_required=None,
         force_full_load=False,
     ):
-        for m in models:
-            m.model.to(m.load_device)
-            m.model.device = m.load_device
-            if m not in self.current_loaded_models:
-                self.current_loaded_models.insert(0, m)
+        for patcher in models:
+            self.requested.append(patcher)
+            loaded = FakeLoadedModel(patcher)
+            if loaded not in self.current_loaded_models:
+                patcher.patch_model(patcher.load_device)
+                self.current_loaded_models.insert(0, loaded)
 
     def free_memory(self, memory_required, device, keep_loaded=[]):  # noqa: B006 (as ComfyUI)
-        unloaded = [m for m in self.current_loaded_models if m not in keep_loaded]
+        unloaded = [
+            m
+            for m in self.current_loaded_models
+            if m.device == device and m not in keep_loaded and m.model_unload()
+        ]
         for m in unloaded:
-            m.model.to(m.offload_device)
             self.current_loaded_models.remove(m)
-        self.soft_empty_cache()
+        if unloaded:
+            self.soft_empty_cache()
         return unloaded
 
     def unload_all_models(self):
@@ -437,61 +459,116 @@ class FakeModelManagement(types.ModuleType):
 
 
 class FakeModelPatcher:
+    """``comfy.model_patcher.ModelPatcher``: moves the model between its devices and
+    writes where it is on the model, as the real one does."""
+
     def __init__(self, model, load_device, offload_device, size=0, weight_inplace_update=False):
         self.model, self.load_device, self.offload_device = model, load_device, offload_device
-        model.device = offload_device  # as the real one does, on load and unload too
+        self.moves: list[torch.device] = []
+        model.device = offload_device
+
+    def patch_model(self, device_to=None, lowvram_model_memory=0, load_weights=True):
+        self._move(device_to)
+        return self.model
+
+    def detach(self, unpatch_all=True):
+        self._move(self.offload_device)
+        return self.model
+
+    def _move(self, device):
+        self.model.to(device)
+        self.model.device = device
+        self.moves.append(device)
 
 
 @pytest.fixture
 def comfy(custom_nodes, monkeypatch):
-    """The pack loaded inside a ComfyUI started with ``--cpu`` on a machine with CUDA."""
-    mm = FakeModelManagement("cpu")
-    patcher = types.ModuleType("comfy.model_patcher")
-    patcher.ModelPatcher = FakeModelPatcher
-    package = types.ModuleType("comfy")
-    package.model_management, package.model_patcher = mm, patcher
-    for name, module in (
-        ("comfy", package),
-        ("comfy.model_management", mm),
-        ("comfy.model_patcher", patcher),
-    ):
-        monkeypatch.setitem(sys.modules, name, module)
-    pack = load_custom_node(custom_nodes / "comfyui-tastemaker")
-    return pack, mm
+    """The pack loaded inside a ComfyUI whose device is the one given; the CPU is what
+    ComfyUI started with ``--cpu`` says, even on a machine with CUDA."""
+
+    def start(device: str | torch.device) -> tuple[types.ModuleType, FakeModelManagement]:
+        mm = FakeModelManagement(torch.device(device))
+        patcher = types.ModuleType("comfy.model_patcher")
+        patcher.ModelPatcher = FakeModelPatcher
+        package = types.ModuleType("comfy")
+        package.model_management, package.model_patcher = mm, patcher
+        for name, module in (
+            ("comfy", package),
+            ("comfy.model_management", mm),
+            ("comfy.model_patcher", patcher),
+        ):
+            monkeypatch.setitem(sys.modules, name, module)
+        return load_custom_node(custom_nodes / "comfyui-tastemaker"), mm
+
+    return start
 
 
 def test_models_run_on_comfyuis_device_and_leave_when_it_frees_memory(comfy, tiny_model, batch):
-    from tastemaker.features.loaders import load_extractor
-
-    pack, mm = comfy
+    pack, mm = comfy("cpu")
     expected = tastemaker.load_model(tiny_model).score(batch)  # as the CLI scores them
     model = pack.NODE_CLASS_MAPPINGS["TastemakerLoadModel"]().load("", path=str(tiny_model))[0]
     scores = pack.NODE_CLASS_MAPPINGS["TastemakerScoreImages"]().score(model, batch)[0]
     assert scores == expected
     backbone = load_extractor(model.model.meta.extractor, "cpu").module
-    loaded = {id(m.model.held): m for m in mm.current_loaded_models}
+    loaded = {id(m.model.model.held): m for m in mm.current_loaded_models}
     assert set(loaded) == {id(model.model.module), id(backbone)}
-    assert all(m.load_device == torch.device("cpu") for m in loaded.values())
+    assert all(m.device == torch.device("cpu") for m in loaded.values())
     assert model.model.device == torch.device("cpu")
 
-    # a second run registers the same two, not new copies; freeing memory releases them
+    # on the CPU they stay between runs: a second run registers the same two, not new
+    # copies; freeing memory releases them
     pack.NODE_CLASS_MAPPINGS["TastemakerSortByTaste"]().sort(model, batch)
-    assert len(mm.current_loaded_models) == 2
+    assert len(mm.current_loaded_models) == 2 and mm.emptied == 0
     mm.unload_all_models()
     assert mm.current_loaded_models == [] and mm.emptied == 1
     assert pack.NODE_CLASS_MAPPINGS["TastemakerScoreImages"]().score(model, batch)[0] == expected
 
 
+def test_models_leave_comfyuis_gpu_after_each_run_and_come_back_for_the_next(
+    comfy, tiny_model, batch
+):
+    """Where ComfyUI's device is not its offload device (a GPU), tastemaker's models are
+    unloaded after each run through ComfyUI's own ``free_memory``, ComfyUI's other models
+    stay loaded, and the next run loads them again and scores the same. Without a GPU
+    here, ``cpu:0`` stands for one: a device ComfyUI's bookkeeping tells apart from the
+    CPU, though its tensors share the CPU's memory."""
+    gpu, cpu = torch.device("cpu", 0), torch.device("cpu")
+    pack, mm = comfy(gpu)
+    diffusion = FakeModelPatcher(torch.nn.Linear(2, 2), gpu, cpu)  # ComfyUI's own model
+    mm.load_models_gpu([diffusion])
+    model = tastemaker.load_model(tiny_model)
+    expected = model.score(batch)
+    nodes = pack.NODE_CLASS_MAPPINGS
+    assert nodes["TastemakerScoreImages"]().score(model, batch)[0] == expected
+    ours = [p for p in mm.requested if p is not diffusion]
+    assert {id(p.model.held) for p in ours} == {
+        id(model.model.module),
+        id(load_extractor(model.model.meta.extractor, str(gpu)).module),
+    }
+    assert [p.moves for p in ours] == [[gpu, cpu], [gpu, cpu]]
+    assert [m.model for m in mm.current_loaded_models] == [diffusion]
+    assert diffusion.model.device == gpu and mm.emptied == 1
+
+    assert nodes["TastemakerSortByTaste"]().sort(model, batch)[1] == sorted(expected, reverse=True)
+    assert [p.moves for p in ours] == [[gpu, cpu, gpu, cpu]] * 2
+    assert [m.model for m in mm.current_loaded_models] == [diffusion]
+
+    with pytest.raises(TastemakerError, match="1, 3 or 4 channels"):  # a failed run too
+        nodes["TastemakerScoreImages"]().score(model, torch.zeros(1, 8, 8, 5))
+    assert [p.moves[-1] for p in ours] == [cpu, cpu]
+    assert [m.model for m in mm.current_loaded_models] == [diffusion]
+
+
 def test_comfyuis_cpu_choice_is_kept_when_cuda_exists(comfy, tiny_model, batch, monkeypatch):
     """Under ``--cpu`` ComfyUI says CPU; tastemaker alone would take CUDA when present."""
-    pack, mm = comfy
+    pack, mm = comfy("cpu")
     model = tastemaker.load_model(tiny_model)
     expected = model.score(batch)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     model.model.device = torch.device("cuda")  # where tastemaker alone would put it
     assert pack.NODE_CLASS_MAPPINGS["TastemakerScoreImages"]().score(model, batch)[0] == expected
     assert model.model.device == torch.device("cpu")
-    assert {m.load_device for m in mm.current_loaded_models} == {torch.device("cpu")}
+    assert {m.device for m in mm.current_loaded_models} == {torch.device("cpu")}
 
 
 REPOSITORY = PACK.parents[2]  # the checkout: src/tastemaker/comfyui is three levels down

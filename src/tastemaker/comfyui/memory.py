@@ -1,8 +1,13 @@
 """ComfyUI decides where a taste model runs and when it leaves the GPU, as it does for its
 own CLIP vision models (``comfy/clip_vision.py``): the taste head and its backbone are
 handed to ``comfy.model_management`` as ``ModelPatcher`` s, loaded on ComfyUI's device
-(``--cpu`` honoured) just before a run, and unloaded to its offload device whenever
-ComfyUI frees memory (a bigger model needs the VRAM, "Unload models", ``/free``).
+(``--cpu`` honoured) just before a run, and unloaded to its offload device after each run
+and whenever ComfyUI frees memory (a bigger model needs the VRAM, "Unload models",
+``/free``), so a scoring node never keeps VRAM that the next diffusion model needs.
+
+The dtype stays tastemaker's (half precision on CUDA, float32 on the CPU), not ComfyUI's
+``text_encoder_dtype`` (half precision even on the CPU): scores equal ``tastemaker score``'s
+on the same device.
 
 Outside ComfyUI (``comfy`` not importable) nothing changes: tastemaker picks the device.
 """
@@ -41,7 +46,8 @@ def _patcher(module: torch.nn.Module, load: torch.device, offload: torch.device)
 @contextmanager
 def on_comfy_device(scorer: Any) -> Iterator[None]:
     """Inside: ``scorer`` (a :class:`tastemaker.api.TasteScorer`) and its backbone on
-    ComfyUI's device, registered with ComfyUI's model management."""
+    ComfyUI's device, registered with ComfyUI's model management; after: on its offload
+    device."""
     if model_management is None:
         yield
         return
@@ -51,7 +57,17 @@ def on_comfy_device(scorer: Any) -> Iterator[None]:
     offload = model_management.unet_offload_device()
     scorer.model.to(load)
     extractor = load_extractor(scorer.model.meta.extractor, str(load))
-    model_management.load_models_gpu(
-        [_patcher(m, load, offload) for m in (scorer.model.module, extractor.module)]
-    )
-    yield
+    patchers = [_patcher(m, load, offload) for m in (scorer.model.module, extractor.module)]
+    model_management.load_models_gpu(patchers)
+    try:
+        yield
+    finally:
+        if offload != load:
+            _unload(patchers, load)
+
+
+def _unload(patchers: list[Any], device: torch.device) -> None:
+    """Unload ``patchers`` as ComfyUI unloads models when it needs memory (to their
+    offload device, its cache emptied), keeping every other model it holds loaded."""
+    others = [m for m in model_management.current_loaded_models if m.model not in patchers]
+    model_management.free_memory(1e30, device, keep_loaded=others)

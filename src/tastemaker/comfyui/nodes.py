@@ -155,7 +155,7 @@ class LoadTasteModel:
     DESCRIPTION = (
         "Load a tastemaker taste model: a .safetensors file trained with tastemaker (or LAION's "
         "aesthetic predictor .pth). Runs on ComfyUI's device (the CPU under --cpu) and leaves "
-        "the GPU when ComfyUI frees memory."
+        "the GPU after each run and when ComfyUI frees memory."
     )
     CATEGORY = CATEGORY
     FUNCTION = "load"
