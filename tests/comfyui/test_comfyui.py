@@ -432,6 +432,11 @@ class FakeModelManagement(types.ModuleType):
         minimum_memory_required=None,
         force_full_load=False,
     ):
+        # Short of VRAM, ComfyUI loads a model on a GPU only in part (ModelPatcher.load
+        # moves the submodules that own all their parameters) unless told to load it whole;
+        # a plain torch module (no comfy.ops casting) then fails with tensors on two devices.
+        if self.device != torch.device("cpu"):
+            assert force_full_load, "a partly loaded torch module cannot run"
         for patcher in models:
             self.requested.append(patcher)
             loaded = FakeLoadedModel(patcher)
@@ -535,7 +540,7 @@ def test_models_leave_comfyuis_gpu_after_each_run_and_come_back_for_the_next(
     gpu, cpu = torch.device("cpu", 0), torch.device("cpu")
     pack, mm = comfy(gpu)
     diffusion = FakeModelPatcher(torch.nn.Linear(2, 2), gpu, cpu)  # ComfyUI's own model
-    mm.load_models_gpu([diffusion])
+    mm.load_models_gpu([diffusion], force_full_load=True)
     model = tastemaker.load_model(tiny_model)
     expected = model.score(batch)
     nodes = pack.NODE_CLASS_MAPPINGS

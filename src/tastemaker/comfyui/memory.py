@@ -58,7 +58,9 @@ def on_comfy_device(scorer: Any) -> Iterator[None]:
     scorer.model.to(load)
     extractor = load_extractor(scorer.model.meta.extractor, str(load))
     patchers = [_patcher(m, load, offload) for m in (scorer.model.module, extractor.module)]
-    model_management.load_models_gpu(patchers)
+    # whole: short of VRAM, ComfyUI loads only the submodules that own all their parameters
+    # (ModelPatcher.load), and a plain torch module cannot run half on the GPU
+    model_management.load_models_gpu(patchers, force_full_load=True)
     try:
         yield
     finally:
