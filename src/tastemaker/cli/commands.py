@@ -6,6 +6,7 @@ import json
 import math
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -32,8 +33,10 @@ from tastemaker.cli.output import (
     describe_embedded,
     describe_metrics,
 )
+from tastemaker.engines.parquet import DEFAULT_SHARD_SIZE
 from tastemaker.errors import TastemakerError
 from tastemaker.features.layers import LayerChoice
+from tastemaker.features.registry import DEFAULT_EXTRACTOR
 from tastemaker.storage.library import Library, open_library
 from tastemaker.workflows.rate import RateSession, RateSettings, check_number
 from tastemaker.workflows.reports import library_stats
@@ -42,6 +45,7 @@ from tastemaker.workflows.train import TrainSettings
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from tastemaker.engines.batch import Job
     from tastemaker.model import TasteModel
     from tastemaker.workflows.score import LibraryScores
     from tastemaker.workflows.xmp_ratings import XmpReport
@@ -533,6 +537,23 @@ def train(
         )
 
 
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        help="local (this process) or ray (Ray Data: a local Ray, or the cluster at "
+        "--address; needs pip install 'tastemaker\\[ray]' and a Parquet -o folder)."
+    ),
+]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(help="With --engine ray: the Ray cluster to join (e.g. 10.0.0.1:6379, auto)."),
+]
+ShardSizeOption = Annotated[
+    int,
+    typer.Option(help="Rows per Parquet shard: what a stopped run may have to redo."),
+]
+
+
 @command
 def score(
     model: Annotated[
@@ -552,7 +573,8 @@ def score(
         typer.Option(
             "--format",
             help="Printed: text (a table, the default) or json; with -o: csv "
-            "(path,score,uncertainty) or json, by default from the file name.",
+            "(path,score,uncertainty), json or parquet (a folder of shards, resumable), by "
+            "default from the file name.",
         ),
     ] = None,
     as_json: JsonAlias = False,
@@ -574,13 +596,36 @@ def score(
     xmp: XmpOption = False,
     sidecar: SidecarOption = "darktable",
     stars_at: StarsAtOption = None,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    shard_size: ShardSizeOption = DEFAULT_SHARD_SIZE,
 ) -> None:
     """Score images with MODEL, best first.
 
     Scores are on the model's scale: mean 0, standard deviation 1 over the images it
     was trained on. A kernel model (the default) also gives each score's uncertainty, its
     standard deviation in the same units: large for an image unlike any it learnt from.
+
+    For many images: -o OUT.parquet writes a folder of Parquet shards (path, score,
+    uncertainty), unranked, that a rerun resumes; --engine ray runs it on Ray Data.
     """
+    from tastemaker.engines.parquet import wants_parquet
+
+    if wants_parquet(output, fmt):
+        unranked = {"--top": top, "--min": minimum, "--copy-to": copy_to, "--link-to": link_to}
+        unranked |= {"--prob-vs": prob_vs, "--xmp": xmp or None}
+        given = [name for name, value in unranked.items() if value is not None]
+        if given:
+            raise TastemakerError(
+                f"{given[0]} works on ranked scores; Parquet output keeps every score, unranked"
+            )
+        assert output is not None
+        _score_to_parquet(model, paths, output, engine, address, shard_size)
+        return
+    if engine != "local" or address:
+        raise TastemakerError(
+            f"--engine {engine} writes a Parquet folder: give -o OUT.parquet (or --format parquet)"
+        )
     from tastemaker.model import read_model
     from tastemaker.storage.library import check_output, image_files
     from tastemaker.workflows.models import resolve_model_path
@@ -652,6 +697,97 @@ def score(
         if dest:
             made = copy_best(rows, dest, link)
             out.print(f"{'Linked' if link else 'Copied'} {len(made)} images to {dest}")
+
+
+def _score_to_parquet(
+    model: Path, paths: list[Path], output: Path, engine: str, address: str | None, shard_size: int
+) -> None:
+    from tastemaker.engines.batch import Job
+    from tastemaker.workflows.models import resolve_model_path
+
+    job = _checked_run(output, engine, address, lambda: Job.scoring(resolve_model_path(model)))
+    _run_to_parquet(job, paths, output, engine, address, shard_size, "scores")
+
+
+def _checked_run(output: Path, engine: str, address: str | None, job: Callable[[], Job]) -> Job:
+    """The job, once the output folder and engine are known to work (before any scan)."""
+    from tastemaker.engines.parquet import arrow
+    from tastemaker.storage.library import check_output
+    from tastemaker.workflows.bulk import check_engine
+
+    check_engine(engine, address)
+    check_output(output, folder=True)
+    arrow()
+    if engine == "ray":
+        from tastemaker.engines.ray_data import load_ray
+
+        load_ray()
+    return job()
+
+
+def _run_to_parquet(
+    job: Job,
+    paths: list[Path],
+    output: Path,
+    engine: str,
+    address: str | None,
+    shard_size: int,
+    what: str,
+) -> None:
+    from tastemaker.storage.library import image_files
+    from tastemaker.workflows.bulk import run_to_parquet
+
+    skipped: list[tuple[str, str]] = []
+    files = image_files(paths, skipped)
+    report_skipped(skipped)
+    if not files:
+        raise TastemakerError("No images found in " + ", ".join(map(str, paths)))
+    with progress_bar() as report:
+        if engine == "ray":
+            report("Starting Ray" if not address else f"Joining Ray at {address}", 0, 0)
+        result = run_to_parquet(
+            job, files, output, engine, address, shard_size, report, lambda line: err.print(line)
+        )
+    report_skipped(result.failures)
+    before = f" ({result.before} there already)" if result.before else ""
+    out.print(f"Wrote {result.written} {what} to {output}{before}", highlight=False)
+
+
+@command
+def embed(
+    paths: Annotated[list[Path], typer.Argument(help="Images and folders (searched recursively).")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The Parquet folder to write (or resume).")
+    ],
+    extractor: Annotated[
+        str,
+        typer.Option(help="Backbone: hub id, local folder or efficientnet-lite0."),
+    ] = DEFAULT_EXTRACTOR,
+    layers: Annotated[
+        str, typer.Option(help="Layers: 0 = final embedding, n = an earlier block's; e.g. 0,2.")
+    ] = "0",
+    layer_mode: Annotated[
+        str, typer.Option(help="join or average several layers.")
+    ] = LayerChoice.mode,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    shard_size: ShardSizeOption = DEFAULT_SHARD_SIZE,
+) -> None:
+    """Embed images into a folder of Parquet shards (path, embedding), to keep the
+    features once and score them with many models.
+
+    A rerun into the same folder skips the images it holds; a folder of another
+    extractor's or layers' embeddings is refused.
+    """
+    from tastemaker.engines.batch import Job
+
+    job = _checked_run(
+        output,
+        engine,
+        address,
+        lambda: Job.embedding(extractor, LayerChoice.parse(layers, layer_mode)),
+    )
+    _run_to_parquet(job, paths, output, engine, address, shard_size, "embeddings")
 
 
 def prefer_probabilities(

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from tastemaker.errors import TastemakerError
-from tastemaker.features.extract import ImageInput, extract
+from tastemaker.features.extract import EmbeddedBatch, ImageInput, extract
 from tastemaker.features.layers import LayerChoice
 from tastemaker.features.loaders import load_extractor
 from tastemaker.model import TasteModel, read_model
@@ -107,17 +107,22 @@ def score_batches(
     The backbone runs where the model is (ComfyUI moves the model to its device)."""
     extractor = load_extractor(model.meta.extractor, str(model.device))
     for batch in extract(extractor, images, layer_choice(model), batch_size, progress=progress):
-        if batch.indices:
-            scores, spread = model.scores_and_uncertainties(batch.vectors)
-        else:
-            scores = spread = np.zeros(0, np.float32)
-        finite = np.isfinite(scores)
-        yield ScoredBatch(
-            [i for i, ok in zip(batch.indices, finite.tolist(), strict=True) if ok],
-            scores[finite],
-            spread[finite],
-            batch.failures + [(i, NO_SCORE) for i in np.array(batch.indices)[~finite].tolist()],
-        )
+        yield scored_batch(model, batch)
+
+
+def scored_batch(model: TasteModel, batch: EmbeddedBatch) -> ScoredBatch:
+    """A batch of embeddings scored; a score that is not finite is a failure."""
+    if batch.indices:
+        scores, spread = model.scores_and_uncertainties(batch.vectors)
+    else:
+        scores = spread = np.zeros(0, np.float32)
+    finite = np.isfinite(scores)
+    return ScoredBatch(
+        [i for i, ok in zip(batch.indices, finite.tolist(), strict=True) if ok],
+        scores[finite],
+        spread[finite],
+        batch.failures + [(i, NO_SCORE) for i in np.array(batch.indices)[~finite].tolist()],
+    )
 
 
 @dataclass(frozen=True)

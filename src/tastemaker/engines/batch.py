@@ -1,0 +1,136 @@
+"""The batch function every engine runs: paths in, each one's score (or embedding) out.
+
+It holds no global state and loads its model once, when it is made, so an engine makes
+one per worker: the local engine one in all, Ray Data one per actor of its pool (the
+class is a ``map_batches`` callable class as it is)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from tastemaker.device import pick_device
+from tastemaker.features.extract import EmbeddedBatch, extract
+from tastemaker.features.layers import LayerChoice
+from tastemaker.features.loaders import load_extractor
+from tastemaker.features.registry import resolve
+from tastemaker.model import read_model
+from tastemaker.workflows.score import layer_choice, scored_batch
+
+Columns = dict[str, np.ndarray]  # one batch of rows, as Ray Data's numpy batches are
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a run computes: scores by the model file ``model`` (its extractor and layers
+    are the model's), or, without one, embeddings; :meth:`identity` is what an output
+    folder records, so that a rerun adds to it only the same job's rows."""
+
+    extractor: str
+    choice: LayerChoice
+    model: Path | None = None
+    model_sha256: str | None = None
+    uncertainty: bool = False  # whether the model gives each score one
+
+    @classmethod
+    def scoring(cls, model: Path) -> Job:
+        taste = read_model(model, "cpu")
+        with open(model, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        return cls(taste.meta.extractor, layer_choice(taste), model, digest, taste.has_uncertainty)
+
+    @classmethod
+    def embedding(cls, extractor: str, choice: LayerChoice) -> Job:
+        resolve(extractor).check(choice)  # a bad name or layer fails before any work
+        return cls(extractor, choice)
+
+    @property
+    def kind(self) -> str:
+        return "scores" if self.model else "embeddings"
+
+    def identity(self) -> dict[str, object]:
+        found: dict[str, object] = {
+            "kind": self.kind,
+            "extractor": self.extractor,
+            "layers": list(self.choice.layers),
+            "layer_mode": self.choice.mode,
+        }
+        if self.model:
+            found |= {
+                "model": self.model.name,
+                "model_sha256": self.model_sha256,
+                "uncertainty": self.uncertainty,
+            }
+        return found
+
+
+class BatchFunction:
+    """Scores (``path``, ``score``, ``uncertainty``) or embeddings (``path``,
+    ``embedding``) of a batch of paths, with ``problem`` saying why an image has none
+    (empty where it has one). Decoding runs in ``workers`` processes (0: in this one)."""
+
+    def __init__(
+        self,
+        job: Job,
+        device: str | None = None,
+        workers: int | None = 0,
+        batch_size: int | None = None,
+    ) -> None:
+        self.job = job
+        self.workers = workers
+        self.batch_size = batch_size
+        where = str(pick_device(device))  # fp16 on a GPU, float32 on the CPU (the loader's)
+        self.model = read_model(job.model, where) if job.model else None
+        self.extractor = load_extractor(job.extractor, where)
+        self._dim: int | None = None
+
+    def __call__(self, batch: Columns) -> Columns:
+        """One Ray Data batch: its ``path`` column in, the rows of :meth:`rows` out."""
+        parts = list(self.rows(batch["path"].tolist()))
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+    def rows(self, paths: Sequence[str]) -> Iterator[Columns]:
+        """Every path's row, batch by batch; a batch has at least one row."""
+        if not paths:
+            yield self._columns(paths, EmbeddedBatch([], np.zeros((0, 0), np.float32)))
+            return
+        files = [Path(p) for p in paths]
+        for batch in extract(self.extractor, files, self.job.choice, self.batch_size, self.workers):
+            yield self._columns(paths, batch)
+
+    def _columns(self, paths: Sequence[str], batch: EmbeddedBatch) -> Columns:
+        if self.model is None:
+            order = batch.indices + [i for i, _ in batch.failures]
+            width = batch.vectors.shape[1] if batch.indices else self.dim()
+            vectors = np.zeros((len(order), width), np.float32)
+            vectors[: len(batch.indices)] = batch.vectors
+            values: Columns = {"embedding": vectors}
+            problems = [p for _, p in batch.failures]
+        else:
+            scored = scored_batch(self.model, batch)
+            order = scored.indices + [i for i, _ in scored.failures]
+            missing = np.full(len(scored.failures), np.nan)
+            values = {
+                "score": np.concatenate([scored.scores.astype(np.float64), missing]),
+                "uncertainty": np.concatenate([scored.uncertainties.astype(np.float64), missing]),
+            }
+            problems = [p for _, p in scored.failures]
+        return {
+            "path": np.array([paths[i] for i in order], dtype=object),
+            **values,
+            "problem": np.array([""] * (len(order) - len(problems)) + problems, dtype=object),
+        }
+
+    def dim(self) -> int:
+        """The embedding's size, for a batch none of whose images could be read."""
+        if self._dim is None:
+            blank = self.extractor.preprocess(Image.new("RGB", (8, 8)))
+            pixels = torch.from_numpy(np.asarray(blank)[None])
+            self._dim = int(self.extractor.embed(pixels, self.job.choice).shape[1])
+        return self._dim
