@@ -2,6 +2,10 @@
 pyarrow; a rerun resumes, another job's folder is refused; ``embed``."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +161,24 @@ def test_embed_writes_each_images_embedding_as_extraction_gives_it(tmp_path, tin
         f"{out}: holds embeddings by {tiny_clip} (layers 0,1, join), not embeddings by "
         f"{tiny_clip} (layers 0, join)"
     ) in one_line(other)
+
+
+def test_a_killed_run_resumes_and_leaves_each_image_once(tmp_path, tiny_model):
+    paths = make_images(tmp_path / "images", 300)
+    out = tmp_path / "scores.parquet"
+    args = [str(tiny_model), str(tmp_path / "images"), "-o", str(out), "--shard-size", "8"]
+    run = subprocess.Popen([sys.executable, "-m", "tastemaker", "score", *args])
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("part-*.parquet")) and run.poll() is None:
+            assert time.monotonic() < deadline, "no shard written in two minutes"
+            time.sleep(0.01)
+        run.kill()  # SIGKILL: no handler runs, as when a machine is lost
+    finally:
+        run.wait()
+    assert run.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    kept = len(read_rows(out))
+    assert 0 < kept < 300 and kept % 8 == 0  # whole shards only
+    again = score(*args)
+    assert f"Wrote {300 - kept} scores to {out} ({kept} there already)" in one_line(again)
+    assert sorted(read_rows(out)) == sorted(str(p) for p in paths)
