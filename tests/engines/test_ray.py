@@ -2,6 +2,14 @@
 engine, and a run that resumes another's folder."""
 
 import dataclasses
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -73,3 +81,88 @@ def test_what_a_worker_refuses_is_said_in_one_line(tmp_path, tiny_model, local_r
         run_to_parquet(job, files, tmp_path / "out.parquet", engine="ray")
     assert str(refused.value) == f"Model file {gone} does not exist."
     assert not list((tmp_path / "out.parquet").glob("part-*"))
+
+
+class LoopbackNode:
+    """``ray start`` as a person runs it on one machine of a cluster, here on 127.0.0.1;
+    stopped (its process group: the processes it started) when the test ends."""
+
+    def __init__(self, *args: str) -> None:
+        ray_cli = Path(sys.executable).with_name("ray")
+        self.process = subprocess.Popen(
+            [
+                str(ray_cli),
+                *("start", "--block", "--num-cpus", "1", "--disable-usage-stats"),
+                *("--node-ip-address", "127.0.0.1", *args),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        said = []
+        for line in self.process.stdout:  # blocks until the node is up, or ray start ends
+            said.append(line)
+            if "Ray runtime started" in line:
+                return
+        self.stop()
+        raise RuntimeError("ray start failed:\n" + "".join(said))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_score_joins_a_two_node_cluster_on_loopback(tmp_path, tiny_kernel_model):
+    files = make_images(tmp_path / "images", 200, size=(40, 32))
+    address = f"127.0.0.1:{free_port()}"
+    temp = tempfile.mkdtemp(prefix="tm-ray-", dir="/tmp")  # Ray's socket paths must be short
+    nodes = []
+    try:
+        nodes.append(LoopbackNode("--head", "--port", address.split(":")[1], "--temp-dir", temp))
+        nodes.append(LoopbackNode("--address", address))
+        out = tmp_path / "cluster.parquet"
+        args = [str(tiny_kernel_model), str(tmp_path / "images"), "-o", str(out)]
+        args += ["--engine", "ray", "--address", address]
+        done = subprocess.run(
+            [sys.executable, "-m", "tastemaker", "score", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout == f"Wrote 200 scores to {out}\n"
+        alive = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import ray; ray.init(address={address!r}); "
+                "print(sum(n['Alive'] for n in ray.nodes()))",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert alive.stdout.split()[-1] == "2"
+    finally:
+        for node in reversed(nodes):
+            node.stop()
+        shutil.rmtree(temp, ignore_errors=True)
+    job = Job.scoring(tiny_kernel_model)
+    run_to_parquet(job, files, tmp_path / "local.parquet")
+    for name in ("score", "uncertainty"):
+        mine, theirs = columns(tmp_path / "local.parquet", name), columns(out, name)
+        assert mine.keys() == theirs.keys() and len(mine) == 200
+        assert max(abs(mine[p] - theirs[p]) for p in mine) <= 1e-4
