@@ -120,3 +120,17 @@ def test_kernel_fit_quick(tmp_path):
         assert positive(r["seconds"]) and positive(r["peak_mb"]) and positive(r["penalty"])
         assert r["kind"] in ("rbf", "linear") and r["target_met"] is None
     assert "peak MB" in stdout
+
+
+def test_engines_quick(tmp_path):
+    data, stdout = run_quick(tmp_path, "engines")
+    assert set(data) == {"config", "results", "machine", "seconds"}
+    r = data["results"]
+    assert r["images"] == data["config"]["images"] == 48
+    for engine in ("local", "ray"):
+        assert positive(r[engine]["seconds"]) and positive(r[engine]["images_per_s"])
+        assert r[engine]["images_per_s"] == pytest.approx(r["images"] / r[engine]["seconds"])
+    assert r["overhead"] == pytest.approx(r["ray"]["seconds"] / r["local"]["seconds"])
+    assert positive(r["ray_start_s"])
+    assert r["max_abs_diff"] <= 1e-4  # both engines wrote the same scores
+    assert "overhead" in stdout
