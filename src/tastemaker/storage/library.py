@@ -26,7 +26,14 @@ from pathlib import Path
 from tastemaker.errors import SettingError, StoreUnavailable, TastemakerError, UnreadableImage
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.decode import RAW_EXTRA, RAW_SUFFIXES, open_image, raw_supported
-from tastemaker.storage.store import SAVED_MARK, FileRecord, NewImage, Store
+from tastemaker.storage.store import (
+    DEFAULT_PROFILE,
+    SAVED_MARK,
+    FileRecord,
+    NewImage,
+    Store,
+    check_profile,
+)
 
 STORE_DIR = ".tastemaker"
 STORE_ENV = "TASTEMAKER_STORE"  # a store folder for every command, as --store gives one
@@ -64,11 +71,16 @@ class Library:
     """A folder of images with its store. Open one with :func:`open_library`."""
 
     def __init__(
-        self, root: Path, store: str | os.PathLike[str] | None = None, create: bool = True
+        self,
+        root: Path,
+        store: str | os.PathLike[str] | None = None,
+        create: bool = True,
+        profile: str = DEFAULT_PROFILE,
     ) -> None:
         self.root = root.resolve()
         self.store_dir = store_dir(self.root, store)
-        self.store = _open_store(self.root, self.store_dir, create)
+        check_profile(profile)  # before a store folder is made for it
+        self.store = _open_store(self.root, self.store_dir, create, profile)
 
     def __enter__(self) -> Library:
         return self
@@ -82,6 +94,18 @@ class Library:
     @property
     def cache_dir(self) -> Path:
         return self.store_dir / "cache"
+
+    @property
+    def profile(self) -> str:
+        """Whose choices, ratings and models this library object reads and writes."""
+        return self.store.profile
+
+    @property
+    def models_dir(self) -> Path:
+        """Where this profile's models are saved: the default profile's in ``models``, as
+        before profiles, another's in a folder of its own in there."""
+        models = self.store_dir / "models"
+        return models if self.profile == DEFAULT_PROFILE else models / self.profile
 
     def check_output(
         self, path: Path, folder: bool = False, suffixes: Collection[str] = ()
@@ -171,23 +195,26 @@ def open_library(
     scan: bool = False,
     store: str | os.PathLike[str] | None = None,
     create: bool = True,
+    profile: str = DEFAULT_PROFILE,
 ) -> Library:
-    """Open the library in ``folder``, creating its store if needed (unless ``create`` is
-    False: a command that only reads refuses a folder that is no library yet); its store is
-    kept in ``store`` (a folder) if given, else ``$TASTEMAKER_STORE``, else
-    ``folder/.tastemaker``."""
+    """Open the library in ``folder`` for ``profile``, creating its store and the profile
+    if needed (unless ``create`` is False: a command that only reads refuses a folder that
+    is no library yet, and a profile never rated); its store is kept in ``store`` (a
+    folder) if given, else ``$TASTEMAKER_STORE``, else ``folder/.tastemaker``."""
     if not str(folder).strip():
         raise TastemakerError("No folder given (an empty name); give the folder of your images")
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise TastemakerError(f"{root}: not a folder (give the folder that holds your images)")
-    library = Library(root, store, create)
+    library = Library(root, store, create, profile)
     if scan:
         library.scan()
     return library
 
 
-def _open_store(root: Path, folder: Path, create: bool = True) -> Store:
+def _open_store(
+    root: Path, folder: Path, create: bool = True, profile: str = DEFAULT_PROFILE
+) -> Store:
     """The store in ``folder``, refused in one line if it cannot be written there, if it
     belongs to another library (a store kept outside its folder records which), or if
     there is none yet and ``create`` is False."""
@@ -212,7 +239,7 @@ def _open_store(root: Path, folder: Path, create: bool = True) -> Store:
         )
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        store = Store(folder / "library.db")
+        store = Store(folder / "library.db", profile, create_profile=create)
     except (OSError, StoreUnavailable) as e:
         reason = e.strerror if isinstance(e, OSError) else e.__cause__
         raise SettingError(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tastemaker.errors import StoreUnavailable, TastemakerError
+from tastemaker.errors import SettingError, StoreUnavailable, TastemakerError
 
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = []
@@ -171,7 +172,45 @@ def m006_repeats(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE comparisons ADD COLUMN repeat_of INTEGER REFERENCES comparisons(id)")
 
 
+@migration
+def m007_profiles(db: sqlite3.Connection) -> None:
+    # several tastes in one library: sessions (so their choices and batches), ratings,
+    # priors and models belong to a profile; images, files and embeddings stay shared.
+    # What a library held before is the profile 'default'. (A column added with a
+    # non-NULL default cannot carry REFERENCES while foreign keys are on.)
+    _script(
+        db,
+        """
+        CREATE TABLE profiles (name TEXT PRIMARY KEY);
+        INSERT INTO profiles (name) VALUES ('default');
+        ALTER TABLE sessions ADD COLUMN profile TEXT NOT NULL DEFAULT 'default';
+        CREATE INDEX sessions_profile ON sessions(profile);
+        ALTER TABLE models ADD COLUMN profile TEXT NOT NULL DEFAULT 'default';
+        CREATE TABLE profile_ratings (
+            profile TEXT NOT NULL REFERENCES profiles(name),
+            image_id INTEGER NOT NULL REFERENCES images(id),
+            prior REAL NOT NULL DEFAULT 0,
+            prior_source TEXT,
+            prior_comparisons INTEGER NOT NULL DEFAULT 0,
+            elo REAL NOT NULL DEFAULT 0,
+            comparisons INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (profile, image_id)
+        ) WITHOUT ROWID;
+        INSERT INTO profile_ratings (profile, image_id, prior, prior_source,
+            prior_comparisons, elo, comparisons)
+            SELECT 'default', image_id, prior, prior_source, prior_comparisons, elo,
+            comparisons FROM ratings;
+        DROP TABLE ratings;
+        ALTER TABLE profile_ratings RENAME TO ratings;
+        """,
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
+DEFAULT_PROFILE = "default"
+_PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+# the sessions, so the choices and batches, of the store's profile
+_MINE = "session_id IN (SELECT id FROM sessions WHERE profile = ?)"
 SAVED_MARK = "-saved-"  # in the name of a copy saved beside a store replaced while open
 # errors that say the file cannot take a write, as opposed to a mistake in the SQL
 _UNAVAILABLE = {
@@ -191,6 +230,17 @@ def _unavailable_on_write_errors(path: Path) -> Iterator[None]:
         if (getattr(e, "sqlite_errorcode", 0) & 0xFF) not in _UNAVAILABLE:
             raise
         raise StoreUnavailable(f"{path}: cannot be written now ({e}).") from e
+
+
+def check_profile(name: str) -> str:
+    """A profile's name, refused unless short and safe (it names a models folder too)."""
+    if not _PROFILE_NAME.fullmatch(name):
+        raise SettingError(
+            "profile",
+            f"{{setting}} {name!r}: a profile's name is 1 to 32 lowercase letters, digits, "
+            "- or _, starting with a letter or digit",
+        )
+    return name
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -302,10 +352,18 @@ class Store:
     the reading thread, each read (or :meth:`snapshot` block) one transaction, so a read
     sees one committed state and never waits for a write; a read by the thread inside
     :meth:`atomic` goes to the writer and sees that transaction's own writes.
+
+    A store is opened for one profile: every choice, batch, rating, prior and model it
+    reads or writes is that profile's, so one profile's choices never reach another's;
+    images and embeddings are shared. A profile not there yet is made (with a zero
+    rating of every image) if ``create_profile``, else refused.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, profile: str = DEFAULT_PROFILE, create_profile: bool = True
+    ) -> None:
         self.path = path
+        self.profile = check_profile(profile)
         # the write-ahead log and its index, which exist once the database was read and
         # as long as any connection to it is open
         self._logs = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
@@ -331,6 +389,7 @@ class Store:
         self._log_ids: dict[Path, tuple[int, int] | None] = {}
         with _unavailable_on_write_errors(path):
             self._migrate()
+            self._open_profile(create_profile)
         self._log_ids = {log: _identity(log) for log in self._logs}
 
     def close(self) -> None:
@@ -540,6 +599,28 @@ class Store:
                 step(self._writer)
                 self._writer.execute(f"PRAGMA user_version = {number}")
 
+    def _open_profile(self, create: bool) -> None:
+        names = self.profiles()
+        if self.profile in names:
+            return
+        if not create:
+            self.close()
+            raise SettingError(
+                "profile",
+                f"{self.path}: no profile {self.profile!r} here (there are: "
+                f"{', '.join(names)}); rate under it first, or give another {{setting}}",
+            )
+        with self.atomic():
+            self._writer.execute("INSERT INTO profiles (name) VALUES (?)", (self.profile,))
+            self._writer.execute(
+                "INSERT INTO ratings (profile, image_id) SELECT ?, id FROM images",
+                (self.profile,),
+            )
+
+    def profiles(self) -> list[str]:
+        """The library's profiles, by name."""
+        return [name for (name,) in self._all("SELECT name FROM profiles ORDER BY name")]
+
     def schema_version(self) -> int:
         return int(self._scalar("PRAGMA user_version"))
 
@@ -601,7 +682,10 @@ class Store:
                 ),
             )
             image_id = int(cursor.lastrowid or 0)
-            self._writer.execute("INSERT INTO ratings (image_id) VALUES (?)", (image_id,))
+            self._writer.execute(  # every profile's zero rating
+                "INSERT INTO ratings (profile, image_id) SELECT name, ? FROM profiles",
+                (image_id,),
+            )
         return image_id
 
     def set_files(self, files: Iterable[FileRecord], removed: Iterable[str]) -> None:
@@ -658,11 +742,12 @@ class Store:
         sql = (
             "SELECT i.id, i.path, i.status, r.elo, r.comparisons, r.prior, r.prior_comparisons,"
             " r.prior_source FROM images i JOIN ratings r ON r.image_id = i.id"
+            " WHERE r.profile = ?"
         )
         rows = (
-            self._all(sql + " WHERE i.status = ? ORDER BY i.id", (status,))
+            self._all(sql + " AND i.status = ? ORDER BY i.id", (self.profile, status))
             if status
-            else self._all(sql + " ORDER BY i.id")
+            else self._all(sql + " ORDER BY i.id", (self.profile,))
         )
         return [RatingRecord(*r) for r in rows]
 
@@ -670,7 +755,9 @@ class Store:
         """Ids, Elo ratings and comparison counts (priors' included) of the present images."""
         rows = self._all(
             "SELECT i.id, r.elo, r.comparisons + r.prior_comparisons FROM images i"
-            " JOIN ratings r ON r.image_id = i.id WHERE i.status = 'present' ORDER BY i.id"
+            " JOIN ratings r ON r.image_id = i.id WHERE i.status = 'present' AND r.profile = ?"
+            " ORDER BY i.id",
+            (self.profile,),
         )
         if not rows:
             return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
@@ -680,7 +767,10 @@ class Store:
     def elo_of(self, image_ids: Sequence[int]) -> list[float]:
         marks = ",".join("?" * len(image_ids))
         found = dict(
-            self._all(f"SELECT image_id, elo FROM ratings WHERE image_id IN ({marks})", image_ids)
+            self._all(
+                f"SELECT image_id, elo FROM ratings WHERE profile = ? AND image_id IN ({marks})",
+                [self.profile, *image_ids],
+            )
         )
         return [float(found[i]) for i in image_ids]
 
@@ -689,33 +779,41 @@ class Store:
         with self.atomic():
             self._writer.executemany(
                 "UPDATE ratings SET prior = ?, prior_comparisons = ?, prior_source = ?"
-                " WHERE image_id = ?",
-                ((score, n, source, image_id) for image_id, (score, n) in priors.items()),
+                " WHERE profile = ? AND image_id = ?",
+                (
+                    (score, n, source, self.profile, image_id)
+                    for image_id, (score, n) in priors.items()
+                ),
             )
 
     def set_ratings(self, elo: dict[int, float], counts: dict[int, int]) -> None:
         with self.atomic():
             self._writer.executemany(
-                "UPDATE ratings SET elo = ?, comparisons = ? WHERE image_id = ?",
-                ((elo[i], counts.get(i, 0), i) for i in elo),
+                "UPDATE ratings SET elo = ?, comparisons = ? WHERE profile = ? AND image_id = ?",
+                ((elo[i], counts.get(i, 0), self.profile, i) for i in elo),
             )
 
     def priors(self) -> dict[int, float]:
-        return dict(self._all("SELECT image_id, prior FROM ratings"))
+        return dict(
+            self._all("SELECT image_id, prior FROM ratings WHERE profile = ?", (self.profile,))
+        )
 
     # -- sessions and comparisons --------------------------------------------------------
 
     def start_session(self, settings: dict[str, object]) -> int:
         with self.atomic():
             cursor = self._writer.execute(
-                "INSERT INTO sessions (started_at, settings) VALUES (?, ?)",
-                (time.time(), json.dumps(settings, sort_keys=True)),
+                "INSERT INTO sessions (started_at, settings, profile) VALUES (?, ?, ?)",
+                (time.time(), json.dumps(settings, sort_keys=True), self.profile),
             )
         return int(cursor.lastrowid or 0)
 
     def newest_session(self) -> tuple[int, dict[str, Any]] | None:
         """The id and settings of the session started last (the one rating now, if any)."""
-        row = self._one("SELECT id, settings FROM sessions ORDER BY id DESC LIMIT 1")
+        row = self._one(
+            "SELECT id, settings FROM sessions WHERE profile = ? ORDER BY id DESC LIMIT 1",
+            (self.profile,),
+        )
         return None if row is None else (row[0], json.loads(row[1]))
 
     def add_comparison(
@@ -758,8 +856,9 @@ class Store:
             ((comparison_id, pos, image_id) for pos, image_id in enumerate(shown)),
         )
         db.executemany(
-            "UPDATE ratings SET elo = ?, comparisons = comparisons + 1 WHERE image_id = ?",
-            zip(new_elo, shown, strict=True),
+            "UPDATE ratings SET elo = ?, comparisons = comparisons + 1"
+            " WHERE profile = ? AND image_id = ?",
+            ((elo, self.profile, image_id) for elo, image_id in zip(new_elo, shown, strict=True)),
         )
         return comparison_id
 
@@ -768,21 +867,28 @@ class Store:
         return int(
             self._scalar(
                 "SELECT count(*) FROM comparison_images ci JOIN comparisons c"
-                " ON c.id = ci.comparison_id WHERE c.withdrawn_at IS NULL"
+                f" ON c.id = ci.comparison_id WHERE c.withdrawn_at IS NULL AND c.{_MINE}",
+                (self.profile,),
             )
         )
 
     def shown_counts(self) -> dict[int, int]:
         """How many stored choices (withdrawn ones too) showed each image, by id."""
-        return dict(self._all("SELECT image_id, count(*) FROM comparison_images GROUP BY image_id"))
+        return dict(
+            self._all(
+                "SELECT ci.image_id, count(*) FROM comparison_images ci JOIN comparisons c"
+                f" ON c.id = ci.comparison_id WHERE c.{_MINE} GROUP BY ci.image_id",
+                (self.profile,),
+            )
+        )
 
     def last_comparison(self, session_id: int | None = None) -> Comparison | None:
         """The newest choice not withdrawn (of one session, if given)."""
-        where = "withdrawn_at IS NULL" + (" AND session_id = ?" if session_id else "")
+        where = f"withdrawn_at IS NULL AND {_MINE}" + (" AND session_id = ?" if session_id else "")
         with self.snapshot():
             row = self._one(
                 f"SELECT id FROM comparisons WHERE {where} ORDER BY id DESC LIMIT 1",
-                (session_id,) if session_id else (),
+                (self.profile, session_id) if session_id else (self.profile,),
             )
             return self.comparison(row[0]) if row else None
 
@@ -796,6 +902,7 @@ class Store:
         return self._comparisons("1" if include_withdrawn else "c.withdrawn_at IS NULL")
 
     def _comparisons(self, where: str, params: Sequence[object] = ()) -> list[Comparison]:
+        where, params = f"({where}) AND c.{_MINE}", (*params, self.profile)
         with self._reading() as db:
             rows = db.execute(
                 "SELECT c.id, c.session_id, c.made_at, c.response_ms, c.k, c.winner_id,"
@@ -833,15 +940,16 @@ class Store:
         """Mark a choice as withdrawn (kept, never deleted), inside the caller's
         :meth:`atomic` (with the ratings replayed without it)."""
         self._in_write("withdraw").execute(
-            "UPDATE comparisons SET withdrawn_at = ? WHERE id = ? AND withdrawn_at IS NULL",
-            (time.time(), comparison_id),
+            "UPDATE comparisons SET withdrawn_at = ?"
+            f" WHERE id = ? AND withdrawn_at IS NULL AND {_MINE}",
+            (time.time(), comparison_id, self.profile),
         )
 
     def repeat_candidate(self, before: float, pick: float) -> Comparison | None:
         """A two-image choice made before ``before``, not withdrawn and not yet repeated,
         both images present; ``pick`` in [0, 1) chooses which among them."""
         where = (
-            "c.withdrawn_at IS NULL AND c.made_at < ? AND c.repeat_of IS NULL"
+            f"c.withdrawn_at IS NULL AND c.{_MINE} AND c.made_at < ? AND c.repeat_of IS NULL"
             " AND NOT EXISTS (SELECT 1 FROM comparisons r WHERE r.repeat_of = c.id"
             " AND r.withdrawn_at IS NULL)"
             " AND (SELECT count(*) FROM comparison_images ci JOIN images i ON i.id = ci.image_id"
@@ -849,12 +957,13 @@ class Store:
             " AND (SELECT count(*) FROM comparison_images ci WHERE ci.comparison_id = c.id) = 2"
         )
         with self.snapshot():
-            n = self._scalar(f"SELECT count(*) FROM comparisons c WHERE {where}", (before,))
+            params = (self.profile, before)
+            n = self._scalar(f"SELECT count(*) FROM comparisons c WHERE {where}", params)
             if not n:
                 return None
             row = self._one(
                 f"SELECT c.id FROM comparisons c WHERE {where} ORDER BY c.id LIMIT 1 OFFSET ?",
-                (before, min(n - 1, int(pick * n))),
+                (*params, min(n - 1, int(pick * n))),
             )
             return self.comparison(row[0]) if row else None
 
@@ -863,30 +972,34 @@ class Store:
         return self._all(
             "SELECT o.winner_id, r.winner_id FROM comparisons r JOIN comparisons o"
             " ON o.id = r.repeat_of WHERE r.withdrawn_at IS NULL AND o.withdrawn_at IS NULL"
-            " ORDER BY r.id"
+            f" AND r.{_MINE} ORDER BY r.id",
+            (self.profile,),
         )
 
     def set_weights(self, weights: dict[int, float]) -> None:
         """Rewrite the derived response-time weights, inside the caller's :meth:`atomic`
         (with the ratings replayed with them)."""
         self._in_write("set_weights").executemany(
-            "UPDATE comparisons SET weight = ? WHERE id = ?", ((w, i) for i, w in weights.items())
+            f"UPDATE comparisons SET weight = ? WHERE id = ? AND {_MINE}",
+            ((w, i, self.profile) for i, w in weights.items()),
         )
 
     def model_prediction_counts(self) -> dict[tuple[int, int], int]:
         """How many choices had each (database, model) prediction, where a model was asked."""
         rows = self._all(
             "SELECT prediction, model_prediction, count(*) FROM comparisons"
-            " WHERE withdrawn_at IS NULL AND model_prediction IS NOT NULL GROUP BY 1, 2"
+            " WHERE withdrawn_at IS NULL AND model_prediction IS NOT NULL"
+            f" AND {_MINE} GROUP BY 1, 2",
+            (self.profile,),
         )
         return {(p, m): n for p, m, n in rows}
 
     def prediction_counts(self, session_id: int | None = None) -> dict[int, int]:
-        where = "withdrawn_at IS NULL" + (" AND session_id = ?" if session_id else "")
+        where = f"withdrawn_at IS NULL AND {_MINE}" + (" AND session_id = ?" if session_id else "")
         return dict(
             self._all(
                 f"SELECT prediction, count(*) FROM comparisons WHERE {where} GROUP BY prediction",
-                (session_id,) if session_id else (),
+                (self.profile, session_id) if session_id else (self.profile,),
             )
         )
 
@@ -916,7 +1029,8 @@ class Store:
         rows = self._all(
             "SELECT id, session_id, first_comparison_id, last_comparison_id, started_at,"
             " ended_at, choices, matched, contradicted, unpredicted, odd_one_out FROM batches"
-            " ORDER BY id"
+            f" WHERE {_MINE} ORDER BY id",
+            (self.profile,),
         )
         batches = []
         for *counts, odd in rows:  # the counts in the dataclass's field order
@@ -961,15 +1075,24 @@ class Store:
     def add_model(self, path: str, extractor: str, layers: str, metrics: dict[str, float]) -> int:
         with self.atomic():
             cursor = self._writer.execute(
-                "INSERT INTO models (path, extractor, layers, created_at, metrics)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (path, extractor, layers, time.time(), json.dumps(metrics, sort_keys=True)),
+                "INSERT INTO models (path, extractor, layers, created_at, metrics, profile)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    path,
+                    extractor,
+                    layers,
+                    time.time(),
+                    json.dumps(metrics, sort_keys=True),
+                    self.profile,
+                ),
             )
         return int(cursor.lastrowid or 0)
 
     def models(self) -> list[ModelRecord]:
         rows = self._all(
-            "SELECT id, path, extractor, layers, created_at, metrics FROM models ORDER BY id"
+            "SELECT id, path, extractor, layers, created_at, metrics FROM models"
+            " WHERE profile = ? ORDER BY id",
+            (self.profile,),
         )
         return [
             ModelRecord(id_, path, extractor, layers, created_at, json.loads(metrics))

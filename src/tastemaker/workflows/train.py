@@ -21,6 +21,7 @@ from tastemaker.features.layers import LayerChoice
 from tastemaker.features.registry import DEFAULT_EXTRACTOR, resolve
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.library import Library
+from tastemaker.storage.store import DEFAULT_PROFILE
 from tastemaker.workflows.ratings import (
     RATINGS,
     Outcomes,
@@ -130,7 +131,7 @@ def check_training(
     resolve(extractor).check(layers)
     if library.store.images("present") and library.store.last_comparison() is None:
         raise _nothing_to_learn(library)
-    models = library.store_dir / "models"
+    models = library.models_dir
     if output is None and models.exists() and not models.is_dir():
         raise TastemakerError(
             f"{models}: a file where the library keeps its models; move it away, or save "
@@ -268,7 +269,7 @@ def train_library(
             settings.learner_settings(),
             progress,
             storage,
-            study_name=f"{extractor}|{layers.key}|{settings.loss}|{settings.ratings}",
+            study_name=_study_name(library, extractor, layers, settings),
         )
     except KeyboardInterrupt:  # before a model: say what is kept and how to go on
         raise KeyboardInterrupt(_how_to_go_on(storage)) from None
@@ -277,7 +278,7 @@ def train_library(
         stamp = time.strftime("%Y%m%d-%H%M%S")
         slug = re.sub(r"[^A-Za-z0-9]+", "-", extractor.rsplit("/", 1)[-1]).strip("-")
         kind = settings.learner if settings.learner == "kernel" else model.meta.loss
-        output = library.store_dir / "models" / f"{stamp}-{slug}-{kind}.safetensors"
+        output = library.models_dir / f"{stamp}-{slug}-{kind}.safetensors"
     output.parent.mkdir(parents=True, exist_ok=True)
     model.save(output)
     model_id = library.store.add_model(
@@ -293,6 +294,15 @@ def train_library(
         learned.best_trial,
         learned.interrupted,
     )
+
+
+def _study_name(
+    library: Library, extractor: str, layers: LayerChoice, settings: TrainSettings
+) -> str:
+    """The search a ``train`` resumes: one per profile (another's trials were measured on
+    other choices), the default profile's named as before profiles."""
+    name = f"{extractor}|{layers.key}|{settings.loss}|{settings.ratings}"
+    return name if library.profile == DEFAULT_PROFILE else f"{library.profile}|{name}"
 
 
 def _how_to_go_on(storage: str | None) -> str:
