@@ -618,3 +618,15 @@ def test_files_of_mixed_sizes_score_as_the_cli_scores_them(node, tiny_model, tmp
     assert text.splitlines()[0] == f"{scores[0]:+.3f} {paths[0]}"
     with pytest.raises(TastemakerError, match="no such file or folder"):
         node("TastemakerScoreImageFiles").score_files(model, str(tmp_path / "gone"))
+
+
+def test_save_to_library_gives_starting_scores_under_the_profile(node, tiny_model, batch, output):
+    model = tastemaker.load_model(tiny_model)
+    node("TastemakerSaveToLibrary").save(model, batch[:2], "library", "", "gen", profile="bob")
+    with open_library(output / "library", profile="bob") as bob:
+        assert {r.prior_source for r in bob.store.ratings()} == {"model:tiny.safetensors"}
+    with open_library(output / "library") as default:
+        assert {r.prior_source for r in default.store.ratings()} == {None}
+    with pytest.raises(TastemakerError, match="profile 'Bob': a profile's name is"):
+        node("TastemakerSaveToLibrary").save(model, batch[:1], "library", profile="Bob")
+    assert len(list((output / "library").glob("*.png"))) == 2  # refused before writing

@@ -16,6 +16,7 @@ from rich.table import Table
 from tastemaker.cli.main import (
     Folder,
     JsonAlias,
+    Profile,
     RatingsOption,
     Store,
     check_port,
@@ -38,6 +39,7 @@ from tastemaker.errors import TastemakerError
 from tastemaker.features.layers import LayerChoice
 from tastemaker.features.registry import DEFAULT_EXTRACTOR
 from tastemaker.storage.library import Library, open_library
+from tastemaker.storage.store import DEFAULT_PROFILE
 from tastemaker.workflows.rate import RateSession, RateSettings, check_number
 from tastemaker.workflows.reports import library_stats
 from tastemaker.workflows.train import TrainSettings
@@ -71,6 +73,7 @@ def scan(folder: Folder, store: Store = None) -> None:
 def rate(
     folder: Folder,
     store: Store = None,
+    profile: Profile = DEFAULT_PROFILE,
     choices: Annotated[int, typer.Option(help="Images per set, 2 to 4.")] = RateSettings.choices,
     batch: Annotated[int, typer.Option(help="Choices between batch reports.")] = RateSettings.batch,
     host: Annotated[
@@ -164,7 +167,7 @@ def rate(
         unsure=unsure,
         repeats=repeats,
     )
-    library, result = scanned(folder, store, create=True)
+    library, result = scanned(folder, store, create=True, profile=profile)
     with library:
         out.print(f"{result.present} images in {library.root}")
         consulted = None if no_model else consult_model(library, model)
@@ -192,6 +195,7 @@ def rate(
 def recompute(
     folder: Folder,
     store: Store = None,
+    profile: Profile = DEFAULT_PROFILE,
     weight_by_speed: Annotated[
         bool,
         typer.Option(
@@ -212,7 +216,7 @@ def recompute(
 
     if typical_seconds is not None:
         check_number("typical_seconds", typical_seconds, 0, 3600, low_open=True)
-    library, _ = scanned(folder, store)
+    library, _ = scanned(folder, store, profile=profile)
     with library:
         typical = reweigh(
             library.store, weight_by_speed, typical_seconds * 1000 if typical_seconds else None
@@ -241,6 +245,7 @@ def consult_model(library: Library, path: Path | None) -> LibraryScores | None:
 def stats(
     folder: Folder,
     store: Store = None,
+    profile: Profile = DEFAULT_PROFILE,
     fmt: Annotated[str | None, typer.Option("--format", help="text (the default) or json.")] = None,
     as_json: JsonAlias = False,
     ratings: Annotated[str, RatingsOption] = "elo",
@@ -257,9 +262,14 @@ def stats(
     if plot:
         from tastemaker.cli.plots import FORMATS
 
-        library, _ = scanned(folder, store, lambda lib: lib.check_output(plot, suffixes=FORMATS))
+        library, _ = scanned(
+            folder,
+            store,
+            lambda lib: lib.check_output(plot, suffixes=FORMATS),
+            profile=profile,
+        )
     else:
-        library, _ = scanned(folder, store)
+        library, _ = scanned(folder, store, profile=profile)
     with library:
         result = library_stats(library, ratings)
         if plot:
@@ -335,6 +345,7 @@ def export(
     sidecar: SidecarOption = "darktable",
     stars_at: StarsAtOption = None,
     store: Store = None,
+    profile: Profile = DEFAULT_PROFILE,
 ) -> None:
     """Export FOLDER's database scores (Elo, with Bradley-Terry ratings and their
     uncertainty beside) or its choices as pairwise outcomes, as CSV or JSON; import
@@ -352,6 +363,7 @@ def export(
         None
         if output is None
         else lambda lib: (lib.check_output(output), file_format(output, fmt)),
+        profile=profile,
     )
     with library:
         if xmp:
@@ -380,6 +392,7 @@ def import_scores(
         ),
     ],
     store: Store = None,
+    profile: Profile = DEFAULT_PROFILE,
 ) -> None:
     """Import starting scores, or choices, into FOLDER's library.
 
@@ -389,7 +402,7 @@ def import_scores(
     """
     from tastemaker.workflows.choices_file import ChoicesImport, import_file
 
-    library, _ = scanned(folder, store, create=True)
+    library, _ = scanned(folder, store, create=True, profile=profile)
     with library:
         report = import_file(library, source)
     if isinstance(report, ChoicesImport):
@@ -431,6 +444,7 @@ def listed(paths: list[str]) -> str:
 def train(
     folder: Folder,
     store: Store = None,
+    profile: Profile = DEFAULT_PROFILE,
     extractor: Annotated[
         str | None,
         typer.Option(
@@ -514,7 +528,7 @@ def train(
                 library.check_output(output)
             check_training(library, settings, output)
 
-        library, _ = scanned(folder, store, check, create=True, report=report)
+        library, _ = scanned(folder, store, check, create=True, report=report, profile=profile)
         with library:
             trained = train_library(library, settings, output, report)
     report_skipped(trained.embedded.failures)
@@ -559,8 +573,8 @@ def score(
     model: Annotated[
         Path,
         typer.Argument(
-            help="A model file (.safetensors, or LAION's .pth), or a library folder (its "
-            "latest model)."
+            help="A model file (.safetensors, or LAION's .pth), or a library folder (the "
+            "latest model of --profile there)."
         ),
     ],
     paths: Annotated[list[Path], typer.Argument(help="Images and folders (searched recursively).")],
@@ -599,6 +613,7 @@ def score(
     engine: EngineOption = "local",
     address: AddressOption = None,
     shard_size: ShardSizeOption = DEFAULT_SHARD_SIZE,
+    profile: Profile = DEFAULT_PROFILE,
 ) -> None:
     """Score images with MODEL, best first.
 
@@ -620,7 +635,7 @@ def score(
                 f"{given[0]} works on ranked scores; Parquet output keeps every score, unranked"
             )
         assert output is not None
-        _score_to_parquet(model, paths, output, engine, address, shard_size)
+        _score_to_parquet(model, paths, output, engine, address, shard_size, profile)
         return
     if engine != "local" or address:
         raise TastemakerError(
@@ -652,7 +667,7 @@ def score(
         if dest:
             check_output(dest, folder=True)
     thresholds = check_xmp(sidecar, stars_at) if xmp else None
-    model_path = resolve_model_path(model)
+    model_path = resolve_model_path(model, profile)
     skipped: list[tuple[str, str]] = []
     files = image_files(paths, skipped)
     report_skipped(skipped)
@@ -700,12 +715,20 @@ def score(
 
 
 def _score_to_parquet(
-    model: Path, paths: list[Path], output: Path, engine: str, address: str | None, shard_size: int
+    model: Path,
+    paths: list[Path],
+    output: Path,
+    engine: str,
+    address: str | None,
+    shard_size: int,
+    profile: str = DEFAULT_PROFILE,
 ) -> None:
     from tastemaker.engines.batch import Job
     from tastemaker.workflows.models import resolve_model_path
 
-    job = _checked_run(output, engine, address, lambda: Job.scoring(resolve_model_path(model)))
+    job = _checked_run(
+        output, engine, address, lambda: Job.scoring(resolve_model_path(model, profile))
+    )
     _run_to_parquet(job, paths, output, engine, address, shard_size, "scores")
 
 
@@ -808,6 +831,7 @@ def prefer_probabilities(
 def prior(
     folder: Folder,
     store: Store = None,
+    profile: Profile = DEFAULT_PROFILE,
     model: Annotated[
         Path | None,
         typer.Option(
@@ -825,7 +849,7 @@ def prior(
     from tastemaker.workflows.models import library_model
     from tastemaker.workflows.priors import apply_model_prior
 
-    library, _ = scanned(folder, store, create=True)
+    library, _ = scanned(folder, store, create=True, profile=profile)
     with library:
         path = library_model(library, model)
         if path is None:
@@ -843,13 +867,14 @@ def prior(
 
 
 @command
-def models(folder: Folder, store: Store = None) -> None:
-    """The models trained on FOLDER, with their held-out metrics."""
+def models(folder: Folder, store: Store = None, profile: Profile = DEFAULT_PROFILE) -> None:
+    """The models trained on FOLDER (under the profile), with their held-out metrics."""
 
-    with open_library(folder, store=store, create=False) as library:
+    with open_library(folder, store=store, create=False, profile=profile) as library:
         records = library.store.models()
     if not records:
-        out.print("No models yet: tastemaker train " + folder)
+        named = "" if profile == DEFAULT_PROFILE else f" --profile {profile}"
+        out.print(f"No models yet: tastemaker train {folder}{named}", highlight=False)
         return
     for r in records:
         trained = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
@@ -863,8 +888,8 @@ def export_model(
     model: Annotated[
         Path,
         typer.Argument(
-            help="A model file (.safetensors, or LAION's .pth), or a library folder (its "
-            "latest model)."
+            help="A model file (.safetensors, or LAION's .pth), or a library folder (the "
+            "latest model of --profile there)."
         ),
     ],
     dest: Annotated[Path, typer.Argument(help="The folder to write (made if need be).")],
@@ -875,6 +900,7 @@ def export_model(
     force: Annotated[
         bool, typer.Option("--force", help="Replace an earlier export in DEST.")
     ] = False,
+    profile: Profile = DEFAULT_PROFILE,
 ) -> None:
     """Write MODEL into DEST with a model card, ready to share.
 
@@ -885,7 +911,7 @@ def export_model(
     from tastemaker.workflows.model_card import export_model as export
     from tastemaker.workflows.models import resolve_model_path
 
-    written = export(resolve_model_path(model), dest, force, license)
+    written = export(resolve_model_path(model, profile), dest, force, license)
     out.print(f"Wrote {written.name}, README.md and config.json to {dest}", highlight=False)
 
 

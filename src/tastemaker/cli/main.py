@@ -31,6 +31,7 @@ from tastemaker import __version__
 from tastemaker.errors import SettingError, TastemakerError
 from tastemaker.progress import Progress as ProgressFn
 from tastemaker.storage.library import Library, ScanReport, open_library
+from tastemaker.storage.store import DEFAULT_PROFILE
 
 
 class Argument(TyperArgument):
@@ -112,6 +113,14 @@ Store = Annotated[
         "--store",
         help="Keep the library's store (choices, cache, models) in this folder instead of "
         "FOLDER/.tastemaker, e.g. for a folder you cannot write to; or set TASTEMAKER_STORE.",
+    ),
+]
+Profile = Annotated[
+    str,
+    typer.Option(
+        "--profile",
+        help="Whose taste: the profile whose choices, ratings and models this reads and "
+        "writes (images and their embeddings are shared by all).",
     ),
 ]
 # what --format json was called before; kept, out of the help, so that scripts go on working
@@ -219,13 +228,14 @@ def scanned(
     create: bool = False,
     tell_all: bool = False,
     report: ProgressFn | None = None,
+    profile: str = DEFAULT_PROFILE,
 ) -> tuple[Library, ScanReport]:
-    """Open the library in ``folder`` (creating it only if ``create``: a command that
-    reads refuses a folder that is no library yet), run ``check`` (of its output paths,
-    say) and bring it up to date on ``report`` (a command's own progress bar, or one of
-    its own), naming each unreadable file once (every one if ``tell_all``), the others
-    in one line."""
-    library = open_library(folder, store=store, create=create)
+    """Open the library in ``folder`` for ``profile`` (creating it, and the profile, only
+    if ``create``: a command that reads refuses a folder that is no library yet), run
+    ``check`` (of its output paths, say) and bring it up to date on ``report`` (a
+    command's own progress bar, or one of its own), naming each unreadable file once
+    (every one if ``tell_all``), the others in one line."""
+    library = open_library(folder, store=store, create=create, profile=profile)
     try:
         if check:
             check(library)

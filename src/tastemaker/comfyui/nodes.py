@@ -30,6 +30,7 @@ TASTE_MODEL = "TASTE_MODEL"  # the type that carries a loaded model between node
 MODEL_FOLDER = "tastemaker"  # models/tastemaker
 MODEL_EXTENSIONS = {".safetensors", ".pth", ".pt"}
 NO_MODELS = "(no model in models/tastemaker: give a path)"
+DEFAULT_PROFILE = "default"  # tastemaker's, spelt here: the pack loads without tastemaker
 INSTALL = (
     "pip install the tastemaker repository into ComfyUI's Python environment (the Python that "
     "runs main.py): pip install -r custom_nodes/<this folder>/requirements.txt, or pip install "
@@ -426,7 +427,17 @@ class SaveToLibrary:
                         "tooltip": "Files are named <prefix>_00001.png, … (none is overwritten).",
                     },
                 ),
-            }
+            },
+            "optional": {
+                "profile": (
+                    "STRING",
+                    {
+                        "default": DEFAULT_PROFILE,
+                        "tooltip": "Whose taste: the library profile (tastemaker rate "
+                        "--profile) whose starting scores the images get.",
+                    },
+                ),
+            },
         }
 
     def save(
@@ -436,6 +447,7 @@ class SaveToLibrary:
         library_folder: str,
         subfolder: str = "comfyui",
         filename_prefix: str = "tastemaker",
+        profile: str = DEFAULT_PROFILE,
     ) -> dict[str, Any]:
         _api()
         from tastemaker.workflows.save_images import save_to_library
@@ -444,7 +456,9 @@ class SaveToLibrary:
             raise RuntimeError("Give library_folder: the folder you rate with `tastemaker rate`.")
         folder = _inside_output(library_folder.strip())
         with on_comfy_device(taste_model):
-            saved = save_to_library(folder, images, taste_model, subfolder.strip(), filename_prefix)
+            saved = save_to_library(
+                folder, images, taste_model, subfolder.strip(), filename_prefix, profile=profile
+            )
         report = f"saved {len(saved.paths)} image(s) to {saved.library} ({saved.source})"
         for path, score, prior in zip(saved.paths, saved.scores, saved.priors, strict=True):
             start = "already compared" if prior is None else f"starts at {prior:+.3f}"

@@ -9,32 +9,39 @@ from pathlib import Path
 
 from tastemaker.errors import TastemakerError
 from tastemaker.storage.library import Library, store_dir
+from tastemaker.storage.store import DEFAULT_PROFILE
 
 
 def latest_model(library: Library) -> Path | None:
-    """The newest model registered in the library's store; None before the first."""
+    """The newest model of the library's profile; None before the first."""
     models = library.store.models()
     return Path(models[-1].path) if models else None
 
 
 def library_model(library: Library, given: str | os.PathLike[str] | None = None) -> Path | None:
-    """The model ``given`` (a file, or a library folder: its newest), else the library's
-    own newest; None when neither is there. Every command that takes a model uses this."""
-    return resolve_model_path(given) if given is not None else latest_model(library)
+    """The model ``given`` (a file, or a library folder: its newest of the same profile),
+    else the library's own newest; None when neither is there. Every command that takes a
+    model uses this."""
+    if given is None:
+        return latest_model(library)
+    return resolve_model_path(given, library.profile)
 
 
-def resolve_model_path(path_or_name: str | os.PathLike[str]) -> Path:
-    """A model file, the newest model registered in a library folder, or the one model
+def resolve_model_path(
+    path_or_name: str | os.PathLike[str], profile: str = DEFAULT_PROFILE
+) -> Path:
+    """A model file, the newest model of ``profile`` in a library folder, or the one model
     file in a folder as ``export-model`` writes it (and the Hugging Face hub hands back)."""
     path = Path(path_or_name).expanduser()
     if path.is_file():
         return path.resolve()
     if path.is_dir() and (store_dir(path) / "library.db").is_file():
-        with Library(path) as library:
+        with Library(path, create=False, profile=profile) as library:
             newest = latest_model(library)
         if newest is not None:
             return newest
-        raise TastemakerError(f"{path}: this library has no trained model yet")
+        whose = "" if profile == DEFAULT_PROFILE else f" under the profile {profile!r}"
+        raise TastemakerError(f"{path}: this library has no trained model{whose} yet")
     if path.is_dir() and (found := _only_model(path)):
         return found
     raise TastemakerError(f"{path}: no such model file (nor a library folder with a model)")

@@ -24,6 +24,7 @@ from tastemaker.errors import TastemakerError
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.decode import to_rgb
 from tastemaker.storage.library import Library, open_library
+from tastemaker.storage.store import DEFAULT_PROFILE, check_profile
 from tastemaker.workflows.priors import set_starting_scores, starting_scores
 from tastemaker.workflows.score import (
     ImageLike,
@@ -50,19 +51,22 @@ def save_to_library(
     subfolder: str = "comfyui",
     prefix: str = "tastemaker",
     progress: Progress = no_progress,
+    profile: str = DEFAULT_PROFILE,
 ) -> SavedImages:
     """Write ``images`` as PNGs ``<prefix>_00001.png``, … into ``folder/subfolder`` (created
-    if needed; no file is overwritten), add them to the library and give each never-compared
-    one the model's starting score, recorded as ``model:<model file name>``."""
+    if needed; no file is overwritten), add them to the library and give each one never
+    compared under ``profile`` the model's starting score there, recorded as
+    ``model:<model file name>``."""
     scorer = model if isinstance(model, TasteScorer) else load_model(model)
     source = f"model:{scorer.source.name}"
+    check_profile(profile)
     _check_name(prefix, "prefix")
     for part in Path(subfolder).parts:
         _check_name(part, "subfolder")
     pictures = to_images(images)
     root = Path(folder).expanduser()
     root.mkdir(parents=True, exist_ok=True)
-    with open_library(root) as library:
+    with open_library(root, profile=profile) as library:
         target = library.file(subfolder)
         if not pictures:
             return SavedImages(library.root, [], [], [], source)

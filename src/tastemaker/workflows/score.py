@@ -24,6 +24,7 @@ from tastemaker.model import TasteModel, read_model
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.decode import to_8_bit
 from tastemaker.storage.library import Library, hash_files
+from tastemaker.storage.store import DEFAULT_PROFILE
 from tastemaker.workflows.embeddings import cached_embeddings, library_embeddings
 from tastemaker.workflows.models import library_model, resolve_model_path
 from tastemaker.workflows.scores_file import file_format, safe_cell
@@ -250,10 +251,11 @@ class TasteScorer:
         return float(self.model.prob_prefer(s_a, s_b))
 
 
-def load_model(path_or_name: str | os.PathLike[str]) -> TasteScorer:
+def load_model(path_or_name: str | os.PathLike[str], profile: str = DEFAULT_PROFILE) -> TasteScorer:
     """The model in a ``.safetensors`` file (or LAION's ``.pth``), or a library folder's
-    latest model; loaded once per process (again only if the file changes)."""
-    path = resolve_model_path(path_or_name)
+    latest model (of ``profile``); loaded once per process (again only if the file
+    changes)."""
+    path = resolve_model_path(path_or_name, profile)
     return _load(path, path.stat().st_mtime_ns)
 
 

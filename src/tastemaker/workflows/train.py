@@ -114,8 +114,10 @@ def search_storage(library: Library) -> str:
 
 
 def _nothing_to_learn(library: Library) -> TastemakerError:
+    profile = "" if library.profile == DEFAULT_PROFILE else f" --profile {library.profile}"
     return TastemakerError(
-        f"{library.root}: no choices to learn from yet; rate first: tastemaker rate {library.root}"
+        f"{library.root}: no choices to learn from yet; rate first: tastemaker rate "
+        f"{library.root}{profile}"
     )
 
 
