@@ -264,3 +264,34 @@ def test_an_undo_made_in_another_tab_is_not_made_twice(browser, folder):
         assert comparisons(folder) == []
     finally:
         server.stop()
+
+
+def test_two_profiles_rated_at_once_in_two_tabs(browser, folder):
+    """Two tastes on one library at the same time: a server per profile, a tab on each;
+    each page says whose choices it takes, and each choice is its profile's alone."""
+    servers = [Server(folder, "--profile", name) for name in ("alice", "bob")]
+    try:
+        tabs = [browser.new_page(viewport={"width": 1200, "height": 700}) for _ in servers]
+        for tab, server, name in zip(tabs, servers, ("alice", "bob"), strict=True):
+            tab.goto(server.url)
+            expect(tab.locator("header .profile")).to_have_text(name)
+            expect(tab).to_have_title(f"tastemaker · rate · {name}")
+            expect(tab.locator("body")).to_have_attribute("data-state", "ready")
+        chosen: dict[str, list[tuple[tuple[int, ...], int]]] = {"alice": [], "bob": []}
+        for made in range(1, 4):
+            for tab, name, key in zip(tabs, ("alice", "bob"), ("1", "2"), strict=True):
+                shown = tuple(shown_ids(tab))
+                tab.keyboard.press(key)
+                wait_for_choices(tab, made)  # each tab counts its own profile's choices
+                chosen[name].append((shown, shown[int(key) - 1]))
+        for name in ("alice", "bob"):
+            with open_library(folder, profile=name) as lib:
+                assert [(c.shown, c.winner_id) for c in lib.store.comparisons()] == chosen[name]
+        assert comparisons(folder) == []  # the default profile: untouched
+        tabs[0].keyboard.press("z")  # alice's undo withdraws alice's last choice
+        wait_for_choices(tabs[0], 2)
+        with open_library(folder, profile="bob") as lib:
+            assert len(lib.store.comparisons()) == 3
+    finally:
+        for server in servers:
+            server.stop()

@@ -1,5 +1,5 @@
 """A server or a training run killed with SIGKILL at any moment, or two servers on one
-library, lose no acknowledged choice.
+library, lose no acknowledged choice; two profiles rated at once keep their choices apart.
 
 The kill-loop runs ``TASTEMAKER_SOAK_ROUNDS`` rounds (3 by default, well under a minute);
 a longer soak is the same test with more rounds (see the README).
@@ -71,9 +71,10 @@ def wait_for(acked: list[int], count: int, servers: list[Server], seconds: float
         threading.Event().wait(0.005)
 
 
-def assert_whole(folder: Path, acked: list[int]) -> None:
-    """Every acknowledged choice stored, the database intact, Elo replayable bit for bit."""
-    with open_library(folder) as lib:
+def assert_whole(folder: Path, acked: list[int], profile: str = "default") -> None:
+    """Every acknowledged choice stored (under ``profile``), the database intact, Elo
+    replayable bit for bit."""
+    with open_library(folder, profile=profile) as lib:
         assert lib.store.integrity_check() == "ok"
         stored = {c.id for c in lib.store.comparisons()}
         assert set(acked) <= stored
@@ -82,15 +83,29 @@ def assert_whole(folder: Path, acked: list[int]) -> None:
 
 
 def test_kill_9_mid_stream_loses_no_acknowledged_choice(tmp_path):
-    make_images(tmp_path / "lib", 30)
-    acked: list[int] = []
+    """Two profiles rated at once, a server and two tabs each, both killed mid-stream."""
+    folder = tmp_path / "lib"
+    make_images(folder, 30)
+    acked: dict[str, list[int]] = {"alice": [], "bob": []}
     for round_ in range(ROUNDS):
-        with Server(tmp_path / "lib") as server, tabs_rating([server.url] * 2, acked):
-            wait_for(acked, 40 * (round_ + 1), [server], seconds=60)
-            server.process.send_signal(signal.SIGKILL)  # while both tabs are mid-request
-            server.process.wait()
-        assert len(acked) >= 40 * (round_ + 1), f"round {round_}: too few choices"
-    assert_whole(tmp_path / "lib", acked)
+        with (
+            Server(folder, "--profile", "alice") as alice,
+            Server(folder, "--profile", "bob") as bob,
+            tabs_rating([alice.url] * 2, acked["alice"]),
+            tabs_rating([bob.url] * 2, acked["bob"]),
+        ):
+            for name in acked:
+                wait_for(acked[name], 40 * (round_ + 1), [alice, bob], seconds=60)
+            for server in (alice, bob):  # while their tabs are mid-request
+                server.process.send_signal(signal.SIGKILL)
+                server.process.wait()
+        for name, made in acked.items():
+            assert len(made) >= 40 * (round_ + 1), f"round {round_}: too few {name} choices"
+    for name, made in acked.items():
+        assert_whole(folder, made, name)
+    assert not set(acked["alice"]) & set(acked["bob"])
+    with open_library(folder, profile="alice") as lib:
+        assert {c.id for c in lib.store.comparisons()}.isdisjoint(acked["bob"])
 
 
 def test_two_servers_on_one_library_keep_every_choice(tmp_path):

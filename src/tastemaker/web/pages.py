@@ -6,10 +6,13 @@ and styles from files only (the CSP allows nothing inline).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from string import Template
 
 from fastapi.responses import HTMLResponse
+
+from tastemaker.storage.library import Library
 
 STATIC = Path(__file__).parent / "static"  # served as files under /static
 TEMPLATES = Path(__file__).parent / "pages"  # rendered here, never served raw
@@ -36,18 +39,28 @@ def _template(name: str) -> Template:
     return Template((TEMPLATES / name).read_text(encoding="utf-8"))
 
 
-def render(name: str) -> str:
+def render(name: str, profile: str | None = None) -> str:
     """The page ``name`` of :data:`PAGES`: its body file (``pages/<name>.html``) in the
-    shared document, under the views' header for the statistics and gallery pages."""
+    shared document, under the views' header for the statistics and gallery pages; with
+    ``profile``, its header and title name the profile."""
     spec = PAGES[name]
-    body = (TEMPLATES / f"{name}.html").read_text(encoding="utf-8").rstrip("\n")
+    shown = (
+        ""
+        if profile is None
+        else f'\n    <span class="profile" title="Whose choices these are">{escape(profile)}</span>'
+    )
+    body = _template(f"{name}.html").substitute(profile=shown).rstrip("\n")
     if name in VIEWS:
         current = {view: ' aria-current="page"' if view == name else "" for view in VIEWS}
-        body = _template("view.html").substitute(current, main=body).rstrip("\n")
+        body = _template("view.html").substitute(current, main=body, profile=shown).rstrip("\n")
     links = "\n".join(f'  <link rel="{rel}" href="{href}">' for rel, href in spec.links)
-    return _template("page.html").substitute(title=spec.title, links=links, body=body)
+    title = spec.title if profile is None else f"{spec.title} · {escape(profile)}"
+    return _template("page.html").substitute(title=title, links=links, body=body)
 
 
-def page(name: str) -> HTMLResponse:
-    """One of the package's HTML pages, checked for a newer version on every visit."""
-    return HTMLResponse(render(name), headers={"Cache-Control": "no-cache"})
+def page(name: str, library: Library | None = None) -> HTMLResponse:
+    """One of the package's HTML pages, checked for a newer version on every visit; a
+    page over a library with several profiles names the one it shows."""
+    several = library is not None and len(library.store.profiles()) > 1
+    profile = library.profile if several and library is not None else None
+    return HTMLResponse(render(name, profile), headers={"Cache-Control": "no-cache"})

@@ -97,6 +97,7 @@ def router(session: RateSession, on_end: Callable[[], None] | None = None) -> AP
                     "choices": session.settings.choices,
                     "batch": session.settings.batch,
                     "model": bool(session.model_scores),
+                    "profile": session.library.profile,
                 },
                 "ended": session.ended,
             }
@@ -113,6 +114,6 @@ def router(session: RateSession, on_end: Callable[[], None] | None = None) -> AP
 
     @api.get("/", include_in_schema=False)
     def rating_page() -> HTMLResponse:
-        return page("index")
+        return page("index", session.library)
 
     return api

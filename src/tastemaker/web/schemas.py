@@ -192,6 +192,7 @@ class SettingsOut(BaseModel):
     choices: int = Field(description="Images per set")
     batch: int = Field(description="Choices per batch report")
     model: bool = Field(description="Whether a model is consulted (the odd-one-out counts)")
+    profile: str = Field(description="The profile rated: whose choices these are")
 
 
 class StatsOut(BaseModel):

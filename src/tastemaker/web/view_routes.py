@@ -94,10 +94,10 @@ def router(
 
     @api.get("/stats", include_in_schema=False)
     def stats_page() -> HTMLResponse:
-        return page("stats")
+        return page("stats", library)
 
     @api.get("/gallery", include_in_schema=False)
     def gallery_view() -> HTMLResponse:
-        return page("gallery")
+        return page("gallery", library)
 
     return api
