@@ -144,3 +144,44 @@ def test_each_profile_trains_its_own_model_from_one_embedding_of_each_image(tmp_
     a = tastemaker.load_model(alices).score(images)
     b = tastemaker.load_model(bobs).score(images)
     assert sum(x * y for x, y in zip(a, b, strict=True)) < 0
+    compared = run("stats", folder, "--compare", "alice", "bob")
+    assert f"Models ({alices.name}, {bobs.name}), on 16 images: " in compared
+    models = json.loads(run("stats", folder, "--compare", "alice", "bob", "--json"))["models"]
+    assert models["images"] == 16 and models["pairwise"] < 0.5 and models["spearman"] < 0
+
+
+def test_stats_compare_says_how_alike_two_tastes_are(two_tastes, tmp_path):
+    out = tmp_path / "alice.csv"
+    run("export", two_tastes, "--comparisons", "-o", out, "--profile", "alice")
+    run("import", two_tastes, out, "--profile", "carol")  # carol chose as alice did
+    same = json.loads(run("stats", two_tastes, "--compare", "alice", "carol", "--json"))
+    assert same["choices"] == [6, 6]
+    assert same["databases"]["pairwise"] == 1.0 and same["databases"]["spearman"] == 1.0
+    assert same["foreseen"][0] == same["foreseen"][1]
+    assert same["models"] is None
+    text = run("stats", two_tastes, "--compare", "alice", "carol").splitlines()
+    n = same["databases"]["images"]
+    assert text[:2] == [
+        "Profiles alice and carol: 6 and 6 choices",
+        f"Databases, on the {n} images both compared: 100.0% of pairs in the same order, "
+        "Spearman 1.00",
+    ]
+    assert text[-1] == "Models: train one under each profile to compare them"
+    unlike = json.loads(run("stats", two_tastes, "--compare", "alice", "bob", "--json"))
+    assert unlike["choices"] == [6, 4]
+    assert unlike["databases"]["pairwise"] < 0.5 and unlike["databases"]["spearman"] < 0
+    assert unlike["foreseen"][0]["agreement"] < 0.5
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["alice", "alice"], "--compare: give two different profiles, not alice twice"),
+        (["alice", "carl"], "no profile 'carl' here"),
+        (["alice", "bob", "--profile", "bob"], "--compare A B names both profiles and prints"),
+    ],
+)
+def test_stats_compare_refuses_in_one_line(two_tastes, args, said):
+    result = runner.invoke(app, ["stats", str(two_tastes), "--compare", *args])
+    assert result.exit_code == 1 and said in " ".join(result.output.split())
+    assert "Traceback" not in result.output

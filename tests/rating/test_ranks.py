@@ -1,11 +1,13 @@
 """Ranks, correlations and z-scores, against their definitions and hand-computed cases."""
 
+import itertools
 import warnings
 
 import numpy as np
 import pytest
 
 from tastemaker.rating.ranks import (
+    pairwise_order_agreement,
     pearson,
     rankdata,
     ranks_from_top,
@@ -97,3 +99,23 @@ def test_zscore_skips_nan_and_flat_values_stand_out_nowhere():
         warnings.simplefilter("error")  # no "degrees of freedom" warning
         assert zscore([np.nan, np.nan]).tolist() == [0.0, 0.0]
         assert zscore([]).tolist() == []
+
+
+def test_pairwise_order_agreement_counts_the_pairs_put_the_same_way():
+    """Against counting every pair, ties in either ordering left out, across blocks."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(0, 30))
+        a, b = (rng.integers(0, 5, n).astype(float) for _ in range(2))
+        signs = [
+            np.sign(a[i] - a[j]) * np.sign(b[i] - b[j])
+            for i, j in itertools.combinations(range(n), 2)
+        ]
+        alike, unlike = signs.count(1), signs.count(-1)
+        got = pairwise_order_agreement(a, b, block=7)
+        if alike + unlike:
+            assert got == pytest.approx(alike / (alike + unlike))
+        else:
+            assert np.isnan(got)
+    assert pairwise_order_agreement([1, 2, 3], [10, 20, 30]) == 1.0
+    assert pairwise_order_agreement([1, 2, 3], [3, 2, 1]) == 0.0

@@ -31,6 +31,7 @@ from tastemaker.cli.main import (
 from tastemaker.cli.output import (
     describe,
     describe_agreement,
+    describe_comparison,
     describe_embedded,
     describe_metrics,
 )
@@ -256,9 +257,34 @@ def stats(
             "image, scores) to this PNG file."
         ),
     ] = None,
+    compare: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            metavar="A B",
+            help="Instead, how alike two profiles' tastes are: their databases on the "
+            "images both compared, each one's choices as the other's database orders them, "
+            "their newest models on every image.",
+        ),
+    ] = None,
 ) -> None:
     """Progress and agreement of FOLDER's library: images, choices, batches."""
     fmt = printed_format(fmt, as_json)
+    if compare is not None:
+        from tastemaker.workflows.compare import compare_profiles
+
+        if plot or profile != DEFAULT_PROFILE:
+            raise TastemakerError(
+                "--compare A B names both profiles and prints no plots: leave out "
+                + ("--plot" if plot else "--profile")
+            )
+        library, _ = scanned(folder, store, profile=compare[0])
+        with library, progress_bar() as report:
+            compared = compare_profiles(library, compare[1], ratings, report)
+        if fmt == "json":
+            print(json.dumps(compared.to_dict(), indent=2))
+        else:
+            out.print(describe_comparison(compared), highlight=False)
+        return
     if plot:
         from tastemaker.cli.plots import FORMATS
 

@@ -7,6 +7,7 @@ import math
 from tastemaker.rating import odd_one_out as odd
 from tastemaker.rating.agreement import Agreement
 from tastemaker.rating.consistency import Consistency
+from tastemaker.workflows.compare import Alike, ProfileComparison
 from tastemaker.workflows.reports import LibraryStats
 
 
@@ -19,6 +20,31 @@ def describe_agreement(a: Agreement) -> str:
         f"matched {a.matched}, contradicted {a.contradicted}, not predicted {a.unpredicted}"
         f" (agreement {percent(a.agreement)})"
     )
+
+
+def describe_alike(alike: Alike) -> str:
+    rho = "n/a" if alike.spearman is None else f"{alike.spearman:.2f}"
+    return f"{percent(alike.pairwise)} of pairs in the same order, Spearman {rho}"
+
+
+def describe_comparison(c: ProfileComparison) -> str:
+    """How alike two profiles' tastes are, as lines of text for the terminal."""
+    a, b = c.profiles
+    lines = [
+        f"Profiles {a} and {b}: {c.choices[0]} and {c.choices[1]} choices",
+        f"Databases, on the {c.databases.images} images both compared: "
+        + describe_alike(c.databases),
+        f"{b}'s database on {a}'s choices: {describe_agreement(c.foreseen[0])}",
+        f"{a}'s database on {b}'s choices: {describe_agreement(c.foreseen[1])}",
+    ]
+    if c.models is None or c.model_names is None:
+        lines.append("Models: train one under each profile to compare them")
+    else:
+        lines.append(
+            f"Models ({c.model_names[0]}, {c.model_names[1]}), on {c.models.images} images: "
+            + describe_alike(c.models)
+        )
+    return "\n".join(lines)
 
 
 def describe_consistency(c: Consistency) -> str:

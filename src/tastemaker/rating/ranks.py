@@ -63,6 +63,37 @@ def spearman(a: ArrayLike, b: ArrayLike) -> float:
     return pearson(rankdata(a), rankdata(b))
 
 
+def pairwise_order_agreement(a: ArrayLike, b: ArrayLike, block: int = 1024) -> float:
+    """The share of pairs that two orderings put the same way, among the pairs neither
+    ties: ``C / (C + D)`` for C concordant and D discordant pairs, which is Goodman and
+    Kruskal's gamma as a share, ``(1 + gamma) / 2``; NaN when no pair is untied in both.
+
+    O(n log n)-ish, as in Knight's algorithm for Kendall's tau (Knight 1966): sorted by
+    ``(a, b)``, the discordant pairs are the inversions of ``b`` (an earlier pair tied in
+    ``a`` never inverts), counted a ``block`` at a time against the sorted ones before it.
+    """
+    x = np.asarray(a, np.float64)
+    y = np.asarray(b, np.float64)
+    n = len(x)
+    order = np.lexsort((y, x))
+    x, y = x[order], y[order]
+    discordant = 0
+    before = np.zeros(0, np.float64)
+    for start in range(0, n, block):
+        chunk = y[start : start + block]
+        discordant += int((len(before) - np.searchsorted(before, chunk, side="right")).sum())
+        discordant += int(np.triu(chunk[:, None] > chunk[None, :], 1).sum())
+        before = np.sort(np.concatenate([before, chunk]))
+    untied = n * (n - 1) // 2 - _tied_pairs(x) - _tied_pairs(y) + _tied_pairs(x, y)
+    return float((untied - discordant) / untied) if untied > 0 else float("nan")
+
+
+def _tied_pairs(*keys: NDArray[np.float64]) -> int:
+    """Pairs equal in every one of ``keys``."""
+    _, counts = np.unique(np.stack(keys, axis=1), axis=0, return_counts=True)
+    return int((counts * (counts - 1) // 2).sum())
+
+
 def zscore(x: ArrayLike) -> NDArray[np.float64]:
     """``(x - mean) / sd`` over the values that are not NaN (a NaN stays NaN), so scores
     on different scales can be compared; all zeros, NaNs included, when the values do not
