@@ -205,6 +205,11 @@ class StatsOut(BaseModel):
 # -- the statistics page and the gallery -------------------------------------------------
 
 
+class ProfilesOut(BaseModel):
+    profile: str = Field(description="The profile these pages show: whose choices")
+    profiles: list[str] = Field(description="Every profile of the library, by name")
+
+
 class HistogramOut(BaseModel):
     """``counts[i]`` values fall in ``[edges[i], edges[i + 1])`` (the last bin closed)."""
 

@@ -20,7 +20,8 @@ from tastemaker.storage.image_cache import display_file, thumbnail_file
 from tastemaker.storage.library import Library
 from tastemaker.storage.store import ImageRecord
 from tastemaker.web.pages import page
-from tastemaker.web.schemas import MAX_ID, GalleryOut, Id, ProgressOut
+from tastemaker.web.schemas import MAX_ID, GalleryOut, Id, ProfilesOut, ProgressOut
+from tastemaker.workflows.compare import profile_scores
 from tastemaker.workflows.reports import GALLERY_LIMIT, gallery, progress_data
 
 
@@ -61,18 +62,27 @@ def router(
         ] = "database",
         order: Annotated[Literal["desc", "asc"], Query(description="desc: best first")] = "desc",
         folder: Annotated[str, Query(description="Only this folder and its sub-folders")] = "",
+        versus: Annotated[
+            str,
+            Query(
+                max_length=32,
+                description="Another profile: its database scores stand where the model's "
+                "would (sort=model sorts by them, disagreement sets them against this one's)",
+            ),
+        ] = "",
         offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=GALLERY_LIMIT)] = 100,
     ) -> GalleryOut:
+        against = profile_scores(library, versus) if versus else model_scores
         found = gallery(
             library.store,
-            model_scores,
+            against,
             sort,
             order == "desc",
             folder,
             offset,
             limit,
-            model_uncertainties,
+            {} if versus else model_uncertainties,
         )
         images = [  # each URL carries its image's version, so it can be cached for long
             {
@@ -83,6 +93,10 @@ def router(
             for im in found.images
         ]
         return GalleryOut.model_validate({**found.to_dict(), "images": images})
+
+    @api.get("/api/profiles", summary="The profile shown, and every profile of the library")
+    def profiles() -> ProfilesOut:
+        return ProfilesOut(profile=library.profile, profiles=library.store.profiles())
 
     @api.get("/api/image/{image_id}", summary="An image, by id, downscaled if large")
     def image(image_id: Id) -> FileResponse:

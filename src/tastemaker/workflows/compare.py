@@ -93,6 +93,19 @@ def compare_profiles(
     )
 
 
+def profile_scores(library: Library, profile: str) -> dict[int, float]:
+    """Another profile's database scores (Elo) of the images it compared or was given a
+    starting score for, by image id: what the gallery sorts by and sets against this
+    profile's. Refused when there are none, rather than sorting on nothing."""
+    with Library(library.root, library.store_dir, create=False, profile=profile) as other:
+        scores = {
+            r.image_id: r.elo for r in other.store.ratings() if r.comparisons or r.prior_source
+        }
+    if not scores:
+        raise SettingError("versus", f"{{setting}} {profile}: that profile has rated no image yet")
+    return scores
+
+
 def _foreseen(library: Library, scores: dict[int, float]) -> Agreement:
     """``library``'s pairwise outcomes as the database ``scores`` (by image id) order them."""
     o = outcomes(library.store)

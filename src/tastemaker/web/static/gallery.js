@@ -1,5 +1,6 @@
-// The gallery: the library's images sorted by the database's or the model's score, a
-// page at a time as the person scrolls; thumbnails load lazily; a click enlarges.
+// The gallery: the library's images sorted by the database's or the model's score (or
+// another profile's database score in the model's place), a page at a time as the person
+// scrolls; thumbnails load lazily; a click enlarges.
 import { api } from "./api.js";
 
 const PAGE = 60;
@@ -12,6 +13,7 @@ const controls = {
   sort: document.getElementById("sort"),
   order: document.getElementById("order"),
   folder: document.getElementById("folder"),
+  versus: document.getElementById("versus"),
 };
 
 let images = [];          // the images shown so far, in order
@@ -41,9 +43,12 @@ function appearances(im) {
   return `${im.appearances} appearance${im.appearances === 1 ? "" : "s"}`;
 }
 
+// what stands against the database: the model in the loop, or another profile's database
+function against() { return controls.versus.value || "model"; }
+
 function describe(im) {
   const parts = [`#${im.rank} database ${signed(im.score)}`];
-  if (hasModel) parts.push(`#${im.model_rank ?? "–"} model ${modelScore(im)}`);
+  if (hasModel) parts.push(`#${im.model_rank ?? "–"} ${against()} ${modelScore(im)}`);
   parts.push(appearances(im));
   return parts.join(" · ");
 }
@@ -86,7 +91,7 @@ function tile(im, index) {
   caption.append(row(figure("db", `db #${im.rank}`, signed(im.score)),
     span("n", appearances(im))));
   if (hasModel) {
-    const m = figure("model", `model #${im.model_rank ?? "–"}`, modelScore(im));
+    const m = figure("model", `${against()} #${im.model_rank ?? "–"}`, modelScore(im));
     const apart = im.model_rank === null ? 0 : Math.abs(im.rank - im.model_rank);
     const far = apart > Math.max(3, 0.25 * everything);
     caption.append(row(m, far ? span("far", `Δ${apart} places`) : ""));
@@ -114,6 +119,11 @@ function fillFolders(folders) {
 }
 
 function orderLabels() {
+  const name = controls.versus.value;
+  controls.sort.querySelector("option[value=model]").textContent =
+    name ? `${name}'s database score` : "model score";
+  controls.sort.querySelector("option[value=disagreement]").textContent =
+    `${name || "model"} vs database disagreement`;
   const [desc, asc] = controls.order.options;
   const apart = controls.sort.value === "disagreement";
   desc.textContent = apart ? "most disagreement first" : "best first";
@@ -121,7 +131,22 @@ function orderLabels() {
 }
 
 function query() {
-  return { sort: controls.sort.value, order: controls.order.value, folder: controls.folder.value };
+  const q = { sort: controls.sort.value, order: controls.order.value, folder: controls.folder.value };
+  return controls.versus.value ? { ...q, versus: controls.versus.value } : q;
+}
+
+// the library's other profiles, each one's scores to set against this profile's
+async function fillProfiles(wanted) {
+  const { profile, profiles } = await api("GET", "/api/profiles");
+  const others = profiles.filter((name) => name !== profile);
+  controls.versus.append(...others.map((name) => {
+    const option = document.createElement("option");
+    option.value = name;
+    option.textContent = `${name}'s database`;
+    return option;
+  }));
+  document.getElementById("versus-label").hidden = others.length === 0;
+  if (others.includes(wanted)) controls.versus.value = wanted;
 }
 
 async function load(reset = false) {
@@ -152,7 +177,8 @@ async function load(reset = false) {
     images.push(...data.images);
     grid.append(...data.images.map((im, i) => tile(im, start + i)));
     count.textContent = `${total} image${total === 1 ? "" : "s"}` +
-      (hasModel ? "" : " · no model in the loop (rate with --model to compare)");
+      (hasModel ? "" : " · no model in the loop (rate with --model to compare)" +
+        (controls.versus.options.length > 1 ? ", or set another profile against it" : ""));
     more.textContent = images.length < total ? "" : total ? "" : "No images here.";
     message.textContent = "";
     document.body.dataset.loaded = String(images.length);
@@ -209,4 +235,6 @@ if (params.get("folder")) {
   controls.folder.append(option);
   controls.folder.value = option.value;
 }
-load(true);
+fillProfiles(params.get("versus")).catch((error) => {
+  message.textContent = `Cannot list the profiles: ${error.message}`;
+}).finally(() => load(true));
