@@ -70,3 +70,17 @@ def test_the_gallery_refuses_a_profile_it_cannot_set_against_in_one_line(two_pro
             r = c.get("/api/gallery", params={"sort": "model", "versus": versus})
             assert r.status_code == 400 and r.json()["ok"] is False
             assert said in r.json()["error"] and "\n" not in r.json()["error"]
+
+
+def test_a_page_cannot_undo_or_count_another_profile_s_choice(two_profiles):
+    library, _ = two_profiles
+    with open_library(library.root, profile="bob") as bob:
+        bobs = bob.store.comparisons()
+    with local_client(RateSession(library, seed=0)) as c:
+        r = c.post("/api/undo", json={"choice": bobs[-1].id})
+        assert r.status_code == 409
+        assert r.json() == {"ok": False, "status": 409, "error": "There is no choice to undo."}
+        assert c.get("/api/stats").json()["library"]["choices"] == 30
+        assert c.get("/api/progress").json()["choices"] == 30
+    with open_library(library.root, profile="bob") as bob:
+        assert bob.store.comparisons() == bobs

@@ -4,7 +4,8 @@ One writer connection, guarded by a lock, in WAL mode with ``synchronous=FULL``:
 choice is on disk when its transaction returns, so a killed server loses no acknowledged
 choice. Reads go to read-only connections, one per thread, each read a snapshot, so they
 never wait for a write (datasette's pattern). Comparisons are append-only; undo marks
-one as withdrawn.
+one as withdrawn. A store is opened for one profile (one person's or one question's
+taste): its choices, batches, ratings and models; images and embeddings are shared.
 
 Before each commit the store checks that the files at its path are still the ones it
 opened: a store deleted, replaced or robbed of its write-ahead log (or the log's index)
