@@ -747,7 +747,7 @@ def _score_to_parquet(
     engine: str,
     address: str | None,
     shard_size: int,
-    profile: str = DEFAULT_PROFILE,
+    profile: str,
 ) -> None:
     from tastemaker.engines.batch import Job
     from tastemaker.workflows.models import resolve_model_path
