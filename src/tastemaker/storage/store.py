@@ -335,6 +335,20 @@ class NewImage:
     problem: str | None
 
 
+@dataclass(frozen=True)
+class EmbeddedChunk:
+    """Some present images and their cached vectors, row for row."""
+
+    image_ids: NDArray[np.int64]
+    hashes: list[str]
+    vectors: NDArray[np.float32]  # (n, d)
+
+
+def _vectors(blobs: Sequence[bytes]) -> NDArray[np.float32]:
+    """Stored vectors (little-endian float32 blobs of one length) as one ``(n, d)`` array."""
+    return np.frombuffer(b"".join(blobs), "<f4").reshape(len(blobs), -1).astype(np.float32)
+
+
 class StoreMisuse(RuntimeError):
     """A store method called where it cannot keep its promise (a write helper outside
     :meth:`Store.atomic`, a write inside a read snapshot): a mistake in the calling code."""
@@ -1047,16 +1061,55 @@ class Store:
         """Cached vectors of the given images (those that have one)."""
         found: dict[str, NDArray[np.float32]] = {}
         with self.snapshot():
-            for start in range(0, len(hashes), 500):
-                chunk = list(hashes[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                for digest, blob in self._all(
-                    "SELECT image_hash, vector FROM embeddings WHERE extractor = ? AND layers = ?"
-                    f" AND image_hash IN ({marks})",
-                    [extractor, layers, *chunk],
-                ):
-                    found[digest] = np.frombuffer(blob, "<f4").copy()
+            for digests, vectors in self.embedding_chunks(extractor, layers, hashes):
+                found.update(zip(digests, vectors, strict=True))
         return found
+
+    def embedding_chunks(
+        self, extractor: str, layers: str, hashes: Sequence[str], size: int = 500
+    ) -> Iterator[tuple[list[str], NDArray[np.float32]]]:
+        """Cached vectors of the given images (those that have one) as ``(hashes, (n, d)
+        array)``, at most ``size`` at a time, each chunk its own read: a caller holds one
+        chunk, never all of them, and may write between chunks."""
+        step = max(1, min(size, 500))  # hashes asked for at once: SQLite's bound on ?s
+        for start in range(0, len(hashes), step):
+            chunk = list(hashes[start : start + step])
+            marks = ",".join("?" * len(chunk))
+            rows = self._all(
+                "SELECT image_hash, vector FROM embeddings WHERE extractor = ? AND layers = ?"
+                f" AND image_hash IN ({marks})",
+                [extractor, layers, *chunk],
+            )
+            if rows:
+                yield [digest for digest, _ in rows], _vectors([blob for _, blob in rows])
+
+    def present_embeddings(self, extractor: str, layers: str, size: int) -> Iterator[EmbeddedChunk]:
+        """The cached vectors of the present images that have one, by image id, at most
+        ``size`` at a time; each chunk is its own read (paged by id), so a caller holds
+        one chunk, never the whole library, and may write between chunks."""
+        after = 0
+        while True:
+            rows = self._all(
+                "SELECT i.id, i.hash, e.vector FROM images i JOIN embeddings e"
+                " ON e.image_hash = i.hash AND e.extractor = ? AND e.layers = ?"
+                " WHERE i.status = 'present' AND i.id > ? ORDER BY i.id LIMIT ?",
+                (extractor, layers, after, max(1, size)),
+            )
+            if not rows:
+                return
+            ids, hashes, blobs = zip(*rows, strict=True)
+            yield EmbeddedChunk(np.array(ids, np.int64), list(hashes), _vectors(blobs))
+            after = ids[-1]
+
+    def images_without_embedding(self, extractor: str, layers: str) -> list[ImageRecord]:
+        """The present images with no cached vector from this extractor and layers, by id."""
+        rows = self._all(
+            "SELECT id, hash, path, status, bytes, width, height, problem FROM images i"
+            " WHERE status = 'present' AND NOT EXISTS (SELECT 1 FROM embeddings e"
+            " WHERE e.image_hash = i.hash AND e.extractor = ? AND e.layers = ?) ORDER BY id",
+            (extractor, layers),
+        )
+        return [ImageRecord(*r) for r in rows]
 
     def add_embeddings(
         self, extractor: str, layers: str, vectors: dict[str, NDArray[np.float32]]

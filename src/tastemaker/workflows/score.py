@@ -25,7 +25,7 @@ from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.decode import to_8_bit
 from tastemaker.storage.library import Library, hash_files
 from tastemaker.storage.store import DEFAULT_PROFILE
-from tastemaker.workflows.embeddings import cached_embeddings, library_embeddings
+from tastemaker.workflows.embeddings import CHUNK, cached_embedding_chunks, embed_missing
 from tastemaker.workflows.models import library_model, resolve_model_path
 from tastemaker.workflows.scores_file import file_format, safe_cell
 
@@ -170,13 +170,14 @@ def score_files(
     for i, d in enumerate(digests):
         if isinstance(d, str):
             first.setdefault(d, i)
-    cached = cached_embeddings(files, list(first), model.meta.extractor, layer_choice(model))
     results: dict[str, tuple[float, float] | str] = {}  # (score, uncertainty), or a problem
-    if cached:
-        scores, spread = model.scores_and_uncertainties(np.stack(list(cached.values())))
-        for d, s, u in zip(cached, scores.tolist(), spread.tolist(), strict=True):
+    extractor, choice = model.meta.extractor, layer_choice(model)
+    for hashes, vectors in cached_embedding_chunks(files, list(first), extractor, choice):
+        scores, spread = model.scores_and_uncertainties(vectors)
+        for d, s, u in zip(hashes, scores.tolist(), spread.tolist(), strict=True):
             results[d] = (s, u) if math.isfinite(s) else NO_SCORE
-    todo = [d for d in first if d not in cached]
+    reused = len(results)
+    todo = [d for d in first if d not in results]
     if todo:
         for batch in score_batches(model, [files[first[d]] for d in todo], progress):
             for i, s, u in zip(
@@ -192,7 +193,7 @@ def score_files(
         else:
             scored.scores[i], scored.uncertainties[i] = result
     extracted = sum(1 for d in todo if not isinstance(results[d], str))
-    return ScoredFiles(scored, len(cached), extracted)
+    return ScoredFiles(scored, reused, extracted)
 
 
 class TasteScorer:
@@ -358,28 +359,35 @@ def library_model_scores(
     model: TasteModel,
     progress: Progress = no_progress,
     uncertainty: bool = False,
+    chunk: int = CHUNK,
 ) -> LibraryScores:
-    """The model's score for every present image of a library, from its cached embeddings
-    (extracting only images not embedded yet); an image it gives no finite score is a
-    failure, as an unreadable one is. Their ``uncertainty`` only when asked for: for a
-    kernel model it costs more than the score (anchors² per image, not anchors × d)."""
-    embedded = library_embeddings(library, model.meta.extractor, layer_choice(model), progress)
-    ids = embedded.image_ids.tolist()
-    if uncertainty:
-        scored, sds = model.scores_and_uncertainties(embedded.x)
-        scores, spread = scored.tolist(), sds.tolist()
-    else:
-        scores, spread = model.score_embeddings(embedded.x).tolist(), [math.nan] * len(ids)
-    unscored = [i for i, s in zip(ids, scores, strict=True) if not np.isfinite(s)]
+    """The model's score for every present image of a library: the images not embedded
+    yet are extracted (and cached) first, then every embedding is read from the cache and
+    scored ``chunk`` at a time, so that memory holds one chunk of embeddings however large
+    the library. An image it gives no finite score is a failure, as an unreadable one is.
+    Their ``uncertainty`` only when asked for: for a kernel model it costs more than the
+    score (anchors² per image, not anchors × d)."""
+    extractor, choice = model.meta.extractor, layer_choice(model)
+    embedded = embed_missing(library, extractor, choice, progress)
+    progress("Scoring the library's images", 0, 0)
+    scores: dict[int, float] = {}
+    spread: dict[int, float] = {}
+    unscored: list[int] = []
+    for part in library.store.present_embeddings(extractor, choice.key, chunk):
+        if uncertainty:
+            values, sds = model.scores_and_uncertainties(part.vectors)
+        else:
+            values, sds = model.score_embeddings(part.vectors), np.full(len(part.vectors), np.nan)
+        for i, s, u in zip(part.image_ids.tolist(), values.tolist(), sds.tolist(), strict=True):
+            if not math.isfinite(s):
+                unscored.append(i)
+                continue
+            scores[i] = s
+            if math.isfinite(u):
+                spread[i] = u
     paths = {im.id: im.path for im in library.store.images("present")} if unscored else {}
     return LibraryScores(
-        {i: float(s) for i, s in zip(ids, scores, strict=True) if np.isfinite(s)},
-        embedded.failures + [(paths[i], NO_SCORE) for i in unscored],
-        {
-            i: u
-            for i, s, u in zip(ids, scores, spread, strict=True)
-            if np.isfinite(s) and np.isfinite(u)
-        },
+        scores, embedded.failures + [(paths[i], NO_SCORE) for i in unscored], spread
     )
 
 
