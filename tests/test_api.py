@@ -124,3 +124,19 @@ def test_errors_say_what_to_change_without_naming_a_cli_flag(
         tastemaker.open_library(tmp_path / "lib")
     assert raised.value.setting == "store" and "--" not in str(raised.value)
     assert "keep the store elsewhere with store DIR" in str(raised.value)
+
+
+def test_files_in_a_library_are_scored_from_its_embedding_cache(tiny_model, tmp_path):
+    """The cached embedding is used, not a fresh one: a planted vector gives its own score."""
+    model = tastemaker.load_model(tiny_model)
+    first, second = make_images(tmp_path / "lib", 2)
+    planted = np.full((1, model.model.meta.input_dim), 0.5, np.float32)
+    with tastemaker.open_library(tmp_path / "lib") as library:
+        library.scan()
+        (image,) = [im for im in library.store.images() if im.path == first.name]
+        library.store.add_embeddings(model.metadata["extractor"], "0", {image.hash: planted[0]})
+    fresh = model.score([Image.open(first), Image.open(second)])
+    scores = model.score([first, Image.open(second), second])
+    assert scores[0] == pytest.approx(float(model.model.score_embeddings(planted)[0]), abs=1e-6)
+    assert scores[0] != pytest.approx(fresh[0], abs=1e-3)
+    assert scores[1:] == pytest.approx([fresh[1], fresh[1]], abs=1e-5)

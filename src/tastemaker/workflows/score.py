@@ -139,17 +139,28 @@ def score_images(
     progress: Progress = no_progress,
     batch_size: int | None = None,
 ) -> Scored:
-    """Every image's score and its uncertainty, in input order."""
+    """Every image's score and its uncertainty, in input order. Files go through
+    :func:`score_files`, so an image a library has embedded already is not embedded
+    again; images in memory are extracted."""
     scores: list[float | None] = [None] * len(images)
     spread = [math.nan] * len(images)
     failures: list[tuple[int, str]] = []
-    for batch in score_batches(model, images, progress, batch_size):
-        for i, s, u in zip(
-            batch.indices, batch.scores.tolist(), batch.uncertainties.tolist(), strict=True
-        ):
+    paths = [image for image in images if isinstance(image, Path)]
+    files = [i for i, image in enumerate(images) if isinstance(image, Path)]
+    if files:
+        scored = score_files(model, paths, progress).scored
+        for i, s, u in zip(files, scored.scores, scored.uncertainties, strict=True):
             scores[i], spread[i] = s, u
-        failures += batch.failures
-    return Scored(scores, spread, failures)
+        failures += [(files[j], problem) for j, problem in scored.failures]
+    held = [i for i, image in enumerate(images) if not isinstance(image, Path)]
+    if held:
+        for batch in score_batches(model, [images[i] for i in held], progress, batch_size):
+            for j, s, u in zip(
+                batch.indices, batch.scores.tolist(), batch.uncertainties.tolist(), strict=True
+            ):
+                scores[held[j]], spread[held[j]] = s, u
+            failures += [(held[j], problem) for j, problem in batch.failures]
+    return Scored(scores, spread, sorted(failures))
 
 
 @dataclass(frozen=True)
