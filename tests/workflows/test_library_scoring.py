@@ -36,4 +36,3 @@ def test_chunked_library_scores_equal_the_all_at_once_scores(library, kind, requ
             np.testing.assert_allclose(list(result.uncertainties.values()), spread, rtol=1e-6)
         else:
             assert result.uncertainties == {}
-

@@ -285,6 +285,17 @@ class RatingRecord:
 
 
 @dataclass(frozen=True)
+class RatingColumns:
+    """Present images, one row each across the columns, by id."""
+
+    image_ids: NDArray[np.int64]
+    hashes: list[str]
+    paths: list[str]
+    elo: NDArray[np.float64]
+    comparisons: NDArray[np.int64]  # appearances in choices (imported counts not included)
+
+
+@dataclass(frozen=True)
 class Comparison:
     id: int
     session_id: int
@@ -345,8 +356,12 @@ class EmbeddedChunk:
 
 
 def _vectors(blobs: Sequence[bytes]) -> NDArray[np.float32]:
-    """Stored vectors (little-endian float32 blobs of one length) as one ``(n, d)`` array."""
-    return np.frombuffer(b"".join(blobs), "<f4").reshape(len(blobs), -1).astype(np.float32)
+    """Stored vectors (little-endian float32 blobs of one length) as one ``(n, d)`` array,
+    copied row by row: no joined copy of the chunk on the way."""
+    out = np.empty((len(blobs), len(blobs[0]) // 4), np.float32)
+    for row, blob in zip(out, blobs, strict=True):
+        row[:] = np.frombuffer(blob, "<f4")
+    return out
 
 
 class StoreMisuse(RuntimeError):
@@ -394,6 +409,7 @@ class Store:
         self._writer.execute("PRAGMA foreign_keys = ON")
         self._lock = threading.RLock()
         self._depth = 0
+        self._commits = 0  # this store's own, for changes()
         self._writing: int | None = None  # the thread inside the write transaction
         self._local = threading.local()  # each thread's reader and its open snapshot
         self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
@@ -464,6 +480,8 @@ class Store:
                 if self._depth == 0:
                     self._rollback()
                 raise
+            if self._depth == 0:
+                self._commits += 1
 
     def _end_level(self) -> None:
         self._depth -= 1
@@ -645,6 +663,13 @@ class Store:
         with self._lock:
             return self._writer.execute("PRAGMA data_version").fetchone()[0]
 
+    def changes(self) -> tuple[int, int]:
+        """A key that differs after every commit, this store's own and other processes'
+        alike: whatever was derived from reads made after asking it stays true while the
+        key stays the same."""
+        with self._lock:
+            return self.data_version(), self._commits
+
     def integrity_check(self) -> str:
         return str(self._scalar("PRAGMA integrity_check"))
 
@@ -778,6 +803,24 @@ class Store:
             return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
         ids, elo, counts = zip(*rows, strict=True)
         return np.array(ids, np.int64), np.array(elo, np.float64), np.array(counts, np.int64)
+
+    def rating_columns(self) -> RatingColumns:
+        """The present images' ratings as columns, by id: what a gallery of every image
+        needs, read at once without a record per image."""
+        rows = self._all(
+            "SELECT i.id, i.hash, i.path, r.elo, r.comparisons FROM images i"
+            " JOIN ratings r ON r.image_id = i.id WHERE i.status = 'present' AND r.profile = ?"
+            " ORDER BY i.id",
+            (self.profile,),
+        )
+        ids, hashes, paths, elo, counts = zip(*rows, strict=True) if rows else ([],) * 5
+        return RatingColumns(
+            np.array(ids, np.int64),
+            list(hashes),
+            list(paths),
+            np.array(elo, np.float64),
+            np.array(counts, np.int64),
+        )
 
     def elo_of(self, image_ids: Sequence[int]) -> list[float]:
         marks = ",".join("?" * len(image_ids))

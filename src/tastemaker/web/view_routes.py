@@ -22,7 +22,7 @@ from tastemaker.storage.store import ImageRecord
 from tastemaker.web.pages import page
 from tastemaker.web.schemas import MAX_ID, GalleryOut, Id, ProfilesOut, ProgressOut
 from tastemaker.workflows.compare import profile_scores
-from tastemaker.workflows.reports import GALLERY_LIMIT, gallery, progress_data
+from tastemaker.workflows.reports import GALLERY_LIMIT, GalleryPages, gallery, progress_data
 
 
 def image_response(
@@ -49,6 +49,7 @@ def router(
     """The statistics and gallery pages and their API over ``library``, with the model in
     the loop's ``model_scores`` and ``model_uncertainties`` (each empty without one)."""
     api = APIRouter()
+    pages = GalleryPages(library.store, model_scores, model_uncertainties)
 
     @api.get("/api/progress", summary="Agreement and convergence per batch, distributions")
     def progress() -> ProgressOut:
@@ -73,17 +74,11 @@ def router(
         offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=GALLERY_LIMIT)] = 100,
     ) -> GalleryOut:
-        against = profile_scores(library, versus) if versus else model_scores
-        found = gallery(
-            library.store,
-            against,
-            sort,
-            order == "desc",
-            folder,
-            offset,
-            limit,
-            {} if versus else model_uncertainties,
-        )
+        if versus:  # another profile's scores: read afresh, as they change with its choices
+            against = profile_scores(library, versus)
+            found = gallery(library.store, against, sort, order == "desc", folder, offset, limit)
+        else:
+            found = pages.page(sort, order == "desc", folder, offset, limit)
         images = [  # each URL carries its image's version, so it can be cached for long
             {
                 **asdict(im),

@@ -15,10 +15,10 @@ however many batches there are.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from posixpath import dirname
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -30,7 +30,7 @@ from tastemaker.rating.agreement import Agreement
 from tastemaker.rating.consistency import GENERIC_CEILING, Consistency
 from tastemaker.rating.ranks import pearson, ranks_from_top, tied_ranks, zscore
 from tastemaker.storage.library import Library
-from tastemaker.storage.store import Batch, Comparison, Store
+from tastemaker.storage.store import Batch, Comparison, RatingColumns, Store
 from tastemaker.workflows.ratings import Outcomes, database_scores, outcomes
 
 SCORE_BINS = 30
@@ -331,80 +331,190 @@ def gallery(
     limit: int = 100,
     model_uncertainties: Mapping[int, float] | None = None,
 ) -> Gallery:
-    """One page of the present images, best first by the database's Elo (``database``),
-    by the model's score (``model``), or those the two disagree on most first
-    (``disagreement``: ``|z(model) - z(database)|``, both standardised). ``folder`` keeps
-    the images in that folder and its sub-folders. Each model score comes with its
-    uncertainty where ``model_uncertainties`` has one."""
-    if sort not in GALLERY_SORTS:
-        raise TastemakerError(f"sort is one of {', '.join(GALLERY_SORTS)}, not {sort!r}")
-    model_scores, model_uncertainties = model_scores or {}, model_uncertainties or {}
-    if sort != "database" and not model_scores:
-        raise NeedsModel(f"sort={sort} needs a model in the loop; this session has none")
-    if offset < 0 or not 1 <= limit <= GALLERY_LIMIT:
-        raise TastemakerError(f"offset must be >= 0 and limit 1 to {GALLERY_LIMIT}")
-    folder = folder.strip("/")
-    records = store.ratings()  # present images, by id
-    hashes = {im.id: im.hash for im in store.images("present")}
-    paths = [r.path for r in records]
-    folders = [dirname(p) for p in paths]
-    elo_scores = np.array([r.elo for r in records], np.float64)
-    model = np.array([model_scores.get(r.image_id, np.nan) for r in records], np.float64)
-    scored = ~np.isnan(model)
-    rank = ranks_from_top(elo_scores)
-    model_rank = np.zeros(len(records), np.int64)
-    model_rank[scored] = ranks_from_top(model[scored])
-
-    if sort == "database":
-        key = elo_scores
-    elif sort == "model":
-        key = model
-    else:
-        key = np.abs(zscore(model) - zscore(elo_scores))
-    key = np.where(np.isnan(key), -np.inf if descending else np.inf, key)  # unscored last
-    # stable, so equal scores keep the id order; ties broken by id either way
-    order = np.argsort(-key if descending else key, kind="stable")
-    if folder:
-        inside = np.array([f == folder or f.startswith(folder + "/") for f in folders], bool)
-        order = order[inside[order]]
-    page = order[offset : offset + limit].tolist()
-    return Gallery(
-        images=tuple(
-            GalleryImage(
-                id=records[i].image_id,
-                hash=hashes.get(records[i].image_id, ""),
-                path=paths[i],
-                folder=folders[i],
-                score=float(elo_scores[i]),
-                appearances=records[i].comparisons,
-                rank=int(rank[i]),
-                model_score=float(model[i]) if scored[i] else None,
-                model_rank=int(model_rank[i]) if scored[i] else None,
-                model_uncertainty=model_uncertainties.get(records[i].image_id),
-            )
-            for i in page
-        ),
-        total=len(order),
-        folders=_folder_counts(folders),
-        has_model=bool(model_scores),
-        sort=sort,
-        descending=descending,
-        folder=folder,
-        offset=offset,
-        limit=limit,
-    )
+    """One page of the gallery, read afresh (see :class:`GalleryPages`, which the server
+    keeps between pages)."""
+    pages = GalleryPages(store, model_scores, model_uncertainties)
+    return pages.page(sort, descending, folder, offset, limit)
 
 
-def _folder_counts(folders: list[str]) -> tuple[tuple[str, int], ...]:
-    """Every folder with images in it or below it, and how many: ``("", all)`` first."""
-    counts: dict[str, int] = {}
-    for f in folders:
-        counts[""] = counts.get("", 0) + 1
+class GalleryPages:
+    """The gallery of a library as a server keeps it between pages: every present image's
+    place is worked out once per state of the store (a choice, a rescan, another
+    process's commit each make a new one), so that a page then costs its own images, not
+    the library's. ``model_scores`` and ``model_uncertainties`` are the model in the
+    loop's, fixed while it is kept."""
+
+    def __init__(
+        self,
+        store: Store,
+        model_scores: Mapping[int, float] | None = None,
+        model_uncertainties: Mapping[int, float] | None = None,
+    ) -> None:
+        self.store = store
+        self.model_scores = model_scores or {}
+        self.model_uncertainties = model_uncertainties or {}
+        self._lock = threading.RLock()
+        self._built: tuple[tuple[int, int], _GalleryIndex] | None = None
+
+    def index(self) -> _GalleryIndex:
+        """The index of the store as it is now: the one kept, unless the store changed."""
+        with self._lock:  # one build at a time; the others wait for it and share it
+            changes = self.store.changes()  # before the reads: a commit after them rebuilds
+            if self._built is None or self._built[0] != changes:
+                previous = self._built[1] if self._built else None
+                self._built = (
+                    changes,
+                    _GalleryIndex.build(self.store.rating_columns(), self.model_scores, previous),
+                )
+            return self._built[1]
+
+    def page(
+        self,
+        sort: str = "database",
+        descending: bool = True,
+        folder: str = "",
+        offset: int = 0,
+        limit: int = 100,
+    ) -> Gallery:
+        """One page of the present images, best first by the database's Elo
+        (``database``), by the model's score (``model``), or those the two disagree on
+        most first (``disagreement``: ``|z(model) - z(database)|``, both standardised);
+        equal keys in id order. ``folder`` keeps the images in that folder and its
+        sub-folders. Each model score comes with its uncertainty where there is one."""
+        if sort not in GALLERY_SORTS:
+            raise TastemakerError(f"sort is one of {', '.join(GALLERY_SORTS)}, not {sort!r}")
+        if sort != "database" and not self.model_scores:
+            raise NeedsModel(f"sort={sort} needs a model in the loop; this session has none")
+        if offset < 0 or not 1 <= limit <= GALLERY_LIMIT:
+            raise TastemakerError(f"offset must be >= 0 and limit 1 to {GALLERY_LIMIT}")
+        folder = folder.strip("/")
+        with self._lock:
+            index = self.index()
+            order = index.order(sort, descending, folder)
+        return Gallery(
+            images=tuple(
+                index.image(i, self.model_uncertainties)
+                for i in order[offset : offset + limit].tolist()
+            ),
+            total=len(order),
+            folders=index.folder_counts,
+            has_model=bool(self.model_scores),
+            sort=sort,
+            descending=descending,
+            folder=folder,
+            offset=offset,
+            limit=limit,
+        )
+
+
+ORDERS_KEPT = 16  # sorted orders an index keeps (sort, direction and folder each)
+
+
+@dataclass(frozen=True)
+class _GalleryIndex:
+    """The present images by id, with their ranks and folders, and the orders asked for
+    so far."""
+
+    columns: RatingColumns
+    rank: NDArray[np.int64]  # by the database, 1 = best
+    model: NDArray[np.float64]  # the model's score, NaN where it gave none
+    model_rank: NDArray[np.int64]  # among the images it scored (0 for the others)
+    folder_names: list[str]  # each folder that holds an image directly
+    folder_of: NDArray[np.int64]  # each image's, in folder_names
+    folder_counts: tuple[tuple[str, int], ...]
+    orders: dict[tuple[str, bool, str], NDArray[np.intp]] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        columns: RatingColumns,
+        model_scores: Mapping[int, float],
+        previous: _GalleryIndex | None = None,
+    ) -> _GalleryIndex:
+        """The index of ``columns``; the model's part taken from ``previous`` when it
+        holds the same images (a choice changes ratings, not which images there are)."""
+        ids = columns.image_ids
+        if previous is not None and np.array_equal(previous.columns.image_ids, ids):
+            model, model_rank = previous.model, previous.model_rank
+        else:
+            model = np.array([model_scores.get(i, np.nan) for i in ids.tolist()], np.float64)
+            scored = ~np.isnan(model)
+            model_rank = np.zeros(len(ids), np.int64)
+            model_rank[scored] = ranks_from_top(model[scored])
+        codes: dict[str, int] = {}
+        folder_of = np.array(  # stored paths are relative and slash-separated: no dirname
+            [codes.setdefault(p.rpartition("/")[0], len(codes)) for p in columns.paths], np.int64
+        )
+        names = list(codes)
+        return cls(
+            columns=columns,
+            rank=ranks_from_top(columns.elo),
+            model=model,
+            model_rank=model_rank,
+            folder_names=names,
+            folder_of=folder_of,
+            folder_counts=_folder_counts(names, np.bincount(folder_of, minlength=len(names))),
+        )
+
+    def order(self, sort: str, descending: bool, folder: str) -> NDArray[np.intp]:
+        """Positions of the images in the folder, in the page order asked for."""
+        key = (sort, descending, folder)
+        found = self.orders.get(key)
+        if found is None:
+            found = self._sorted(sort, descending)
+            if folder:
+                inside = [
+                    k
+                    for k, name in enumerate(self.folder_names)
+                    if name == folder or name.startswith(folder + "/")
+                ]
+                found = found[np.isin(self.folder_of[found], inside)]
+            if len(self.orders) >= ORDERS_KEPT:
+                self.orders.pop(next(iter(self.orders)))
+            self.orders[key] = found
+        return found
+
+    def _sorted(self, sort: str, descending: bool) -> NDArray[np.intp]:
+        elo = self.columns.elo
+        if sort == "database":
+            key = elo
+        elif sort == "model":
+            key = self.model
+        else:
+            key = np.abs(zscore(self.model) - zscore(elo))
+        key = np.where(np.isnan(key), -np.inf if descending else np.inf, key)  # unscored last
+        # stable, so equal keys keep the id order either way
+        return np.argsort(-key if descending else key, kind="stable")
+
+    def image(self, i: int, uncertainties: Mapping[int, float]) -> GalleryImage:
+        c = self.columns
+        image_id = int(c.image_ids[i])
+        scored = not np.isnan(self.model[i])
+        return GalleryImage(
+            id=image_id,
+            hash=c.hashes[i],
+            path=c.paths[i],
+            folder=self.folder_names[self.folder_of[i]],
+            score=float(c.elo[i]),
+            appearances=int(c.comparisons[i]),
+            rank=int(self.rank[i]),
+            model_score=float(self.model[i]) if scored else None,
+            model_rank=int(self.model_rank[i]) if scored else None,
+            model_uncertainty=uncertainties.get(image_id),
+        )
+
+
+def _folder_counts(folders: list[str], counts: ArrayLike) -> tuple[tuple[str, int], ...]:
+    """Every folder with images in it or below it, and how many, from each folder's own
+    count: ``("", all)`` first."""
+    total: dict[str, int] = {}
+    for f, n in zip(folders, np.asarray(counts).tolist(), strict=True):
+        total[""] = total.get("", 0) + n
         parts = f.split("/") if f else []
-        for n in range(1, len(parts) + 1):
-            prefix = "/".join(parts[:n])
-            counts[prefix] = counts.get(prefix, 0) + 1
-    return tuple(sorted(counts.items()))
+        for k in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:k])
+            total[prefix] = total.get(prefix, 0) + n
+    return tuple(sorted(total.items()))
 
 
 @dataclass(frozen=True)
