@@ -152,11 +152,11 @@ def child(
 
 def prepare(folder: Path, pool: int) -> tuple[Path, Path]:
     """The tiny 768-d CLIP, a taste model for it, and ``pool`` distinct small JPEGs."""
-    from extraction import make_photos, save_tiny_clip
+    from extraction import make_photos, save_clip
 
     from tastemaker.training import TrainingData, TrainParams, train_model
 
-    clip = save_tiny_clip(folder / "tiny-clip-768", projection_dim=DIM)
+    clip = save_clip(folder / "tiny-clip-768", "tiny", projection_dim=DIM)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, DIM)).astype(np.float32)
     scores = x[:, 0]

@@ -19,24 +19,26 @@ def positive(x: object) -> bool:
 def test_extraction_quick(tmp_path):
     data, stdout = run_quick(tmp_path, "extraction")
     assert set(data) == {"config", "results", "skipped", "machine", "seconds"}
-    assert data["config"]["extractors"] == ["tiny-clip"]
+    assert data["config"]["extractors"] == ["clip-tiny"]
     assert data["skipped"] == []
-    r = data["results"]["tiny-clip"]
-    assert {"dim", "images", "load_s", "loop", "batched", "speedup", "target_met"} <= set(r)
+    r = data["results"]["clip-tiny"]
+    assert {"dim", "images", "load_s", "raw", "decode", "pipeline", "fraction"} <= set(r)
     assert r["images"] == data["config"]["images"] == 24
     assert r["dim"] == 16
-    for method in ("loop", "batched"):
+    for method in ("raw", "decode", "pipeline"):
         assert positive(r[method]["seconds"]) and positive(r[method]["images_per_s"])
         assert r[method]["images_per_s"] == pytest.approx(r["images"] / r[method]["seconds"])
-    assert positive(r["speedup"])
-    assert r["speedup"] == pytest.approx(r["batched"]["images_per_s"] / r["loop"]["images_per_s"])
-    assert r["max_abs_diff"] < 1e-3  # both ways give the same embeddings
-    assert "speedup" in stdout and "tiny-clip" in stdout
+    assert r["fraction"] == pytest.approx(r["pipeline"]["images_per_s"] / r["raw"]["images_per_s"])
+    assert r["target_met"] == (r["fraction"] >= 0.9)
+    # the pipeline reduces these JPEGs while decoding (a 32-px model): within the tolerance
+    # stated for that, against the full decode that raw's pixels come from
+    assert r["min_cosine"] >= 0.999
+    assert "of raw" in stdout and "clip-tiny" in stdout
 
 
 def test_extraction_skips_an_extractor_it_cannot_load(tmp_path):
     missing = tmp_path / "no-such-model"
-    data, stdout = run_quick(tmp_path, "extraction", "--no-tiny", "--extractor", str(missing))
+    data, stdout = run_quick(tmp_path, "extraction", "--no-clip", "--extractor", str(missing))
     assert data["results"] == {}
     assert [s["extractor"] for s in data["skipped"]] == [str(missing)]
     assert data["skipped"][0]["reason"]

@@ -56,7 +56,9 @@ Preprocess = Callable[[Image.Image], np.ndarray]  # picklable: runs in loader wo
 
 class Extractor:
     """A loaded backbone: ``preprocess`` one PIL image, ``embed`` a batch of them.
-    ``module`` is its weights, so that a host such as ComfyUI can move them between runs."""
+    ``module`` is its weights, so that a host such as ComfyUI can move them between runs.
+    ``input_side`` is the longest side ``preprocess`` resizes an image's shorter side to
+    (None where unknown), so that decoding knows how far it may reduce a JPEG."""
 
     def __init__(
         self,
@@ -67,6 +69,7 @@ class Extractor:
         dtype: torch.dtype,
         deepest: int,
         module: torch.nn.Module,
+        input_side: int | None = None,
     ) -> None:
         self.spec = spec
         self.preprocess = preprocess
@@ -75,6 +78,7 @@ class Extractor:
         self.device = device
         self.dtype = dtype
         self.deepest = deepest  # the highest layer number it offers
+        self.input_side = input_side
 
     def check(self, choice: LayerChoice) -> None:
         """Refuse, naming the valid range, a layer the backbone does not have."""
@@ -84,10 +88,11 @@ class Extractor:
     def embed(self, pixels: torch.Tensor, choice: LayerChoice) -> np.ndarray:
         """Embeddings (float32, one row per image) of a batch of preprocessed pixels."""
         self.check(choice)
+        # from pinned memory (the DataLoader's on CUDA) the copy overlaps the previous
+        # batch's work; converted to float16 on the device, where it is cheap
+        pixels = pixels.to(self.device, non_blocking=True).to(self.dtype)
         # combined in float32: averaging fp16 layers (CUDA) in fp16 would round the mean
-        outputs = [
-            o.float() for o in self._forward(pixels.to(self.device, self.dtype), choice.layers)
-        ]
+        outputs = [o.float() for o in self._forward(pixels, choice.layers)]
         check_average(self.spec.name, choice, [o.shape[-1] for o in outputs])
         joined = torch.cat(outputs, -1) if choice.mode == "join" else torch.stack(outputs).mean(0)
         return joined.cpu().numpy()
@@ -202,7 +207,23 @@ def _transformers(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype)
         return outputs
 
     deepest = vision.num_hidden_layers
-    return Extractor(spec, _HFPreprocess(processor), forward, device, dtype, deepest, model)
+    side = _processor_side(processor)
+    return Extractor(spec, _HFPreprocess(processor), forward, device, dtype, deepest, model, side)
+
+
+def _processor_side(processor: object) -> int | None:
+    """The largest size a transformers image processor resizes or crops to (``size``'s
+    ``shortest_edge`` or ``height`` and ``width``, ``crop_size``'s; a dict or, in newer
+    transformers, a ``SizeDict``): keeping an image's shorter side at least this long
+    keeps every side it resizes at least as long."""
+    sides = []
+    for name in ("size", "crop_size"):
+        given = getattr(processor, name, None)
+        for key in ("shortest_edge", "height", "width"):
+            value = given.get(key) if isinstance(given, dict) else getattr(given, key, None)
+            if isinstance(value, int):
+                sides.append(value)
+    return max(sides, default=None)
 
 
 class _EfficientNetPreprocess:
@@ -250,7 +271,9 @@ def _efficientnet(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype)
         maps.append(model._swish(model._bn1(model._conv_head(x))))
         return [maps[-1 - n].mean((2, 3)) for n in layers]
 
-    return Extractor(spec, _EfficientNetPreprocess(), forward, device, dtype, len(ends) + 1, model)
+    preprocess = _EfficientNetPreprocess()
+    deepest = len(ends) + 1
+    return Extractor(spec, preprocess, forward, device, dtype, deepest, model, preprocess.size)
 
 
 def _stage_ends(blocks: Sequence[Any]) -> set[int]:
@@ -280,7 +303,9 @@ def _open_clip(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype) ->
         embedding = model.encode_image(pixels)  # layer 0, the only one (module docstring)
         return [embedding for _ in layers]
 
-    return Extractor(spec, _TensorPreprocess(preprocess), forward, device, dtype, 0, model)
+    size = getattr(model.visual, "image_size", None)  # an int or (height, width)
+    side = max(size) if isinstance(size, tuple | list) else size
+    return Extractor(spec, _TensorPreprocess(preprocess), forward, device, dtype, 0, model, side)
 
 
 class _TensorPreprocess:

@@ -100,17 +100,21 @@ def open_image(path: Path) -> Image.Image:
         raise UnreadableImage(f"cannot be read as an image ({e})") from None
 
 
-def decode(path: Path, side: int | None = None, alpha: bool = False) -> Image.Image:
+def decode(
+    path: Path, side: int | None = None, alpha: bool = False, short_side: int | None = None
+) -> Image.Image:
     """``path``'s pixels, upright, as 8-bit RGB (RGBA if ``alpha`` and it has transparency);
-    a JPEG is decoded at a reduced scale that still covers it fitted in ``side`` × ``side``,
-    and at least as reduced as the pixel limit needs. :class:`UnreadableImage` says why
-    it cannot be."""
+    a JPEG is decoded at a reduced scale that still covers it fitted in ``side`` × ``side``
+    and keeps its shorter side at least ``short_side`` long (either may be None), and at
+    least as reduced as the pixel limit needs. :class:`UnreadableImage` says why it cannot
+    be."""
     if is_raw(path):
-        return to_rgb(_raw(path, side))
+        return to_rgb(_raw(path, side))  # a preview or half size: short_side is no reason
     with open_image(path) as im:
         need = _reduction(im, pixel_limit())
         w, h = im.size
-        fit = min(1 / need, side / max(w, h) if side else 1)
+        asked = [s / m for s, m in ((side, max(w, h)), (short_side, min(w, h))) if s]
+        fit = min(1 / need, max(asked, default=1))  # the least reduction that meets both
         wanted = (max(1, math.ceil(w * fit)), max(1, math.ceil(h * fit)))
         if wanted != im.size:
             im.draft(None, wanted)
