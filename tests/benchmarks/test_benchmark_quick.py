@@ -30,6 +30,9 @@ def test_extraction_quick(tmp_path):
         assert r[method]["images_per_s"] == pytest.approx(r["images"] / r[method]["seconds"])
     assert r["fraction"] == pytest.approx(r["pipeline"]["images_per_s"] / r["raw"]["images_per_s"])
     assert r["target_met"] == (r["fraction"] >= 0.9)
+    rates = (r["raw"]["images_per_s"], r["decode"]["images_per_s"])
+    assert r["shared_ceiling"] == pytest.approx(1 / (1 / rates[0] + 1 / rates[1]))
+    assert r["of_ceiling"] == pytest.approx(r["pipeline"]["images_per_s"] / r["shared_ceiling"])
     # the pipeline reduces these JPEGs while decoding (a 32-px model): within the tolerance
     # stated for that, against the full decode that raw's pixels come from
     assert r["min_cosine"] >= 0.999
