@@ -100,3 +100,25 @@ def write_json(path: str | os.PathLike[str] | None, payload: dict[str, Any]) -> 
         return
     Path(path).write_text(json.dumps(payload, indent=1) + "\n")
     print(f"\nwrote {path}")
+
+
+def fit_taste(x: np.ndarray, extractor: str, path: Path, choices: int = 1000) -> Path:
+    """A small MLP taste model for ``extractor``'s embeddings, fitted to a made-up taste
+    (the first dimension of ``x``) and saved at ``path``: any model does where what is
+    measured is the machinery around it."""
+    from tastemaker.training import TrainingData, TrainParams, train_model
+
+    rng = np.random.default_rng(0)
+    scores = x[:, 0].astype(np.float64)
+    a, b = rng.integers(0, len(x), choices), rng.integers(0, len(x), choices)
+    keep = a != b
+    winners = np.where(scores[a] > scores[b], a, b)[keep]
+    losers = np.where(scores[a] > scores[b], b, a)[keep]
+    meta = {"extractor": extractor, "layers": (0,), "layer_mode": "join", "ratings": "elo"}
+    result = train_model(
+        TrainingData(x, scores, winners, losers),
+        TrainParams(epochs=2, hidden=(32, 8)),
+        meta,
+        device="cpu",
+    )
+    return result.model.save(path)

@@ -54,30 +54,15 @@ EXTRACTOR = "efficientnet-lite0"
 
 
 def taste_model(folder: Path, extractor: str, photos: list[Path]) -> Path:
-    """A small MLP fitted to a made-up taste (the first embedding dimension) of
-    ``photos``' embeddings: any model does, what is timed is the pipeline."""
+    """A small MLP on ``photos``' embeddings: any model does, what is timed is the
+    pipeline."""
     from tastemaker.features.extract import extract
     from tastemaker.features.layers import LayerChoice
     from tastemaker.features.loaders import load_extractor
-    from tastemaker.training import TrainingData, TrainParams, train_model
 
-    choice = LayerChoice((0,), "join")
     loaded = load_extractor(extractor, "cpu")
-    x = np.concatenate([b.vectors for b in extract(loaded, photos[:32], choice)])
-    scores = x[:, 0].astype(np.float64)
-    rng = np.random.default_rng(0)
-    a, b = rng.integers(0, len(x), 400), rng.integers(0, len(x), 400)
-    keep = a != b
-    winners = np.where(scores[a] > scores[b], a, b)[keep]
-    losers = np.where(scores[a] > scores[b], b, a)[keep]
-    meta = {"extractor": extractor, "layers": (0,), "layer_mode": "join", "ratings": "elo"}
-    result = train_model(
-        TrainingData(x, scores, winners, losers),
-        TrainParams(epochs=2, hidden=(32, 8)),
-        meta,
-        device="cpu",
-    )
-    return result.model.save(folder / "taste.safetensors")
+    x = np.concatenate([b.vectors for b in extract(loaded, photos[:32], LayerChoice())])
+    return _common.fit_taste(x, extractor, folder / "taste.safetensors", choices=400)
 
 
 def timed(job: Job, photos: list[Path], out: Path, engine: str) -> float:

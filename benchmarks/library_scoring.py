@@ -85,23 +85,8 @@ def high_water_mb() -> float | None:
 
 def train(folder: Path) -> Path:
     """A small MLP taste model for 768-d embeddings from EXTRACTOR."""
-    from tastemaker.training import TrainingData, TrainParams, train_model
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, DIM)).astype(np.float32)
-    scores = x[:, 0]
-    a, b = rng.integers(0, 200, 1000), rng.integers(0, 200, 1000)
-    keep = a != b
-    winners = np.where(scores[a] > scores[b], a, b)[keep]
-    losers = np.where(scores[a] > scores[b], b, a)[keep]
-    meta = {"extractor": EXTRACTOR, "layers": (0,), "layer_mode": "join", "ratings": "elo"}
-    result = train_model(
-        TrainingData(x, scores, winners, losers),
-        TrainParams(epochs=2, hidden=(32, 8)),
-        meta,
-        device="cpu",
-    )
-    return result.model.save(folder / "taste.safetensors")
+    x = np.random.default_rng(0).normal(size=(200, DIM)).astype(np.float32)
+    return _common.fit_taste(x, EXTRACTOR, folder / "taste.safetensors")
 
 
 def child(model_path: str, root: str, how: str) -> None:

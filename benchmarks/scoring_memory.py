@@ -154,24 +154,9 @@ def prepare(folder: Path, pool: int) -> tuple[Path, Path]:
     """The tiny 768-d CLIP, a taste model for it, and ``pool`` distinct small JPEGs."""
     from extraction import make_photos, save_clip
 
-    from tastemaker.training import TrainingData, TrainParams, train_model
-
     clip = save_clip(folder / "tiny-clip-768", "tiny", projection_dim=DIM)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, DIM)).astype(np.float32)
-    scores = x[:, 0]
-    a, b = rng.integers(0, 200, 1000), rng.integers(0, 200, 1000)
-    keep = a != b
-    winners = np.where(scores[a] > scores[b], a, b)[keep]
-    losers = np.where(scores[a] > scores[b], b, a)[keep]
-    meta = {"extractor": str(clip), "layers": (0,), "layer_mode": "join", "ratings": "elo"}
-    result = train_model(
-        TrainingData(x, scores, winners, losers),
-        TrainParams(epochs=2, hidden=(32, 8)),
-        meta,
-        device="cpu",
-    )
-    model = result.model.save(folder / "taste.safetensors")
+    x = np.random.default_rng(0).normal(size=(200, DIM)).astype(np.float32)
+    model = _common.fit_taste(x, str(clip), folder / "taste.safetensors")
     pool_dir = folder / "pool"
     make_photos(pool_dir, pool, sides=(72, 96), seed=1)
     return model, pool_dir

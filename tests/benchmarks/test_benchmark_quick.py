@@ -139,3 +139,31 @@ def test_engines_quick(tmp_path):
     assert positive(r["ray_start_s"])
     assert r["max_abs_diff"] <= 1e-4  # both engines wrote the same scores
     assert "overhead" in stdout
+
+
+def test_gallery_quick(tmp_path):
+    data, stdout = run_quick(tmp_path, "gallery")
+    assert set(data) == {"config", "results", "machine", "seconds"}
+    r = data["results"]
+    assert r["images"] == data["config"]["images"] == 2000
+    assert r["pages"] == 2 * 10  # rounds x (3 sorts x 3 pages + a folder)
+    for case in ("unchanged_ms", "after_choice_ms", "afresh_ms"):
+        assert all(positive(r[case][k]) for k in ("p50", "p90", "max"))
+    assert r["ratio"] == pytest.approx(r["after_choice_ms"]["p50"] / r["unchanged_ms"]["p50"])
+    assert r["speedup"] == pytest.approx(r["afresh_ms"]["p50"] / r["unchanged_ms"]["p50"])
+    assert "afresh" in stdout
+
+
+def test_library_scoring_quick(tmp_path):
+    data, stdout = run_quick(tmp_path, "library_scoring")
+    assert set(data) == {"config", "results", "working_ratio", "machine", "seconds"}
+    sizes = data["config"]["rows"]
+    assert set(data["results"]) == {
+        f"{how}:{n}" for how in ("chunked", "all-at-once") for n in sizes
+    }
+    for r in data["results"].values():
+        assert r["scored"] == r["rows"]  # every cached row scored, either way
+        assert positive(r["traced_peak_mb"]) and positive(r["rows_per_s"])
+        assert r["working_mb"] == pytest.approx(r["traced_peak_mb"] - r["answer_mb"])
+    assert positive(data["working_ratio"])
+    assert "working memory" in stdout
