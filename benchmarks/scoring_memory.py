@@ -1,6 +1,6 @@
 """Memory stays flat while scoring grows from 1,000 to 100,000 images (a stream of batches).
 
-``tastemaker.workflows.score.score_batches`` takes images in and gives scores out batch by batch:
+``tastemaker.engines.batch.score_batches`` takes images in and gives scores out batch by batch:
 DataLoader workers decode and preprocess, the extractor embeds a batch, the taste model
 scores it, and nothing of a batch is kept once it has been handed on. We score 1,000,
 10,000 and 100,000 images, each size in a fresh process. After imports, loading and a
@@ -110,8 +110,8 @@ def child(
 
     import torch
 
+    from tastemaker.engines.batch import score_batches
     from tastemaker.model import read_model
-    from tastemaker.workflows.score import score_batches
 
     if threads:
         torch.set_num_threads(threads)

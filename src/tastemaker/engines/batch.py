@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +16,57 @@ import torch
 from PIL import Image
 
 from tastemaker.device import pick_device
-from tastemaker.features.extract import EmbeddedBatch, extract
+from tastemaker.features.extract import EmbeddedBatch, ImageInput, extract
 from tastemaker.features.layers import LayerChoice
 from tastemaker.features.loaders import load_extractor
 from tastemaker.features.registry import resolve
-from tastemaker.model import read_model
-from tastemaker.workflows.score import layer_choice, scored_batch
+from tastemaker.model import TasteModel, read_model
+from tastemaker.progress import Progress, no_progress
 
 Columns = dict[str, np.ndarray]  # one batch of rows, as Ray Data's numpy batches are
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    indices: list[int]  # positions in the input
+    scores: np.ndarray  # normalised model scores (mean 0, sd 1 over its training images)
+    uncertainties: np.ndarray  # each score's standard deviation, same units; NaN if none
+    failures: list[tuple[int, str]] = field(default_factory=list)
+
+
+NO_SCORE = "the model gives it no finite score (NaN or infinite)"
+
+
+def layer_choice(model: TasteModel) -> LayerChoice:
+    return LayerChoice(tuple(model.meta.layers), model.meta.layer_mode)
+
+
+def score_batches(
+    model: TasteModel,
+    images: Sequence[ImageInput],
+    progress: Progress = no_progress,
+    batch_size: int | None = None,
+) -> Iterator[ScoredBatch]:
+    """Scores of ``images`` (paths or PIL images) and their uncertainties, batch by batch.
+    The backbone runs where the model is (ComfyUI moves the model to its device)."""
+    extractor = load_extractor(model.meta.extractor, str(model.device))
+    for batch in extract(extractor, images, layer_choice(model), batch_size, progress=progress):
+        yield scored_batch(model, batch)
+
+
+def scored_batch(model: TasteModel, batch: EmbeddedBatch) -> ScoredBatch:
+    """A batch of embeddings scored; a score that is not finite is a failure."""
+    if batch.indices:
+        scores, spread = model.scores_and_uncertainties(batch.vectors)
+    else:
+        scores = spread = np.zeros(0, np.float32)
+    finite = np.isfinite(scores)
+    return ScoredBatch(
+        [i for i, ok in zip(batch.indices, finite.tolist(), strict=True) if ok],
+        scores[finite],
+        spread[finite],
+        batch.failures + [(i, NO_SCORE) for i in np.array(batch.indices)[~finite].tolist()],
+    )
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, overload
@@ -16,10 +16,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from tastemaker.engines.batch import NO_SCORE, layer_choice, score_batches
 from tastemaker.errors import TastemakerError
-from tastemaker.features.extract import EmbeddedBatch, ImageInput, extract
-from tastemaker.features.layers import LayerChoice
-from tastemaker.features.loaders import load_extractor
 from tastemaker.model import TasteModel, read_model
 from tastemaker.progress import Progress, no_progress
 from tastemaker.storage.decode import to_8_bit
@@ -81,49 +79,6 @@ def _arrays_to_images(array: np.ndarray | torch.Tensor) -> list[Image.Image]:
         Image.fromarray(frame[..., 0] if frame.shape[-1] == 1 else frame).convert("RGB")
         for frame in data
     ]
-
-
-@dataclass(frozen=True)
-class ScoredBatch:
-    indices: list[int]  # positions in the input
-    scores: np.ndarray  # normalised model scores (mean 0, sd 1 over its training images)
-    uncertainties: np.ndarray  # each score's standard deviation, same units; NaN if none
-    failures: list[tuple[int, str]] = field(default_factory=list)
-
-
-NO_SCORE = "the model gives it no finite score (NaN or infinite)"
-
-
-def layer_choice(model: TasteModel) -> LayerChoice:
-    return LayerChoice(tuple(model.meta.layers), model.meta.layer_mode)
-
-
-def score_batches(
-    model: TasteModel,
-    images: Sequence[ImageInput],
-    progress: Progress = no_progress,
-    batch_size: int | None = None,
-) -> Iterator[ScoredBatch]:
-    """Scores of ``images`` (paths or PIL images) and their uncertainties, batch by batch.
-    The backbone runs where the model is (ComfyUI moves the model to its device)."""
-    extractor = load_extractor(model.meta.extractor, str(model.device))
-    for batch in extract(extractor, images, layer_choice(model), batch_size, progress=progress):
-        yield scored_batch(model, batch)
-
-
-def scored_batch(model: TasteModel, batch: EmbeddedBatch) -> ScoredBatch:
-    """A batch of embeddings scored; a score that is not finite is a failure."""
-    if batch.indices:
-        scores, spread = model.scores_and_uncertainties(batch.vectors)
-    else:
-        scores = spread = np.zeros(0, np.float32)
-    finite = np.isfinite(scores)
-    return ScoredBatch(
-        [i for i, ok in zip(batch.indices, finite.tolist(), strict=True) if ok],
-        scores[finite],
-        spread[finite],
-        batch.failures + [(i, NO_SCORE) for i in np.array(batch.indices)[~finite].tolist()],
-    )
 
 
 @dataclass(frozen=True)
