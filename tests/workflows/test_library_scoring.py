@@ -1,7 +1,8 @@
 """Scoring a library from its embedding cache a chunk at a time: the same scores as
 holding every embedding at once, whatever the chunk, and each image extracted once.
 "The same" up to float32 rounding: a matrix product of one row and of many add in
-different orders, so an MLP's scores may differ in the last bits between chunk sizes."""
+different orders, so an MLP's scores may differ in the last bits between chunk sizes
+(1.4e-6 has been seen on a score near 0.25): equal within float32's few ulps, 1e-5."""
 
 from __future__ import annotations
 
@@ -29,10 +30,12 @@ def test_chunked_library_scores_equal_the_all_at_once_scores(library, kind, requ
     ids = everything.image_ids.tolist()
     for chunk, result in streamed.items():
         assert list(result.scores) == ids, chunk
-        np.testing.assert_allclose(list(result.scores.values()), scores, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(list(result.scores.values()), scores, rtol=1e-5, atol=1e-5)
         assert result.failures == []
         if model.has_uncertainty:
             assert list(result.uncertainties) == ids
-            np.testing.assert_allclose(list(result.uncertainties.values()), spread, rtol=1e-6)
+            np.testing.assert_allclose(
+                list(result.uncertainties.values()), spread, rtol=1e-5, atol=1e-5
+            )
         else:
             assert result.uncertainties == {}
