@@ -15,7 +15,7 @@ import tastemaker
 from tastemaker.errors import UnreadableImage
 from tastemaker.storage.decode import RAW_EXTRA, decode
 from tastemaker.storage.library import image_files, open_library
-from tastemaker.workflows.rate import RateSession
+from tastemaker.workflows.rate import RateSession, RateSettings
 
 tifffile = pytest.importorskip("tifffile")
 pytest.importorskip("rawpy")
@@ -121,6 +121,37 @@ def test_a_raw_rated_before_its_jpeg_came_stays_the_picture(tmp_path):
         report = lib.scan()
         assert (report.present, report.added, report.missing) == (2, 0, 0)
         assert sorted(im.path for im in lib.store.images()) == ["IMG_0001.dng", "IMG_0002.png"]
+
+
+def test_a_raw_whose_jpeg_is_deleted_takes_over_its_picture_and_choices(tmp_path):
+    """Culling keeps the RAW and deletes the JPEG: the pair's choices must stay on the
+    picture that is still there, not on a missing image beside a new one."""
+    root = tmp_path / "shoot"
+    write_dng(root / "IMG_0001.dng")
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(root / "IMG_0001.jpg")
+    Image.new("RGB", (40, 30), (20, 30, 200)).save(root / "IMG_0002.png")
+    write_dng(root / "IMG_0003.dng", (96, 128))  # a RAW never paired: untouched
+    with open_library(root) as lib:
+        lib.scan()
+        pictures = {im.path: im.id for im in lib.store.images()}
+        assert sorted(pictures) == ["IMG_0001.jpg", "IMG_0002.png", "IMG_0003.dng"]
+        session = RateSession(lib, RateSettings(choices=3), seed=0)  # the JPEG among them
+        shown = session.next_set()
+        session.choose(shown.token, pictures["IMG_0001.jpg"])
+        session.close()
+        (root / "IMG_0001.jpg").unlink()
+        report = lib.scan()
+        assert (report.present, report.added, report.missing) == (3, 0, 0)
+        images = {im.path: im.id for im in lib.store.images()}
+        assert images == {
+            "IMG_0001.dng": pictures["IMG_0001.jpg"],
+            "IMG_0002.png": pictures["IMG_0002.png"],
+            "IMG_0003.dng": pictures["IMG_0003.dng"],
+        }
+        (choice,) = lib.store.comparisons()
+        assert choice.winner_id == images["IMG_0001.dng"]
+        assert set(choice.shown) == set(images.values())
+        assert {im.status for im in lib.store.images()} == {"present"}
 
 
 def test_without_the_raw_extra_raw_files_are_skipped_in_one_line_said_once(tmp_path, monkeypatch):

@@ -11,6 +11,8 @@ A RAW file with a JPEG of the same name beside it (``IMG_0001.CR2`` + ``IMG_0001
 one picture: the JPEG is the image shown, embedded and scored (the photographer's own
 rendering, and cheap to decode), and the RAW is passed over, unless the RAW was in the
 library first: then it stays the picture, so that no choice made on it is split from the pair.
+For the same reason a RAW whose JPEG is deleted (culled photographers keep the RAW) takes
+over the JPEG's picture, with its choices, instead of becoming a new one.
 """
 
 from __future__ import annotations
@@ -143,6 +145,10 @@ class Library:
             else:
                 hashed[s.path] = (digest, s)
         ids = self.store.image_ids_by_hash(d for d, _ in hashed.values())
+        heirs = _heirs(seen, known)
+        for digest, s in hashed.values():
+            if digest not in ids and s.path in heirs:
+                ids[digest] = heirs[s.path]
         new_hashes = {d: s for d, s in hashed.values() if d not in ids}
         with ThreadPoolExecutor(workers) as pool:
             checked = pool.map(lambda item: _inspect(self.root, *item), new_hashes.items())
@@ -399,6 +405,22 @@ def _one_per_picture(
     if raws:
         skipped.append((f"RAW files ({', '.join(raws)})", RAW_EXTRA))
     return [s for s in kept if _suffix(s.path) not in RAW_SUFFIXES]
+
+
+def _heirs(seen: list[_Seen], known: dict[str, FileRecord]) -> dict[str, int]:
+    """The RAW files newly seen whose paired JPEG the library knew and is gone, each with
+    that JPEG's image id: the RAW was passed over for it, so it is the same picture."""
+    here = {s.path for s in seen}
+    gone = {
+        _stem(path): record.image_id
+        for path, record in known.items()
+        if path not in here and _suffix(path) in _PAIRED_JPEG
+    }
+    return {
+        s.path: gone[_stem(s.path)]
+        for s in seen
+        if s.path not in known and _suffix(s.path) in RAW_SUFFIXES and _stem(s.path) in gone
+    }
 
 
 def _stem(path: str) -> tuple[str, str]:
