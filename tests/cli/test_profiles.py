@@ -50,6 +50,17 @@ def test_each_profile_counts_only_its_own_choices(two_tastes):
     assert "Choices: 0" in run("stats", two_tastes)  # one taste: nothing changes
 
 
+def test_stats_names_the_profile_and_counts_its_own_batches(two_tastes):
+    with tastemaker.open_library(two_tastes, profile="carol") as carol:
+        rate(carol, 4, batch=2).close()  # after alice's two batches and bob's one
+    text = run("stats", two_tastes, "--profile", "carol")
+    assert text.startswith("Profile: carol\n")
+    assert "  #1: 2 choices" in text and "  #2: 2 choices" in text and "#3" not in text
+    stats = json.loads(run("stats", two_tastes, "--profile", "carol", "--json"))
+    assert stats["profile"] == "carol"
+    assert not run("stats", two_tastes).startswith("Profile")  # one taste: nothing changes
+
+
 def test_export_and_import_keep_to_the_profile(two_tastes, tmp_path):
     out = tmp_path / "alice.csv"
     assert "Wrote 6 pairwise outcomes" in run(

@@ -68,7 +68,7 @@ def test_the_statistics_page_draws_the_four_charts(browser, folder):
         assert sum(scores) == 16
         expect(page.locator("#scores svg.model")).to_have_count(0)  # no model in the loop
         tooltip = page.locator("#agreement svg circle.point title").first
-        assert f"batch {called[0].id}:" in tooltip.text_content()
+        assert f"batch {called[0].number}:" in tooltip.text_content()
     finally:
         server.stop()
 

@@ -56,8 +56,9 @@ def test_progress_has_every_plot_and_the_ceiling(client):
     }
     assert (body["ceiling"], body["ceiling_source"]) == (0.75, "generic")
     assert [b["choices_so_far"] for b in body["batches"]] == [10, 20, 30]
+    assert [b["number"] for b in body["batches"]] == [1, 2, 3]
     assert set(body["batches"][0]) == {
-        "id",
+        "number",
         "session_id",
         "ended_at",
         "choices",

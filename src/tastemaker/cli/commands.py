@@ -305,9 +305,10 @@ def stats(
             plot_progress(progress_data(library.store), plot)
             err.print(f"Wrote the progress plots to {plot}", highlight=False, soft_wrap=True)
     if fmt == "json":
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps({"profile": profile, **result.to_dict()}, indent=2))
     else:
-        out.print(describe(result), highlight=False)
+        whose = f"Profile: {profile}\n" if profile != DEFAULT_PROFILE else ""
+        out.print(whose + describe(result), highlight=False)
 
 
 XmpOption = Annotated[

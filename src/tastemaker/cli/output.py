@@ -84,11 +84,12 @@ def describe(stats: LibraryStats) -> str:
         lines += [f"  {score:+.3f}  {path}" for path, score in stats.best]
     if stats.batches:
         lines.append("Batches:")
-        for b in stats.batches[-10:]:
+        numbered = list(enumerate(stats.batches, start=1))  # the profile's own count
+        for number, b in numbered[-10:]:
             a = Agreement.of(b)
             minutes = (b.ended_at - b.started_at) / 60
             lines.append(
-                f"  #{b.id}: {b.choices} choices in {minutes:.1f} min, agreement "
+                f"  #{number}: {b.choices} choices in {minutes:.1f} min, agreement "
                 f"{percent(a.agreement)}"
             )
     return "\n".join(lines)

@@ -220,7 +220,7 @@ class HistogramOut(BaseModel):
 
 
 class BatchPointOut(AgreementOut):
-    id: int
+    number: int = Field(description="1 for the profile's first batch, and so on")
     session_id: int
     ended_at: float
     choices: int

@@ -43,7 +43,7 @@ class BatchPoint:
     """One stored batch: the person's agreement with the database during it, and how
     much the database's ranking moved because of it."""
 
-    id: int
+    number: int  # 1 for the profile's first batch: other profiles' batches are not counted
     session_id: int
     ended_at: float  # unix time
     choices: int  # in this batch
@@ -155,6 +155,7 @@ def progress_data(
 def _batch_points(
     batches: list[Batch], choices: list[Comparison], o: Outcomes, present: np.ndarray
 ) -> tuple[BatchPoint, ...]:
+    numbers = {b.id: n for n, b in enumerate(batches, start=1)}
     # batches in the order of their last choice (two sessions' batches may interleave)
     batches = sorted(batches, key=lambda b: (b.last_comparison_id, b.id))
     ids = np.array([c.id for c in choices], np.int64)
@@ -165,7 +166,7 @@ def _batch_points(
     for b, so_far, r in zip(batches, made, rho, strict=True):
         points.append(
             BatchPoint(
-                id=b.id,
+                number=numbers[b.id],
                 session_id=b.session_id,
                 ended_at=b.ended_at,
                 choices=b.choices,

@@ -67,7 +67,7 @@ function batchChart(data, key, { floor, describe, none, current = null, ...optio
     empty(box, none);
     return;
   }
-  const tip = (b) => `batch ${b.id}: ${describe(b)}\n${b.choices} choices, ` +
+  const tip = (b) => `batch ${b.number}: ${describe(b)}\n${b.choices} choices, ` +
     `${b.choices_so_far} in all\nended ${when(b.ended_at)}`;
   const ends = batches.map((b) => b.choices_so_far);
   if (now) ends.push(now.choices_so_far + Math.max(0, (now.size || 0) - now.choices));
