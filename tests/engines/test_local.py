@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import make_images
+from PIL import Image
 from typer.testing import CliRunner
 
 from tastemaker.cli import app
@@ -117,13 +118,29 @@ def test_a_folder_of_other_files_is_refused(tmp_path, tiny_model):
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
 
 
-def test_an_unreadable_image_is_named_and_left_out(tmp_path, tiny_model):
+def test_an_unreadable_image_is_named_listed_apart_and_tried_again(tmp_path, tiny_model):
     paths = make_images(tmp_path / "images", 3)
-    (tmp_path / "images" / "broken.png").write_bytes(b"not a png")
-    done = score(tiny_model, tmp_path / "images", "-o", tmp_path / "s.parquet")
+    broken = tmp_path / "images" / "broken.png"
+    broken.write_bytes(b"not a png")
+    out = tmp_path / "s.parquet"
+    done = score(tiny_model, tmp_path / "images", "-o", out)
     assert done.exit_code == 0, done.output
     assert "Skipped" in done.output and "broken.png" in done.output
-    assert sorted(read_rows(tmp_path / "s.parquet")) == sorted(str(p) for p in paths)
+    assert f"1 unreadable, listed in {out / '_failed.parquet'}" in one_line(done)
+    assert sorted(read_rows(out)) == sorted(str(p) for p in paths)  # no row without a score
+    failed = pq.read_table(out / "_failed.parquet").to_pylist()
+    assert [r["path"] for r in failed] == [str(broken)]
+    assert "cannot be read as an image" in failed[0]["problem"]
+    # scoring a single other file leaves the list as it is: broken.png was not tried
+    other = make_images(tmp_path / "more", 1)
+    assert score(tiny_model, *other, "-o", out).exit_code == 0
+    assert [r["path"] for r in pq.read_table(out / "_failed.parquet").to_pylist()] == [str(broken)]
+    # mended, it is scored by the same command, and nothing is listed any more
+    Image.new("RGB", (20, 16), (9, 99, 199)).save(broken)
+    again = score(tiny_model, tmp_path / "images", "-o", out)
+    assert again.exit_code == 0, again.output
+    assert "Wrote 1 scores" in one_line(again) and "Skipped" not in again.output
+    assert str(broken) in read_rows(out) and not (out / "_failed.parquet").exists()
 
 
 def test_ranking_options_are_refused_with_parquet(tmp_path, tiny_model):

@@ -35,7 +35,7 @@ from tastemaker.cli.output import (
     describe_embedded,
     describe_metrics,
 )
-from tastemaker.engines.parquet import DEFAULT_SHARD_SIZE
+from tastemaker.engines.parquet import DEFAULT_SHARD_SIZE, FAILED
 from tastemaker.errors import TastemakerError
 from tastemaker.features.layers import LayerChoice
 from tastemaker.features.registry import DEFAULT_EXTRACTOR
@@ -799,6 +799,13 @@ def _run_to_parquet(
             job, files, output, engine, address, shard_size, report, lambda line: err.print(line)
         )
     report_skipped(result.failures)
+    if result.failures:
+        err.print(
+            f"{len(result.failures)} unreadable, listed in {output / FAILED}; "
+            "the same command tries them again",
+            highlight=False,
+            soft_wrap=True,
+        )
     before = f" ({result.before} there already)" if result.before else ""
     out.print(f"Wrote {result.written} {what} to {output}{before}", highlight=False)
 

@@ -6,14 +6,18 @@ rows ``path``, ``score`` (and ``uncertainty`` where the model gives one) or ``pa
 ``embedding`` (a fixed-size list of float32). A shard appears whole or not at all
 (written aside, then renamed), so a run stopped at any moment leaves only finished
 rows, and a rerun into the same folder skips their paths: every image ends up there
-exactly once. A folder made for another job is refused, never mixed."""
+exactly once. A folder made for another job is refused, never mixed.
+
+The files that could not be read (or scored) are listed in ``OUT/_failed.parquet``
+(``path``, ``problem``), kept apart from the rows so that a reader of the folder sees
+only real scores; a rerun tries them again and lists those that still fail."""
 
 from __future__ import annotations
 
 import json
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
 
 MANIFEST = "_tastemaker.json"  # "_": readers of the folder (pyarrow, pandas) pass it over
 SHARDS = "part-*.parquet"
+FAILED = "_failed.parquet"  # "_" as for the manifest: not rows of the folder's table
 PARQUET_EXTRA = "Parquet output needs pyarrow: pip install 'tastemaker[parquet]'"
 # what must match for a rerun to add to a folder (a renamed model file is the same model)
 SAME = ("kind", "extractor", "layers", "layer_mode", "model_sha256")
@@ -73,7 +78,7 @@ class ParquetFolder:
             folder.mkdir(parents=True, exist_ok=True)
             record = {**self.identity, "tastemaker": __version__}
             _replace(manifest, json.dumps(record, indent=1).encode())
-        for left in folder.glob(".part-*.tmp"):  # a shard being written when a run stopped
+        for left in folder.glob(".*.tmp"):  # a file being written when a run stopped
             left.unlink()
 
     def _check(self, manifest: Path) -> None:
@@ -98,6 +103,34 @@ class ParquetFolder:
                 raise TastemakerError(f"{shard}: cannot be read as a Parquet shard ({e})") from None
             paths.update(column.to_pylist())
         return paths
+
+    def record_failures(self, failures: Sequence[tuple[str, str]], tried: Collection[str]) -> None:
+        """List ``failures`` in :data:`FAILED` with those an earlier run listed and this
+        one neither ``tried`` nor wrote; without any, no such file is left."""
+        pa, listed = self.pa, self.folder / FAILED
+        earlier: list[tuple[str, str]] = []
+        if listed.is_file():
+            try:
+                table = pa.parquet.read_table(listed, columns=["path", "problem"])
+            except (OSError, ValueError, KeyError):  # unreadable: this run's list replaces it
+                table = None
+            if table is not None:
+                done = self.done()
+                old = [(r["path"], r["problem"]) for r in table.to_pylist()]
+                earlier = [(p, why) for p, why in old if p not in tried and p not in done]
+        rows = dict(earlier + list(failures))
+        if not rows:
+            listed.unlink(missing_ok=True)
+            return
+        table = pa.table(
+            {
+                "path": pa.array(list(rows), pa.string()),
+                "problem": pa.array(list(rows.values()), pa.string()),
+            }
+        )
+        aside = self.folder / f".{FAILED}.tmp"
+        pa.parquet.write_table(table, aside)
+        os.replace(aside, listed)
 
     def write(self, rows: Columns) -> Path:
         """One shard of ``rows`` (the batch function's columns, ``problem`` left out)."""

@@ -58,16 +58,21 @@ def run_to_parquet(
     failures: list[tuple[str, str]] = []
     pending: list[Columns] = []
     held = 0  # rows gathered for the next shards
-    for rows in _rows(job, todo, engine, address, say):
-        ok = rows["problem"] == ""
-        failures += zip(rows["path"][~ok].tolist(), rows["problem"][~ok].tolist(), strict=True)
-        pending.append({name: column[ok] for name, column in rows.items() if name != "problem"})
-        held += int(ok.sum())
-        if held >= shard_size:
-            written += _flush(folder, pending, shard_size)
-            held = sum(len(p["path"]) for p in pending)
-        progress(job_name, written + held + len(failures), len(todo))
-    written += _flush(folder, pending, shard_size, last=True)
+    tried: set[str] = set()
+    try:
+        for rows in _rows(job, todo, engine, address, say):
+            tried.update(rows["path"].tolist())
+            ok = rows["problem"] == ""
+            failures += zip(rows["path"][~ok].tolist(), rows["problem"][~ok].tolist(), strict=True)
+            pending.append({name: column[ok] for name, column in rows.items() if name != "problem"})
+            held += int(ok.sum())
+            if held >= shard_size:
+                written += _flush(folder, pending, shard_size)
+                held = sum(len(p["path"]) for p in pending)
+            progress(job_name, written + held + len(failures), len(todo))
+        written += _flush(folder, pending, shard_size, last=True)
+    finally:  # stopped or not, the files found unreadable are listed
+        folder.record_failures(failures, tried)
     return BulkRun(written, len(paths) - len(todo), failures)
 
 
