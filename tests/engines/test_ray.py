@@ -126,13 +126,18 @@ def free_port() -> int:
 
 @pytest.mark.slow
 def test_score_joins_a_two_node_cluster_on_loopback(tmp_path, tiny_kernel_model):
+    """A head of CPUs and a worker that says it has a GPU (Ray's resources are what a
+    node declares; this one runs its model on the CPU): the cluster's CPUs decode, the
+    GPU's actor scores, and the rows are the local engine's."""
     files = make_images(tmp_path / "images", 200, size=(40, 32))
+    broken = tmp_path / "images" / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
     address = f"127.0.0.1:{free_port()}"
     temp = tempfile.mkdtemp(prefix="tm-ray-", dir="/tmp")  # Ray's socket paths must be short
     nodes = []
     try:
         nodes.append(LoopbackNode("--head", "--port", address.split(":")[1], "--temp-dir", temp))
-        nodes.append(LoopbackNode("--address", address))
+        nodes.append(LoopbackNode("--address", address, "--num-gpus", "1"))
         out = tmp_path / "cluster.parquet"
         args = [str(tiny_kernel_model), str(tmp_path / "images"), "-o", str(out)]
         args += ["--engine", "ray", "--address", address]
@@ -144,18 +149,20 @@ def test_score_joins_a_two_node_cluster_on_loopback(tmp_path, tiny_kernel_model)
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert done.stdout == f"Wrote 200 scores to {out}\n"
+        assert f"Skipped {broken}: cannot be read as an image" in done.stderr
+        assert pq.read_table(out / "_failed.parquet").column("path").to_pylist() == [str(broken)]
         alive = subprocess.run(
             [
                 sys.executable,
                 "-c",
                 f"import ray; ray.init(address={address!r}); "
-                "print(sum(n['Alive'] for n in ray.nodes()))",
+                "print(sum(n['Alive'] for n in ray.nodes()), ray.cluster_resources()['GPU'])",
             ],
             capture_output=True,
             text=True,
             timeout=120,
         )
-        assert alive.stdout.split()[-1] == "2"
+        assert alive.stdout.split()[-2:] == ["2", "1.0"]
     finally:
         for node in reversed(nodes):
             node.stop()

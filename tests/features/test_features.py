@@ -8,7 +8,7 @@ from tastemaker.device import pick_device
 from tastemaker.errors import SettingError, TastemakerError
 from tastemaker.features.extract import extract
 from tastemaker.features.layers import LayerChoice
-from tastemaker.features.loaders import load_extractor
+from tastemaker.features.loaders import load_extractor, load_preprocess
 from tastemaker.features.registry import list_extractors, resolve
 from tastemaker.workflows.embeddings import library_embeddings
 
@@ -259,3 +259,20 @@ def test_cuda_is_used_when_present(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert pick_device().type == "cuda"
     assert pick_device("cpu").type == "cpu"
+
+
+@pytest.mark.parametrize("name", ["tiny_clip", "efficientnet-lite0"])
+def test_the_preprocessing_alone_is_the_extractors(name, request, pictures):
+    """What Ray Data's decoding tasks load instead of the whole backbone."""
+    name = str(request.getfixturevalue(name)) if name == "tiny_clip" else name
+    preprocess, side = load_preprocess(name)
+    extractor = load_extractor(name)
+    assert side == extractor.input_side and side is not None
+    image = Image.open(pictures[0]).convert("RGB")
+    np.testing.assert_array_equal(preprocess(image), extractor.preprocess(image))
+
+
+def test_the_preprocessing_of_a_missing_folder_is_one_line(tmp_path):
+    with pytest.raises(TastemakerError) as refused:
+        load_preprocess(str(tmp_path / "gone"))
+    assert "gone" in str(refused.value) and "\n" not in str(refused.value)

@@ -1,8 +1,11 @@
 """The batch function every engine runs: paths in, each one's score (or embedding) out.
 
 It holds no global state and loads its model once, when it is made, so an engine makes
-one per worker: the local engine one in all, Ray Data one per actor of its pool (the
-class is a ``map_batches`` callable class as it is)."""
+one per worker: the local engine one in all, decoding in worker processes of its own;
+Ray Data one per actor of its pool (the class is a ``map_batches`` callable class as it
+is), which decodes its batch itself on a cluster of CPUs (no pixels copied between
+processes) and, where there are GPUs, is fed pixels that :func:`decoded` prepared in CPU
+tasks, so that a GPU's actor only runs the model and any CPU of the cluster decodes."""
 
 from __future__ import annotations
 
@@ -16,9 +19,9 @@ import torch
 from PIL import Image
 
 from tastemaker.device import pick_device
-from tastemaker.features.extract import EmbeddedBatch, ImageInput, extract
+from tastemaker.features.extract import EmbeddedBatch, ImageInput, draft_side, extract, prepare
 from tastemaker.features.layers import LayerChoice
-from tastemaker.features.loaders import load_extractor
+from tastemaker.features.loaders import Preprocess, load_extractor, load_preprocess
 from tastemaker.features.registry import resolve
 from tastemaker.model import TasteModel, read_model
 from tastemaker.progress import Progress, no_progress
@@ -134,9 +137,17 @@ class BatchFunction:
         self._dim: int | None = None
 
     def __call__(self, batch: Columns) -> Columns:
-        """One Ray Data batch: its ``path`` column in, the rows of :meth:`rows` out."""
-        parts = list(self.rows(batch["path"].tolist()))
-        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        """One Ray Data batch in, its paths' rows (see :meth:`rows`) out: a batch of
+        ``path`` only is decoded here, one as :func:`decoded` gives it is not."""
+        if "pixels" not in batch:
+            parts = list(self.rows(batch["path"].tolist()))
+            return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        problems = batch["problem"].tolist()
+        good = [i for i, problem in enumerate(problems) if not problem]
+        pixels = torch.from_numpy(np.ascontiguousarray(batch["pixels"][good]))
+        vectors = self.extractor.embed(pixels, self.job.choice) if good else np.zeros((0, 0), "f4")
+        failures = [(i, problem) for i, problem in enumerate(problems) if problem]
+        return self._columns(batch["path"].tolist(), EmbeddedBatch(good, vectors, failures))
 
     def rows(self, paths: Sequence[str]) -> Iterator[Columns]:
         """Every path's row, batch by batch; a batch has at least one row."""
@@ -173,7 +184,27 @@ class BatchFunction:
     def dim(self) -> int:
         """The embedding's size, for a batch none of whose images could be read."""
         if self._dim is None:
-            blank = self.extractor.preprocess(Image.new("RGB", (8, 8)))
-            pixels = torch.from_numpy(np.asarray(blank)[None])
+            pixels = torch.from_numpy(np.asarray(_blank(self.extractor.preprocess))[None])
             self._dim = int(self.extractor.embed(pixels, self.job.choice).shape[1])
         return self._dim
+
+
+def decoded(batch: Columns, job: Job) -> Columns:
+    """Ray Data's decoding stage, in a CPU task: each ``path`` of a batch decoded and
+    preprocessed for the job's extractor (its weights not loaded) as ``pixels``, a row
+    of zeros where ``problem`` says why it cannot be (empty where it can)."""
+    preprocess, side = load_preprocess(job.extractor)
+    prepared = [prepare(Path(p), preprocess, draft_side(side)) for p in batch["path"].tolist()]
+    first = next((x for x, _ in prepared if x is not None), None)
+    shape = (first if first is not None else _blank(preprocess)).shape
+    pixels = np.zeros((len(prepared), *shape), np.float32)
+    for row, (x, _) in zip(pixels, prepared, strict=True):
+        if x is not None:
+            row[...] = x
+    problems = np.array([problem or "" for _, problem in prepared], dtype=object)
+    return {"path": batch["path"], "pixels": pixels, "problem": problems}
+
+
+def _blank(preprocess: Preprocess) -> np.ndarray:
+    """What ``preprocess`` makes of any image: its pixels' shape, for rows without one."""
+    return preprocess(Image.new("RGB", (8, 8)))

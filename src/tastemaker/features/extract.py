@@ -64,17 +64,27 @@ class _Images(Dataset):
         return len(self.images)
 
     def __getitem__(self, i: int) -> tuple[int, np.ndarray | None, str | None]:
-        item = self.images[i]
-        try:
-            if isinstance(item, Image.Image):
-                image = to_rgb(item)
-            else:
-                image = decode(item, short_side=self.short_side)
-            return i, self.preprocess(image), None
-        except UnreadableImage as e:
-            return i, None, str(e)
-        except (OSError, ValueError) as e:  # the extractor's own preprocessing refused it
-            return i, None, f"cannot be prepared for the extractor ({e})"
+        return i, *prepare(self.images[i], self.preprocess, self.short_side)
+
+
+def prepare(
+    item: ImageInput, preprocess: Preprocess, short_side: int | None
+) -> tuple[np.ndarray, None] | tuple[None, str]:
+    """One image decoded (a JPEG reduced while its shorter side stays ``short_side``) and
+    preprocessed for an extractor, or why it cannot be."""
+    try:
+        if isinstance(item, Image.Image):
+            return preprocess(to_rgb(item)), None
+        return preprocess(decode(item, short_side=short_side)), None
+    except UnreadableImage as e:
+        return None, str(e)
+    except (OSError, ValueError) as e:  # the extractor's own preprocessing refused it
+        return None, f"cannot be prepared for the extractor ({e})"
+
+
+def draft_side(input_side: int | None, draft: bool = True) -> int | None:
+    """The shorter side a JPEG may be reduced to for a model of ``input_side``."""
+    return DRAFT_MARGIN * input_side if draft and input_side else None
 
 
 PixelBatch = tuple[list[int], torch.Tensor | None, list[tuple[int, str]]]
@@ -100,10 +110,8 @@ def pixel_batches(
     pixel_limit()  # a bad TASTEMAKER_MAX_PIXELS is one error here, not one per worker
     in_memory = any(isinstance(im, Image.Image) for im in images)
     workers = 0 if in_memory else default_workers() if workers is None else workers
-    side = extractor.input_side
-    short_side = DRAFT_MARGIN * side if draft and side else None
     return DataLoader(
-        _Images(images, extractor.preprocess, short_side),
+        _Images(images, extractor.preprocess, draft_side(extractor.input_side, draft)),
         batch_size=batch_size or default_batch_size(extractor.device),
         num_workers=workers,
         collate_fn=_collate,

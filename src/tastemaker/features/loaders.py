@@ -107,18 +107,44 @@ def load_extractor(name: str, device: str | None = None) -> Extractor:
     loader = {"efficientnet": _efficientnet, "open_clip": _open_clip}.get(
         spec.family, _transformers
     )
+    return _loading(spec, lambda: loader(spec, dev, dtype), hub=loader is _transformers)
+
+
+@functools.lru_cache(maxsize=4)
+def load_preprocess(name: str) -> tuple[Preprocess, int | None]:
+    """The backbone ``name``'s ``preprocess`` and ``input_side`` (see :class:`Extractor`)
+    without its weights, for processes that only decode (Ray Data's CPU workers); loaded
+    once per process. open_clip keeps its transform with its model: that one is loaded,
+    on the CPU."""
+    spec = resolve(name)
+    if spec.family == "efficientnet":
+        return _EfficientNetPreprocess(), _EfficientNetPreprocess.size
+    if spec.family == "open_clip":
+        extractor = load_extractor(name, "cpu")
+        return extractor.preprocess, extractor.input_side
+
+    def image_processor() -> tuple[Preprocess, int | None]:
+        processor = _image_processor(spec)
+        return _HFPreprocess(processor), _processor_side(processor)
+
+    return _loading(spec, image_processor, hub=True)
+
+
+def _loading(spec: ExtractorSpec, load: Callable[[], Any], hub: bool) -> Any:
+    """``load()``, its failure said in one line: for a ``hub`` model not in a local
+    folder, checked first on the hub, then said with how to do without it."""
     local = Path(spec.source).exists()
-    if loader is _transformers and not local:
+    if hub and not local:
         _check_on_hub(spec)
     try:
-        return loader(spec, dev, dtype)
+        return load()
     except TastemakerError:
         raise
     except (OSError, ValueError, RuntimeError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if local:
-            raise TastemakerError(f"Cannot load extractor {name!r}: {reason}") from None
-        raise _cannot_download(name, reason) from None
+            raise TastemakerError(f"Cannot load extractor {spec.name!r}: {reason}") from None
+        raise _cannot_download(spec.name, reason) from None
 
 
 def _check_on_hub(spec: ExtractorSpec) -> None:
@@ -160,10 +186,9 @@ class _HFPreprocess:
 
 def _transformers(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype) -> Extractor:
     import transformers
-    from transformers import AutoConfig, AutoImageProcessor, AutoModel
+    from transformers import AutoConfig, AutoModel
 
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
+    _quiet(transformers)
     family = spec.family
     if family == "transformers":
         model_type = AutoConfig.from_pretrained(spec.source).model_type
@@ -172,9 +197,7 @@ def _transformers(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype)
             raise TastemakerError(
                 f"{spec.name}: model_type {model_type!r} is not a supported vision backbone"
             )
-    # the PIL image processor everywhere: transformers picks its torchvision one where
-    # torchvision is installed (ComfyUI's Python), whose resizing moves scores by ~1e-4
-    processor = AutoImageProcessor.from_pretrained(spec.source, use_fast=False)
+    processor = _image_processor(spec)
     config = AutoConfig.from_pretrained(spec.source)
     vision = getattr(config, "vision_config", config)  # a whole two-tower model, or not
     model: torch.nn.Module
@@ -209,6 +232,20 @@ def _transformers(spec: ExtractorSpec, device: torch.device, dtype: torch.dtype)
     deepest = vision.num_hidden_layers
     side = _processor_side(processor)
     return Extractor(spec, _HFPreprocess(processor), forward, device, dtype, deepest, model, side)
+
+
+def _quiet(transformers: Any) -> None:
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def _image_processor(spec: ExtractorSpec) -> object:
+    import transformers
+
+    _quiet(transformers)
+    # the PIL image processor everywhere: transformers picks its torchvision one where
+    # torchvision is installed (ComfyUI's Python), whose resizing moves scores by ~1e-4
+    return transformers.AutoImageProcessor.from_pretrained(spec.source, use_fast=False)
 
 
 def _processor_side(processor: object) -> int | None:
