@@ -620,6 +620,20 @@ def test_files_of_mixed_sizes_score_as_the_cli_scores_them(node, tiny_model, tmp
         node("TastemakerScoreImageFiles").score_files(model, str(tmp_path / "gone"))
 
 
+def test_a_file_that_cannot_be_read_is_skipped_and_said(node, tiny_model, tmp_path, caplog):
+    """As the CLI does: the others are scored, and the text and the console name it."""
+    folder = tmp_path / "some"
+    noise_image(folder / "fine.png", (64, 48))
+    (folder / "broken.png").write_bytes(b"not a png")
+    model = tastemaker.load_model(tiny_model)
+    with caplog.at_level("WARNING"):
+        scores, text, paths = node("TastemakerScoreImageFiles").score_files(model, str(folder))
+    assert [Path(p).name for p in paths] == ["fine.png"] and len(scores) == 1
+    last = text.splitlines()[-1]
+    assert last.startswith(f"skipped {folder / 'broken.png'}: cannot be read as an image")
+    assert f"skipped {folder / 'broken.png'}" in caplog.text
+
+
 def test_save_to_library_gives_starting_scores_under_the_profile(node, tiny_model, batch, output):
     model = tastemaker.load_model(tiny_model)
     node("TastemakerSaveToLibrary").save(model, batch[:2], "library", "", "gen", profile="bob")

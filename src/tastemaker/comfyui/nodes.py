@@ -13,6 +13,7 @@ node then says how to install it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 from pathlib import Path
@@ -25,6 +26,7 @@ try:  # ComfyUI's own module; absent when this is imported outside ComfyUI
 except ImportError:
     folder_paths = None
 
+logger = logging.getLogger(__name__)  # ComfyUI's console shows its warnings
 CATEGORY = "tastemaker"
 TASTE_MODEL = "TASTE_MODEL"  # the type that carries a loaded model between nodes
 MODEL_FOLDER = "tastemaker"  # models/tastemaker
@@ -234,7 +236,8 @@ class ScoreImageFiles:
     DESCRIPTION = (
         "Score image files as `tastemaker score` does, each at its own size: an IMAGE batch "
         "holds one size, so the Image Batch node rescales images of other sizes (and they "
-        "score as resized). Files and folders (searched recursively), one per line."
+        "score as resized). Files and folders (searched recursively), one per line. A file "
+        "that cannot be read is skipped, named at the end of the text and in the console."
     )
     CATEGORY = CATEGORY
     FUNCTION = "score_files"
@@ -243,7 +246,8 @@ class ScoreImageFiles:
     OUTPUT_IS_LIST = (True, False, True)
     OUTPUT_TOOLTIPS = (
         SCORES_TIP + " Best first.",
-        "One line per file, best first: its score and its path.",
+        "One line per file, best first: its score and its path; then one line per file "
+        "skipped, saying why.",
         "The files, best first, in the order of the scores.",
     )
 
@@ -275,15 +279,17 @@ class ScoreImageFiles:
         given = [base / line.strip() for line in paths.splitlines() if line.strip()]
         if not given:
             raise RuntimeError("Give paths: image files or folders, one per line.")
-        files = image_files(given, [])
+        skipped: list[tuple[str, str]] = []
+        files = image_files(given, skipped)
         with on_comfy_device(taste_model):
             scored = score_files(taste_model.model, files).scored
-        if scored.failures:
-            i, problem = scored.failures[0]
-            raise RuntimeError(f"{files[i]}: {problem}")
+        skipped += [(str(files[i]), problem) for i, problem in scored.failures]
         rows = ranked(files, scored)
-        text = "\n".join(f"{s:+.3f} {p}" for p, s, _ in rows) or "(no images)"
-        return [s for _, s, _ in rows], text, [str(p) for p, _, _ in rows]
+        lines = [f"{s:+.3f} {p}" for p, s, _ in rows] or ["(no images)"]
+        for path, problem in skipped:  # as the CLI says them
+            lines.append(f"skipped {path}: {problem}")
+            logger.warning("tastemaker: skipped %s: %s", path, problem)
+        return [s for _, s, _ in rows], "\n".join(lines), [str(p) for p, _, _ in rows]
 
 
 class SortByTaste:
