@@ -104,20 +104,23 @@ class ParquetFolder:
             paths.update(column.to_pylist())
         return paths
 
-    def record_failures(self, failures: Sequence[tuple[str, str]], tried: Collection[str]) -> None:
-        """List ``failures`` in :data:`FAILED` with those an earlier run listed and this
-        one neither ``tried`` nor wrote; without any, no such file is left."""
+    def record_failures(
+        self, failures: Sequence[tuple[str, str]], *settled: Collection[str]
+    ) -> None:
+        """List ``failures`` in :data:`FAILED` with those an earlier run listed that are in
+        none of ``settled`` (the paths this run tried, those the folder held when it
+        began); without any, no such file is left."""
         pa, listed = self.pa, self.folder / FAILED
         earlier: list[tuple[str, str]] = []
-        if listed.is_file():
-            try:
-                table = pa.parquet.read_table(listed, columns=["path", "problem"])
-            except (OSError, ValueError, KeyError):  # unreadable: this run's list replaces it
-                table = None
-            if table is not None:
-                done = self.done()
-                old = [(r["path"], r["problem"]) for r in table.to_pylist()]
-                earlier = [(p, why) for p, why in old if p not in tried and p not in done]
+        try:
+            if listed.is_file():
+                earlier = [
+                    (r["path"], r["problem"])
+                    for r in pa.parquet.read_table(listed, columns=["path", "problem"]).to_pylist()
+                    if not any(r["path"] in paths for paths in settled)
+                ]
+        except (OSError, ValueError, KeyError):  # unreadable: this run's list replaces it
+            pass
         rows = dict(earlier + list(failures))
         if not rows:
             listed.unlink(missing_ok=True)

@@ -72,7 +72,7 @@ def run_to_parquet(
             progress(job_name, written + held + len(failures), len(todo))
         written += _flush(folder, pending, shard_size, last=True)
     finally:  # stopped or not, the files found unreadable are listed
-        folder.record_failures(failures, tried)
+        folder.record_failures(failures, tried, done)
     return BulkRun(written, len(paths) - len(todo), failures)
 
 
